@@ -1,0 +1,31 @@
+# Two entry points, each complete on a fresh machine:
+#   make run   - create .venv if needed, install everything, run `dvc repro` on the embedded synthetic set
+#   make test  - same set-up, then the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: setup run test clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip wheel setuptools
+	$(BIN)/pip install -r requirements.txt
+	# face-alignment drags in opencv-python, whose cv2/ would shadow the contrib build's cv2.optflow
+	$(BIN)/pip uninstall -y opencv-python opencv-python-headless
+	$(BIN)/pip install --force-reinstall --no-deps $$(grep '^opencv-contrib-python-headless==' requirements.txt)
+	$(BIN)/pip install --no-deps -e .
+	$(BIN)/python -c "import cv2; assert hasattr(cv2, 'optflow'), 'cv2.optflow missing: plain opencv shadows contrib'"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/dvc repro
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""mer: a reproducible micro-expression recognition pipeline (MMNet and baselines, LOSO)."""

@@ -1,0 +1,114 @@
+"""The training cache: one HDF5 file, the contract between preprocessing and training.
+
+Schema (n clips, k = window frames, S = crop size):
+- `onset`, `apex`: uint8 (n, k, S, S, 3) RGB, the k frames around each labelled frame,
+  chunked one clip per chunk, lzf-compressed (fast to decode).
+- `depth_onset`, `depth_apex`: uint16 (n, k, S, S), only when the data set has depth.
+- `onset_position`, `apex_position`: int (n,), where the labelled frame sits in its window.
+- `onset_frames`, `apex_frames`: int (n, k), the absolute frame numbers of the windows.
+- `label`: int (n,) class index; `subject`, `sample_id`: str (n,).
+- attrs: `classes` (list), `window` (k), `size` (S), `params` (JSON of the params that made it).
+Reading a sample never decodes a JPEG or touches the raw data.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mer.io import atomic_path
+
+STR = h5py.string_dtype()
+
+
+@dataclass(frozen=True)
+class ClipWindows:
+    sample_id: str
+    subject: str
+    label: int
+    onset: np.ndarray        # (k, S, S, 3) uint8
+    apex: np.ndarray
+    onset_position: int
+    apex_position: int
+    onset_frames: list[int]
+    apex_frames: list[int]
+    depth_onset: np.ndarray | None = None  # (k, S, S) uint16
+    depth_apex: np.ndarray | None = None
+
+
+class CacheWriter:
+    """Streams clips into the file one at a time; the file appears only when `close` succeeds."""
+
+    def __init__(self, path: str | Path, n: int, window: int, size: int, classes: list[str],
+                 depth: bool, params: dict) -> None:
+        self._atomic = atomic_path(path, ".h5")
+        self._file = h5py.File(self._atomic.__enter__(), "w")
+        f, rgb, grey = self._file, (n, window, size, size, 3), (n, window, size, size)
+        for name in ("onset", "apex"):
+            f.create_dataset(name, rgb, np.uint8, chunks=(1, *rgb[1:]), compression="lzf")
+            if depth:
+                f.create_dataset(f"depth_{name}", grey, np.uint16, chunks=(1, *grey[1:]), compression="lzf")
+            f.create_dataset(f"{name}_position", (n,), np.int32)
+            f.create_dataset(f"{name}_frames", (n, window), np.int64)
+        f.create_dataset("label", (n,), np.int64)
+        f.create_dataset("subject", (n,), STR)
+        f.create_dataset("sample_id", (n,), STR)
+        f.attrs.update(classes=json.dumps(classes), window=window, size=size, params=json.dumps(params))
+        self._next, self._n, self._depth = 0, n, depth
+
+    def add(self, clip: ClipWindows) -> None:
+        f, i = self._file, self._next
+        for name in ("onset", "apex"):
+            f[name][i] = getattr(clip, name)
+            if self._depth:
+                f[f"depth_{name}"][i] = getattr(clip, f"depth_{name}")
+            f[f"{name}_position"][i] = getattr(clip, f"{name}_position")
+            f[f"{name}_frames"][i] = getattr(clip, f"{name}_frames")
+        f["label"][i], f["subject"][i], f["sample_id"][i] = clip.label, clip.subject, clip.sample_id
+        self._next += 1
+
+    def close(self) -> None:
+        self._file.close()
+        if self._next != self._n:
+            self._atomic.__exit__(RuntimeError, None, None)
+            raise RuntimeError(f"cache: {self._next} of {self._n} clips written; file discarded")
+        self._atomic.__exit__(None, None, None)
+
+
+class Cache:
+    """Read access for training: arrays by clip index, subjects for LOSO folds."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with h5py.File(self.path, "r") as f:
+            self.classes: list[str] = json.loads(f.attrs["classes"])
+            self.window = int(f.attrs["window"])
+            self.size = int(f.attrs["size"])
+            self.params = json.loads(f.attrs["params"])
+            self.labels = f["label"][()]
+            self.subjects = np.array([s.decode() for s in f["subject"][()]])
+            self.sample_ids = [s.decode() for s in f["sample_id"][()]]
+            self.onset_position = f["onset_position"][()]
+            self.apex_position = f["apex_position"][()]
+            self.has_depth = "depth_onset" in f
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def fold(self, subject: str) -> tuple[np.ndarray, np.ndarray]:
+        """(train indices, test indices) of the LOSO fold that leaves `subject` out."""
+        if subject not in set(self.subjects):
+            raise KeyError(f"subject {subject!r} not in {self.path} (has {sorted(set(self.subjects))})")
+        test = self.subjects == subject
+        return np.flatnonzero(~test), np.flatnonzero(test)
+
+    def load(self, name: str, indices: np.ndarray | None = None) -> np.ndarray:
+        """One array (`onset`, `apex`, `depth_onset`, ...) for the given clips, read in one pass."""
+        with h5py.File(self.path, "r") as f:
+            data = f[name]
+            if indices is None:
+                return data[()]
+            return np.stack([data[int(i)] for i in indices]) if len(indices) else data[:0]

@@ -1,0 +1,106 @@
+"""CAS(ME)^3 part A: sheet `label` of `cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx` +
+`<Subject>/<Filename>/color/<n>.jpg` and `.../depth/<n>.png` (16-bit, registered to colour).
+
+One video holds up to 17 micro-expressions, so a sample id is `<Subject>/<filename>/<onset>`
+(labelled onset). The filename is lower-cased in ids and matched to folders case-insensitively
+(the table has one `J` for folder `j`). Recordings drop frames in one modality or the other: a
+clip keeps the frame numbers present in both, and a key frame without a pair steps to the
+nearest paired frame, at most MAX_STEP away (counted in `counts["keyframe_moved"]`).
+
+The pre-clipped release (`spNo.1_a_355/355.jpg`) is not supported: it does not show where its
+depth frames live; point `root` at the full release's folder of `spNO.*` subjects.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from mer.datasets import frames
+from mer.datasets.keyframes import key_frames
+from mer.datasets.records import Clip, ReadResult, Rejection
+from mer.datasets.tables import cell_text, column, load_table
+
+SHEET = "label"
+COLOR_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
+DEPTH_PATTERN = re.compile(r"(\d+)\.png", re.IGNORECASE)
+MAX_STEP = 5  # frames (1/6 s at 30 fps); farther means the row points past the recording
+
+
+def video_folder(root: Path, subject: str, clip: str) -> Path:
+    """`root/subject/clip`, each name matched case-insensitively when the exact one is absent."""
+    frames.inside(root, subject, clip)  # refuse names escaping the root before looking anything up
+    folder = root
+    for name in (subject, clip):
+        folder = _child(folder, name)
+    return folder
+
+
+def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", margin: int = 4) -> ReadResult:
+    """Read sheet `label` of the table at `labels` and resolve every row's frames under `root`."""
+    root, labels = Path(root), Path(labels)
+    table = load_table(labels, sheet=SHEET)
+    cols = {
+        "subject": column(table, labels, "Subject"),
+        "clip": column(table, labels, "Filename"),
+        "onset": column(table, labels, "Onset", "OnsetFrame"),
+        "apex": column(table, labels, "Apex", "ApexFrame"),
+        "offset": column(table, labels, "Offset", "OffsetFrame"),
+        "emotion": column(table, labels, "emotion", "Estimated Emotion"),
+    }
+    result = ReadResult()
+    for _, row in table.iterrows():
+        source = f"{labels}:row {row['_row']}"
+        subject, clip_name = cell_text(row[cols["subject"]]), cell_text(row[cols["clip"]]).lower()
+        sample_id = f"{subject}/{clip_name}"
+        try:
+            if not subject or not clip_name:
+                raise ValueError("subject or filename is empty")
+            result.subjects.add(subject)
+            onset, apex, offset, repaired = key_frames(
+                row[cols["onset"]], row[cols["apex"]], row[cols["offset"]], apex_repair)
+            sample_id = f"{subject}/{clip_name}/{onset}"
+            folder = video_folder(root, subject, clip_name)
+            color = frames.list_frames(folder / "color", COLOR_PATTERN)
+            depth = frames.list_frames(folder / "depth", DEPTH_PATTERN)
+            sel = frames.select(color.keys() & depth.keys(), onset, apex, offset, margin, nearest=True,
+                                where=f"{folder} (colour and depth)")
+            moved = _moved((onset, apex, offset), sel)
+        except ValueError as exc:
+            result.rejected.append(Rejection(source, str(exc), sample_id))
+            continue
+        result.counts["keyframe_moved"] += moved
+        result.counts["unpaired_frame"] += _unpaired(color.keys() ^ depth.keys(), sel, margin)
+        result.clips.append(Clip(
+            subject=subject, clip=clip_name, onset=sel.onset, apex=sel.apex, offset=sel.offset,
+            emotion=cell_text(row[cols["emotion"]]).lower(), frames=[str(color[n]) for n in sel.numbers],
+            frame_numbers=sel.numbers, source=source, sample_id=sample_id, apex_repaired=repaired,
+            depth_frames=[str(depth[n]) for n in sel.numbers]))
+    return result
+
+
+def _child(parent: Path, name: str) -> Path:
+    exact = parent / name
+    if exact.is_dir() or not parent.is_dir():
+        return exact
+    with os.scandir(parent) as entries:
+        matches = sorted(e.name for e in entries if e.is_dir() and e.name.lower() == name.lower())
+    if len(matches) > 1:
+        raise ValueError(f"folders {matches} in {parent} differ only in case")
+    return parent / matches[0] if matches else exact
+
+
+def _moved(labelled: tuple[int, int, int], sel: frames.FrameSelection) -> int:
+    """How many key frames stepped to a paired neighbour; refuses steps beyond MAX_STEP."""
+    moved = 0
+    for name, want, got in zip(("onset", "apex", "offset"), labelled, (sel.onset, sel.apex, sel.offset)):
+        if abs(got - want) > MAX_STEP:
+            raise ValueError(f"{name} frame {want} has no colour+depth pair within {MAX_STEP} frames "
+                             f"(nearest is {got})")
+        moved += got != want
+    return moved
+
+
+def _unpaired(one_modality: set[int], sel: frames.FrameSelection, margin: int) -> int:
+    """Frames of the clip's span left out because only one modality has them."""
+    return sum(sel.onset - margin <= n <= sel.offset + margin for n in one_modality)

@@ -1,0 +1,101 @@
+"""A generic clip manifest (CSV, or xlsx) for data sets without a dedicated reader.
+
+Columns: subject, clip, onset, apex, offset, label (the raw emotion), frames_dir (relative to
+root) and frame_pattern, a Python format string with one integer field (`img{}.jpg`,
+`{:05d}.png`). Optional depth_dir/depth_pattern columns pair each colour frame with the depth
+frame of the same number; a row with an empty depth_dir has no depth. The sample id is
+`<subject>/<clip>`, so clip must be unique within a subject. Key frames must have files (in
+both modalities with depth): nothing is stepped to a neighbour.
+"""
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pandas as pd
+
+from mer.datasets import frames
+from mer.datasets.keyframes import key_frames
+from mer.datasets.records import Clip, IngestError, ReadResult, Rejection
+from mer.datasets.tables import cell_text, column, load_table
+
+INTEGER_SPEC = re.compile(r"(?:0\d+)?d?")  # '', 'd', '05d', '05': digits only, never spaces or signs
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """The regex matching the file names `pattern` makes; the literal parts are escaped, not trusted."""
+    try:
+        parts = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise ValueError(f"frame pattern {pattern!r} is not a format string ({exc})") from None
+    fields = [(name, spec, conversion) for _, name, spec, conversion in parts if name is not None]
+    name, spec, conversion = fields[0] if len(fields) == 1 else (None, "", None)
+    if name not in ("", "0") or conversion or not INTEGER_SPEC.fullmatch(spec):
+        raise ValueError(f"frame pattern {pattern!r} must hold exactly one integer field, like {{}} or {{:05d}}")
+    if "/" in pattern or "\\" in pattern:
+        raise ValueError(f"frame pattern {pattern!r} must be a file name, not a path")
+    return re.compile("".join(re.escape(text) + (r"(\d+)" if name is not None else "")
+                              for text, name, _, _ in parts))
+
+
+def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", margin: int = 4) -> ReadResult:
+    """Read the manifest at `labels` and resolve every row's frames under `root`."""
+    root, labels = Path(root), Path(labels)
+    table = load_table(labels)
+    cols = {
+        "subject": column(table, labels, "subject"),
+        "clip": column(table, labels, "clip"),
+        "onset": column(table, labels, "onset"),
+        "apex": column(table, labels, "apex"),
+        "offset": column(table, labels, "offset"),
+        "emotion": column(table, labels, "label", "emotion"),
+        "frames_dir": column(table, labels, "frames_dir"),
+        "frame_pattern": column(table, labels, "frame_pattern"),
+        **_depth_columns(table, labels),
+    }
+    result = ReadResult()
+    for _, row in table.iterrows():
+        source = f"{labels}:row {row['_row']}"
+        subject, clip_name = cell_text(row[cols["subject"]]), cell_text(row[cols["clip"]])
+        sample_id = f"{subject}/{clip_name}"
+        try:
+            if not subject or not clip_name:
+                raise ValueError("subject or clip is empty")
+            result.subjects.add(subject)
+            onset, apex, offset, repaired = key_frames(
+                row[cols["onset"]], row[cols["apex"]], row[cols["offset"]], apex_repair)
+            color = _frames(root, row, cols, "frames_dir", "frame_pattern")
+            depth = _frames(root, row, cols, "depth_dir", "depth_pattern") if _has_depth(row, cols) else None
+            available = color if depth is None else color.keys() & depth.keys()
+            where = str(root / cell_text(row[cols["frames_dir"]])) + ("" if depth is None else " (colour and depth)")
+            sel = frames.select(available, onset, apex, offset, margin, where=where)
+        except ValueError as exc:
+            result.rejected.append(Rejection(source, str(exc), sample_id))
+            continue
+        result.clips.append(Clip(
+            subject=subject, clip=clip_name, onset=sel.onset, apex=sel.apex, offset=sel.offset,
+            emotion=cell_text(row[cols["emotion"]]).lower(), frames=[str(color[n]) for n in sel.numbers],
+            frame_numbers=sel.numbers, source=source, apex_repaired=repaired,
+            depth_frames=None if depth is None else [str(depth[n]) for n in sel.numbers]))
+    return result
+
+
+def _depth_columns(table: pd.DataFrame, labels: Path) -> dict[str, str]:
+    """Both optional depth columns, or neither: one without the other is a broken manifest."""
+    try:
+        depth_dir = column(table, labels, "depth_dir")
+    except IngestError:
+        return {}
+    return {"depth_dir": depth_dir, "depth_pattern": column(table, labels, "depth_pattern")}
+
+
+def _has_depth(row: pd.Series, cols: dict[str, str]) -> bool:
+    return "depth_dir" in cols and bool(cell_text(row[cols["depth_dir"]]))
+
+
+def _frames(root: Path, row: pd.Series, cols: dict[str, str], dir_col: str, pattern_col: str) -> dict[int, Path]:
+    folder, pattern = cell_text(row[cols[dir_col]]), cell_text(row[cols[pattern_col]])
+    if not folder or not pattern:
+        raise ValueError(f"{dir_col} or {pattern_col} is empty")
+    return frames.list_frames(frames.inside(root, folder), pattern_regex(pattern))

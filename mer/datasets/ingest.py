@@ -1,0 +1,111 @@
+"""Raw label table + frame folders -> checked clips and an ingest report.
+
+Row faults (bad frame numbers, missing files, paths escaping the root, duplicate clip ids,
+subjects left with no usable clip) are collected as rejections; `on_error="fail"` turns any
+of them into an IngestError listing them all, `"skip"` keeps going and reports them. Labels
+outside the protocol are dropped and counted: that is the protocol, not a fault, so a subject
+whose clips all fall outside it (4 of SAMM's 32 under its 5-class protocol) just leaves the
+subject list.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+
+from mer.datasets.protocols import Protocol
+from mer.datasets.records import Clip, IngestError, ReadResult, Rejection
+
+FORMATS = ("casme2", "samm", "mmew", "casme3", "csv")
+ON_ERROR = ("fail", "skip")
+
+
+@dataclass
+class IngestResult:
+    clips: list[Clip]
+    report: dict
+
+
+def natural_key(text: str) -> list:
+    """Sort 'sub2' before 'sub10' and 'spNO.9' before 'spNO.10'."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def read_dataset(fmt: str, root: str | Path, labels: str | Path, apex_repair: str, margin: int) -> ReadResult:
+    if fmt not in FORMATS:
+        raise IngestError(f"unknown data-set format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    reader = import_module(f"mer.datasets.{'generic' if fmt == 'csv' else fmt}")
+    return reader.read(root, labels, apex_repair=apex_repair, margin=margin)
+
+
+def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *, apex_repair: str = "middle",
+           margin: int = 4, on_error: str = "fail", expected_subjects: list[str] | None = None) -> IngestResult:
+    if on_error not in ON_ERROR:
+        raise IngestError(f"ingest.on_error must be one of {ON_ERROR}, got {on_error!r}")
+    result = read_dataset(fmt, root, labels, apex_repair, margin)
+    clips, rejected = _drop_duplicates(result.clips)
+    rejected = result.rejected + rejected
+    dropped: Counter = Counter()
+    kept = []
+    for clip in clips:
+        if protocol.label(clip.emotion) is None:
+            dropped[clip.emotion] += 1
+        else:
+            kept.append(clip)
+    rejected += _subjects_without_clips(result.subjects, clips)
+    if rejected and on_error == "fail":
+        listing = "\n".join(f"  {r}" for r in rejected[:50])
+        more = f"\n  ... and {len(rejected) - 50} more" if len(rejected) > 50 else ""
+        raise IngestError(f"{len(rejected)} label row(s) rejected (set ingest.on_error: skip to skip them "
+                          f"and record why):\n{listing}{more}")
+    if not kept:
+        raise IngestError(f"{labels}: no usable clip under protocol {protocol.name!r}")
+    subjects = sorted({c.subject for c in kept}, key=natural_key)
+    if expected_subjects is not None and list(expected_subjects) != subjects:
+        raise IngestError(
+            "the LOSO subject list in params.yaml (dataset.subjects) does not match the data.\n"
+            f"  params: {list(expected_subjects)}\n  data:   {subjects}\n"
+            "Set it to the data's list:\n  subjects: " + json.dumps(subjects))  # quoted: YAML reads 006 as 6
+    kept.sort(key=lambda c: (natural_key(c.subject), natural_key(c.sample_id)))
+    return IngestResult(kept, _report(kept, rejected, dropped, result.counts, protocol, subjects))
+
+
+def _drop_duplicates(clips: list[Clip]) -> tuple[list[Clip], list[Rejection]]:
+    first: dict[str, Clip] = {}
+    rejected = []
+    for clip in clips:
+        if clip.sample_id in first:
+            rejected.append(Rejection(clip.source, f"duplicate clip id, first seen at {first[clip.sample_id].source}",
+                                      clip.sample_id))
+        else:
+            first[clip.sample_id] = clip
+    return list(first.values()), rejected
+
+
+def _subjects_without_clips(seen: set[str], clips: list[Clip]) -> list[Rejection]:
+    missing = sorted(seen - {c.subject for c in clips}, key=natural_key)
+    return [Rejection(f"subject {s}", "subject has no usable clip (all its rows were rejected)", s)
+            for s in missing]
+
+
+def _report(clips: list[Clip], rejected: list[Rejection], dropped: Counter, counts: Counter,
+            protocol: Protocol, subjects: list[str]) -> dict:
+    per_class = Counter(protocol.label(c.emotion) for c in clips)
+    per_subject = Counter(c.subject for c in clips)
+    return {
+        "protocol": protocol.name,
+        "classes": list(protocol.classes),
+        "clips": len(clips),
+        "subjects": subjects,
+        "per_class": {name: per_class.get(name, 0) for name in protocol.classes},
+        "per_subject": {s: per_subject[s] for s in subjects},
+        "frames": sum(len(c.frames) for c in clips),
+        "apex_repaired": sum(c.apex_repaired for c in clips),
+        "reader_counts": dict(sorted(counts.items())),
+        "dropped_by_protocol": dict(sorted(dropped.items())),
+        "rejected_count": len(rejected),
+        "rejected": [{"source": r.source, "sample_id": r.sample_id, "reason": r.reason} for r in rejected],
+    }

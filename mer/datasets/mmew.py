@@ -1,0 +1,75 @@
+"""MMEW: `MMEW_Micro_Exp.xlsx` + `<emotion>/<Filename>/<n>.jpg`, n from 1.
+
+`root` is the release's `Micro_Expression` folder. Frames sit in a folder per EMOTION, not per
+subject; its name is matched to the table's emotion case-insensitively. Subjects are
+normalised to `S01` however the cell was typed (`S01`, `s1`, `1`), so clip ids are stable.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from mer.datasets import frames
+from mer.datasets.keyframes import key_frames
+from mer.datasets.records import Clip, ReadResult, Rejection
+from mer.datasets.tables import cell_text, column, load_table
+
+FRAME_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
+SUBJECT_PATTERN = re.compile(r"S?(\d+)(?:\.0)?", re.IGNORECASE)
+
+
+def subject_id(value: object) -> str:
+    """`S01` for a Subject cell holding `S01`, `s1`, `1` or `1.0`."""
+    text = cell_text(value)
+    match = SUBJECT_PATTERN.fullmatch(text)
+    if not match:
+        raise ValueError(f"subject is not of the form S01: {text!r}")
+    return f"S{int(match.group(1)):02d}"
+
+
+def emotion_folders(root: Path) -> dict[str, str]:
+    """Lower-cased name -> actual name of the emotion folders under `root`."""
+    if not root.is_dir():
+        return {}
+    with os.scandir(root) as entries:
+        return {e.name.lower(): e.name for e in entries if e.is_dir()}
+
+
+def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", margin: int = 4) -> ReadResult:
+    """Read the label table at `labels` and resolve every row's frames under `root`."""
+    root, labels = Path(root), Path(labels)
+    table = load_table(labels)
+    cols = {
+        "subject": column(table, labels, "Subject"),
+        "clip": column(table, labels, "Filename"),
+        "onset": column(table, labels, "OnsetFrame", "Onset"),
+        "apex": column(table, labels, "ApexFrame", "Apex"),
+        "offset": column(table, labels, "OffsetFrame", "Offset"),
+        "emotion": column(table, labels, "Estimated Emotion", "Emotion"),
+    }
+    folders = emotion_folders(root)
+    result = ReadResult()
+    for _, row in table.iterrows():
+        source = f"{labels}:row {row['_row']}"
+        clip_name = sample_id = cell_text(row[cols["clip"]])
+        emotion = cell_text(row[cols["emotion"]])
+        try:
+            subject = subject_id(row[cols["subject"]])
+            sample_id = f"{subject}/{clip_name}"
+            result.subjects.add(subject)
+            if not clip_name or not emotion:
+                raise ValueError("filename or emotion is empty")
+            onset, apex, offset, repaired = key_frames(
+                row[cols["onset"]], row[cols["apex"]], row[cols["offset"]], apex_repair)
+            folder = frames.inside(root, folders.get(emotion.lower(), emotion), clip_name)
+            available = frames.list_frames(folder, FRAME_PATTERN)
+            sel = frames.select(available, onset, apex, offset, margin, where=str(folder))
+        except ValueError as exc:
+            result.rejected.append(Rejection(source, str(exc), sample_id))
+            continue
+        result.clips.append(Clip(
+            subject=subject, clip=clip_name, onset=sel.onset, apex=sel.apex, offset=sel.offset,
+            emotion=emotion.lower(), frames=[str(available[n]) for n in sel.numbers],
+            frame_numbers=sel.numbers, source=source, apex_repaired=repaired))
+    return result

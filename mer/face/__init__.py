@@ -1,0 +1,1 @@
+"""Face geometry: landmark detection, the LWM transform, and the eye-based crop."""

@@ -1,0 +1,87 @@
+"""Per clip: compose crop + LWM into one 224x224 sampling map and resample only the frames needed.
+
+Needed frames are the onset window and the apex window: the `k` frames nearest each labelled
+frame (offsets -k//2 .. k-1-k//2, shifted inwards at the ends of the clip). Each raw frame is
+decoded and resampled once (`cv2.remap`, bilinear; depth nearest-neighbour, 16-bit kept); no
+full-size warped frame is ever made.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mer.face.align import crop_affine
+from mer.face.lwm import LWMTransform, sampling_maps
+from mer.failures import ClipError, ClipFailure
+from mer.images import encode_png, read_depth, read_rgb
+
+
+@dataclass(frozen=True)
+class CropTask:
+    sample_id: str
+    transform: LWMTransform
+    landmarks: np.ndarray          # normalised first-frame landmarks (template space)
+    frame_numbers: list[int]
+    frames: list[str]
+    depth_frames: list[str] | None
+    onset: int
+    apex: int
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    out_dir: Path
+    size: int
+    width: float
+    above: float
+    below: float
+    window: int
+
+
+@dataclass(frozen=True)
+class Cropped:
+    sample_id: str
+    onset_window: list[int]
+    apex_window: list[int]
+    depth: bool
+    uncovered: float  # fraction of crop pixels mapped by the LWM fallback
+
+
+def window(numbers: list[int], labelled: int, k: int) -> list[int]:
+    """The k frame numbers around `labelled`, as a contiguous run of the clip's frames."""
+    if len(numbers) < k:
+        raise ClipError(f"too few frames: the clip has {len(numbers)}, a window needs {k}")
+    at = numbers.index(labelled)
+    start = min(max(at - k // 2, 0), len(numbers) - k)
+    return numbers[start : start + k]
+
+
+def crop_clip(task: CropTask, settings: CropSettings) -> Cropped | ClipFailure:
+    try:
+        return _crop(task, settings)
+    except ClipError as exc:
+        return ClipFailure(task.sample_id, "crop", str(exc))
+
+
+def _crop(task: CropTask, s: CropSettings) -> Cropped:
+    grid_to_template = crop_affine(task.landmarks, s.size, s.width, s.above, s.below)
+    map_x, map_y = sampling_maps(task.transform, grid_to_template, (s.size, s.size))
+    onset_window = window(task.frame_numbers, task.onset, s.window)
+    apex_window = window(task.frame_numbers, task.apex, s.window)
+    folder = s.out_dir / task.sample_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in sorted(set(onset_window + apex_window)):
+        at = task.frame_numbers.index(number)
+        rgb = cv2.remap(read_rgb(task.frames[at]), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        (folder / f"img{number}.png").write_bytes(encode_png(rgb))
+        if task.depth_frames:
+            depth = cv2.remap(read_depth(task.depth_frames[at]), map_x, map_y, cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_REPLICATE)
+            (folder / f"depth{number}.png").write_bytes(encode_png(depth))
+    grid = np.column_stack([a.ravel() for a in np.meshgrid(np.arange(s.size), np.arange(s.size))]).astype(float)
+    template_points = np.column_stack([grid, np.ones(len(grid))]) @ grid_to_template.T
+    uncovered = float(1 - task.transform.covered(template_points).mean())
+    return Cropped(task.sample_id, onset_window, apex_window, bool(task.depth_frames), uncovered)

@@ -1,0 +1,109 @@
+"""The landmarks file (stage `landmarks` -> `normalise`): one HDF5 file, written atomically.
+
+Datasets, one row per clip that has landmarks: `sample_id` (str), `frame` (str, the file the
+landmarks come from), `image_size` (n, 2: width, height), `landmarks` (n, 68, 2 float64,
+iBUG 300-W order), `box` (n, 4: x0, y0, x1, y1), `score` (n), `faces` (n: faces found, the
+largest kept). Group `template`: dataset `landmarks` (68, 2) and attrs `source` (`mean` or
+the clip id it was taken from), `canvas` (width, height of the template space).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mer.face.detect import ClipLandmarks
+from mer.io import atomic_path
+
+STR = h5py.string_dtype()
+
+
+@dataclass(frozen=True)
+class Template:
+    landmarks: np.ndarray
+    source: str
+    canvas: tuple[int, int]  # width, height
+
+
+@dataclass(frozen=True)
+class LandmarkSet:
+    sample_ids: list[str]
+    frames: list[str]
+    image_sizes: np.ndarray
+    landmarks: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    faces: np.ndarray
+    template: Template
+
+    def index(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.sample_ids)}
+
+
+def write(path: str | Path, clips: list[ClipLandmarks], template: Template) -> None:
+    with atomic_path(path, ".h5") as tmp, h5py.File(tmp, "w") as f:
+        f["sample_id"] = np.array([c.sample_id for c in clips], dtype=object).astype(STR)
+        f["frame"] = np.array([c.frame for c in clips], dtype=object).astype(STR)
+        f["image_size"] = np.array([c.image_size for c in clips], dtype=np.int32).reshape(-1, 2)
+        f["landmarks"] = np.array([c.detection.landmarks for c in clips]).reshape(-1, 68, 2)
+        f["box"] = np.array([c.detection.box for c in clips]).reshape(-1, 4)
+        f["score"] = np.array([c.detection.score for c in clips], dtype=np.float64)
+        f["faces"] = np.array([c.detection.faces for c in clips], dtype=np.int32)
+        group = f.create_group("template")
+        group["landmarks"] = template.landmarks
+        group.attrs["source"] = template.source
+        group.attrs["canvas"] = np.array(template.canvas, dtype=np.int32)
+
+
+def read(path: str | Path) -> LandmarkSet:
+    with h5py.File(path, "r") as f:
+        t = f["template"]
+        template = Template(t["landmarks"][()], str(t.attrs["source"]), tuple(int(v) for v in t.attrs["canvas"]))
+        return LandmarkSet(
+            sample_ids=[s.decode() for s in f["sample_id"][()]], frames=[s.decode() for s in f["frame"][()]],
+            image_sizes=f["image_size"][()], landmarks=f["landmarks"][()], boxes=f["box"][()],
+            scores=f["score"][()], faces=f["faces"][()], template=template)
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """Stage `normalise` output: per clip, its LWM transform (template -> frame) and where its
+    landmarks land in template space."""
+
+    sample_ids: list[str]
+    transforms: list  # LWMTransform, one per clip
+    landmarks: np.ndarray  # (n, 68, 2) normalised first-frame landmarks
+    coverage: np.ndarray   # (n,) fraction of the template canvas inside some circle of influence
+    template: Template
+
+    def index(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.sample_ids)}
+
+
+def write_normalised(path: str | Path, result: Normalised) -> None:
+    """Transform arrays are stacked per key (`lwm/<key>`, first axis = clip)."""
+    with atomic_path(path, ".h5") as tmp, h5py.File(tmp, "w") as f:
+        f["sample_id"] = np.array(result.sample_ids, dtype=object).astype(STR)
+        f["landmarks"] = result.landmarks.reshape(-1, 68, 2)
+        f["coverage"] = result.coverage
+        arrays = [t.to_arrays() for t in result.transforms]
+        for key in arrays[0] if arrays else ():
+            f[f"lwm/{key}"] = np.stack([np.asarray(a[key]) for a in arrays])
+        group = f.create_group("template")
+        group["landmarks"] = result.template.landmarks
+        group.attrs["source"] = result.template.source
+        group.attrs["canvas"] = np.array(result.template.canvas, dtype=np.int32)
+
+
+def read_normalised(path: str | Path) -> Normalised:
+    from mer.face.lwm import LWMTransform
+
+    with h5py.File(path, "r") as f:
+        t = f["template"]
+        template = Template(t["landmarks"][()], str(t.attrs["source"]), tuple(int(v) for v in t.attrs["canvas"]))
+        ids = [s.decode() for s in f["sample_id"][()]]
+        stacked = {key: f[f"lwm/{key}"][()] for key in f["lwm"]} if "lwm" in f else {}
+        transforms = [LWMTransform.from_arrays({k: v[i] for k, v in stacked.items()}) for i in range(len(ids))]
+        return Normalised(ids, transforms, f["landmarks"][()], f["coverage"][()], template)

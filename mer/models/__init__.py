@@ -1,0 +1,77 @@
+"""Models of the MER pipeline: MMNet and ResNet baselines behind one factory.
+
+Every model is called as ``model(motion, onset)`` and returns logits (B, num_classes):
+``motion`` (B, in_channels, H, W) is the main-branch input (apex - onset, optical flow,
+depth difference, ...), ``onset`` (B, 3, H, W) the onset frame (used by MMNet's PC branch,
+ignored by the ResNets).
+
+    >>> model = build_model("mmnet", num_classes=5, in_channels=3, use_pc=False)
+
+Options per model (keyword arguments of ``build_model``):
+
+* ``"mmnet"``: ``use_pc``, ``attention_prior``, ``input_size``, ``stem_width``, ``width_mult``,
+  ``pc_antialias`` (see :mod:`mer.models.mmnet`).
+* ``"resnet18"``, ``"resnet50"``: ``pretrained`` (local torchvision state-dict path, see
+  :mod:`mer.models.resnet`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Dict, FrozenSet, Tuple
+
+from torch import nn
+
+from .mmnet import MMNet
+from .official import convert_official_state_dict
+from .resnet import ResNetBaseline, resnet18, resnet50
+
+__all__ = [
+    "MODEL_NAMES",
+    "build_model",
+    "model_options",
+    "MMNet",
+    "ResNetBaseline",
+    "resnet18",
+    "resnet50",
+    "convert_official_state_dict",
+]
+
+_BUILDERS: Dict[str, Callable[..., nn.Module]] = {
+    "mmnet": MMNet,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+}
+
+MODEL_NAMES: Tuple[str, ...] = tuple(_BUILDERS)
+
+
+def model_options(name: str) -> FrozenSet[str]:
+    """Names of the options ``build_model(name, ...)`` accepts besides num_classes/in_channels."""
+    builder = _builder(name)
+    params = inspect.signature(builder).parameters
+    return frozenset(p for p in params if p not in ("self", "num_classes", "in_channels"))
+
+
+def _builder(name: str) -> Callable[..., nn.Module]:
+    try:
+        return _BUILDERS[name.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"unknown model name {name!r}; expected one of: {', '.join(MODEL_NAMES)}") from None
+
+
+def build_model(name: str, num_classes: int, in_channels: int = 3, **options: Any) -> nn.Module:
+    """Build ``"mmnet"``, ``"resnet18"`` or ``"resnet50"`` (case-insensitive).
+
+    Raises:
+        ValueError: unknown model name, or an option the model does not have.
+    """
+    builder = _builder(name)
+    allowed = model_options(name)
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for model {name!r}; "
+            f"allowed: {', '.join(sorted(allowed)) or '(none)'}"
+        )
+    return builder(num_classes=num_classes, in_channels=in_channels, **options)

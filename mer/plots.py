@@ -1,0 +1,67 @@
+"""Figures a person looks at to check a stage: contact sheets of faces and landmarks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mer.io import atomic_path  # noqa: E402
+
+
+def save(fig: plt.Figure, path: str | Path) -> None:
+    """Save atomically and free the figure."""
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def landmark_sheet(path: str | Path, clips: list, template, count: int = 8) -> None:
+    """The first `count` clips' reference frames with their 68 landmarks, plus the template shape."""
+    from mer.images import read_rgb
+
+    shown = [clips[i] for i in np.linspace(0, len(clips) - 1, min(count, len(clips))).round().astype(int)]
+    cols = min(4, len(shown) + 1)
+    rows = -(-(len(shown) + 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, clip in zip(axes.flat, shown):
+        ax.imshow(read_rgb(clip.frame))
+        _draw_points(ax, clip.detection.landmarks)
+        x0, y0, x1, y1 = clip.detection.box
+        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="yellow", lw=1))
+        ax.set_title(clip.sample_id, fontsize=8)
+    ax = axes.flat[len(shown)]
+    ax.set_xlim(0, template.canvas[0])
+    ax.set_ylim(template.canvas[1], 0)
+    ax.set_aspect("equal")
+    _draw_points(ax, template.landmarks)
+    ax.set_title(f"template ({template.source})", fontsize=8)
+    save(fig, path)
+
+
+def image_grid(path: str | Path, panels: list[list[np.ndarray]], row_titles: list[str],
+               col_titles: list[str]) -> None:
+    """A grid of images (rows of equal length), e.g. onset / apex / |apex - onset| per clip."""
+    rows, cols = len(panels), len(col_titles)
+    fig, axes = plt.subplots(max(rows, 1), cols, figsize=(2.2 * cols, 2.2 * max(rows, 1)), squeeze=False)
+    for r, row in enumerate(panels):
+        for c, image in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(col_titles[c], fontsize=8)
+            if c == 0:
+                ax.set_ylabel(row_titles[r], fontsize=7)
+    save(fig, path)
+
+
+def _draw_points(ax: plt.Axes, points: np.ndarray) -> None:
+    ax.scatter(points[:, 0], points[:, 1], s=4, c="lime", linewidths=0)
+    ax.scatter(points[36:48, 0], points[36:48, 1], s=5, c="red", linewidths=0)  # eyes: the crop rule's anchors

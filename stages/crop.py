@@ -1,0 +1,78 @@
+"""DVC stage `crop`: eye-based 224x224 crops of each clip's onset and apex windows (PNG)."""
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mer import failures
+from mer.datasets import manifest
+from mer.face import store
+from mer.face.crop import CropSettings, CropTask, Cropped, crop_clip
+from mer.images import read_rgb
+from mer.io import atomic_dir, load_params, write_json
+from mer.parallel import map_clips
+from mer.plots import image_grid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--manifest", default="data/manifest.csv")
+    parser.add_argument("--normalised", default="data/normalised.h5")
+    parser.add_argument("--out", default="data/cropped")
+    parser.add_argument("--report", default="reports/crop.json")
+    parser.add_argument("--sheet", default="reports/crop.png")
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    p, pre = params["crop"], params["preprocess"]
+    clips = manifest.read(args.manifest).set_index("sample_id", drop=False)
+    norm = store.read_normalised(args.normalised)
+    tasks = [CropTask(sid, t, lm, clips.at[sid, "frame_numbers"], clips.at[sid, "frames"],
+                      clips.at[sid, "depth_frames"], int(clips.at[sid, "onset"]), int(clips.at[sid, "apex"]))
+             for sid, t, lm in zip(norm.sample_ids, norm.transforms, norm.landmarks)]
+    done, failed = [], []
+    with atomic_dir(args.out) as tmp:
+        settings = CropSettings(tmp, p["size"], p["width"], p["above"], p["below"], p["window"])
+        work = functools.partial(crop_clip, settings=settings)
+        for result in map_clips(work, tasks, workers=pre["workers"], desc="crop"):
+            (done if isinstance(result, Cropped) else failed).append(result)
+        try:
+            failures.check(failed, pre["on_error"], "crop")
+        except failures.ClipError as exc:
+            sys.exit(str(exc))
+        write_json(tmp / "index.json", {c.sample_id: {"onset_window": c.onset_window, "apex_window": c.apex_window,
+                                                      "depth": c.depth} for c in done})
+        _sheet(args.sheet, tmp, done, clips, p["sheet_per_class"])
+    uncovered = [c.uncovered for c in done]
+    write_json(args.report, {"clips": len(tasks), "cropped": len(done), "size": p["size"],
+                             "frames_written": sum(len(set(c.onset_window + c.apex_window)) for c in done),
+                             "uncovered_fraction": {"mean": float(np.mean(uncovered)) if done else None,
+                                                    "max": float(np.max(uncovered)) if done else None},
+                             **failures.summary(failed)})
+    print(f"crop: {len(done)} of {len(tasks)} clips cropped to {p['size']}x{p['size']}, {len(failed)} failed")
+
+
+def _sheet(path: str, folder: Path, done: list[Cropped], clips, per_class: int) -> None:
+    """Onset, apex and |apex - onset| (contrast x4) for a few clips of each class."""
+    rows, titles, shown = [], [], {}
+    for c in done:
+        label = clips.at[c.sample_id, "label"]
+        if shown.get(label, 0) >= per_class:
+            continue
+        shown[label] = shown.get(label, 0) + 1
+        onset = read_rgb(folder / c.sample_id / f"img{clips.at[c.sample_id, 'onset']}.png")
+        apex = read_rgb(folder / c.sample_id / f"img{clips.at[c.sample_id, 'apex']}.png")
+        diff = np.clip(4 * np.abs(apex.astype(np.int16) - onset.astype(np.int16)), 0, 255).astype(np.uint8)
+        rows.append([onset, apex, cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY)])
+        titles.append(f"{label}\n{c.sample_id}")
+    image_grid(path, rows, titles, ["onset", "apex", "|apex - onset| x4"])
+
+
+if __name__ == "__main__":
+    main()

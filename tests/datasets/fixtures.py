@@ -1,0 +1,348 @@
+"""Tiny on-disk copies of each data set's layout, with every known fault switchable.
+
+Each builder takes a tmp_path and the names of the faults to plant, and returns a Layout:
+the data root, the label table, and the 1-based table row of every labelled clip (keyed by
+its expected sample id, or by the fault's name for a planted row), so tests can assert
+exact sources. Frames are 8x8 images: `.jpg` grey-scale, `.png` 16-bit (depth).
+
+Faults every builder takes (COMMON):
+  apex_missing          the second clip's apex holds the data set's "no apex" marker
+  offset_before_onset   an extra row whose offset (0) is before its onset
+  missing_frame         the first clip's apex frame file is deleted (all modalities)
+  escaping_filename     an extra row whose clip folder is `../x` (frames exist there)
+  duplicate             the first clip's row appears twice
+  subject_without_clip  an extra subject whose only row has no frames
+  missing_column        the apex column is left out
+  corrupt               the label table cannot be parsed (a damaged xlsx; for CSV, an open quote)
+  text_numbers          subject and frame numbers are stored as text
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+import openpyxl
+
+from mer.datasets.records import ReadResult, Rejection
+
+COMMON = frozenset({"apex_missing", "offset_before_onset", "missing_frame", "escaping_filename", "duplicate",
+                    "subject_without_clip", "missing_column", "corrupt", "text_numbers"})
+SPAN = 6  # frames written on each side of onset..offset
+ROW_FAULT_REASONS = {  # planted row -> what its rejection must say
+    "offset_before_onset": "offset frame 0 is before onset frame 50",
+    "escaping_filename": "escapes the data root",
+    "subject_without_clip": "frame folder missing",
+}
+JPEG = cv2.imencode(".jpg", np.full((8, 8), 128, np.uint8))[1].tobytes()
+DEPTH_PNG = cv2.imencode(".png", np.full((8, 8), 1000, np.uint16))[1].tobytes()
+
+
+@dataclass
+class Layout:
+    root: Path
+    labels: Path
+    rows: dict[str, int]
+
+    @property
+    def paths(self) -> tuple[Path, Path]:
+        """(root, labels): a reader's first two arguments."""
+        return self.root, self.labels
+
+
+@dataclass
+class Row:
+    """One labelled clip as a table holds it."""
+
+    key: str
+    subject: object
+    clip: str
+    onset: int | str
+    apex: object
+    offset: int | str
+    emotion: str
+    frames: bool = True  # write its frame files
+
+
+FrameFiles = Callable[[Row, int], list[Path]]
+
+
+# ---------------------------------------------------------------- CASME II
+
+def casme2(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
+    """`CASME2-coding-20140508.xlsx` (two blank-header columns) + `subNN/<Filename>/img<n>.jpg`."""
+    faults = _known(faults, COMMON)
+    rows = _plant([
+        Row("sub01/EP02_01f", 1, "EP02_01f", 10, 13, 16, "happiness"),
+        Row("sub01/EP03_02", 1, "EP03_02", 20, 22, 28, "disgust"),
+        Row("sub02/EP01_11f", 2, "EP01_11f", 5, 8, 11, "surprise"),
+        Row("sub02/EP05_03", 2, "EP05_03", 30, 33, 36, "fear"),
+        Row("sub10/EP07_01", 10, "EP07_01", 40, 42, 45, "repression"),
+    ], faults, apex_marker="/", new_subject=7)
+    root = tmp_path / "CASME2_RAW_selected"
+    _write_frames(rows, faults, lambda r, n: [root / f"sub{r.subject:02d}" / r.clip / f"img{n}.jpg"])
+    header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
+              "Estimated Emotion"]
+    cells = [[r.subject, r.clip, 0, r.onset, r.apex, r.offset, None, "4+7", r.emotion] for r in rows]
+    labels = tmp_path / "CASME2-coding-20140508.xlsx"
+    first = _write_xlsx(labels, *_columns(header, cells, faults, "ApexFrame"), faults)
+    return Layout(root, labels, _row_numbers(rows, first))
+
+
+# ---------------------------------------------------------------- SAMM
+
+SAMM_COLUMNS = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
+                "Type", "Objective Classes", "Notes", "Action Units", "Estimated Emotion"]
+SAMM_NOTES = 12  # note lines; with a blank line after them the header is Excel row 14, as in the release
+
+
+def samm(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
+    """`SAMM_Micro_FACS_Codes_v2.xlsx` + `NNN/<Filename>/NNN_nnnnn.jpg`.
+
+    Extra faults: `notes_block` (free-text notes above the header), `reordered_columns`.
+    Subject 20's only clip is `Fear`, outside the 5-class protocol.
+    """
+    faults = _known(faults, COMMON | {"notes_block", "reordered_columns"})
+    rows = _plant([
+        Row("006/006_1_2", 6, "006_1_2", 5562, 5565, 5570, "Happiness"),
+        Row("006/006_1_3", 6, "006_1_3", 1000, 1002, 1008, "Anger"),
+        Row("007/007_3_1", 7, "007_3_1", 200, 203, 206, "Contempt"),
+        Row("011/011_2_1", 11, "011_2_1", 300, 302, 305, "Surprise"),
+        Row("011/011_2_2", 11, "011_2_2", 400, 404, 409, "Other"),
+        Row("020/020_1_1", 20, "020_1_1", 90, 92, 95, "Fear"),
+    ], faults, apex_marker=-1, new_subject=33)
+    root = tmp_path / "SAMM"
+    _write_frames(rows, faults, lambda r, n: [root / f"{r.subject:03d}" / r.clip / f"{r.subject:03d}_{n:05d}.jpg"])
+    values = {name: None for name in SAMM_COLUMNS}
+    cells = []
+    for r in rows:
+        values.update({"Subject": r.subject, "Filename": r.clip, "Inducement Code": 1, "Onset Frame": r.onset,
+                       "Apex Frame": r.apex, "Offset Frame": r.offset, "Duration": 9, "Type": "Micro - 1/2",
+                       "Objective Classes": 1, "Action Units": "R12", "Estimated Emotion": r.emotion})
+        cells.append(list(values.values()))
+    header = list(SAMM_COLUMNS)
+    if "reordered_columns" in faults:
+        order = [header.index(name) for name in reversed(SAMM_COLUMNS)]
+        header, cells = [header[i] for i in order], [[c[i] for i in order] for c in cells]
+    notes = [f"Note {i}: free text about the coding, e.g. Subject numbering." for i in range(1, SAMM_NOTES + 1)]
+    labels = tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"
+    first = _write_xlsx(labels, *_columns(header, cells, faults, "Apex Frame"), faults,
+                        notes=notes + [None] if "notes_block" in faults else ())
+    return Layout(root, labels, _row_numbers(rows, first))
+
+
+# ---------------------------------------------------------------- MMEW
+
+def mmew(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
+    """`MMEW_Micro_Exp.xlsx` + `Micro_Expression/<emotion>/<Filename>/<n>.jpg`, n from 1.
+
+    Extra faults: `numeric_subjects` (Subject cells 1, 2, 10 instead of S01, S02, S10),
+    `capitalised_folders` (emotion folders `Happiness`, ... while the table says `happiness`).
+    Subject S10's only clip is `fear`, outside the 4-class protocol.
+    """
+    faults = _known(faults, COMMON | {"numeric_subjects", "capitalised_folders"})
+    rows = _plant([
+        Row("S01/S01-07-001", "S01", "S01-07-001", 2, 5, 9, "happiness"),
+        Row("S01/S01-07-002", "S01", "S01-07-002", 3, 6, 8, "disgust"),
+        Row("S02/S02-01-001", "S02", "S02-01-001", 4, 7, 10, "surprise"),
+        Row("S02/S02-03-004", "S02", "S02-03-004", 2, 4, 6, "others"),
+        Row("S10/S10-02-001", "S10", "S10-02-001", 5, 8, 12, "fear"),
+    ], faults, apex_marker="/", new_subject="S07")
+    root = tmp_path / "MMEW" / "Micro_Expression"
+
+    def folder(emotion: str) -> str:
+        return emotion.capitalize() if "capitalised_folders" in faults else emotion
+
+    _write_frames(rows, faults, lambda r, n: [root / folder(r.emotion) / r.clip / f"{n}.jpg"])
+    if "numeric_subjects" in faults:
+        rows = [replace(r, subject=int(r.subject[1:])) for r in rows]
+    header = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion",
+              "remarks"]
+    cells = [[r.subject, r.clip, r.onset, r.apex, r.offset, "AU12", r.emotion, None] for r in rows]
+    labels = tmp_path / "MMEW" / "MMEW_Micro_Exp.xlsx"
+    first = _write_xlsx(labels, *_columns(header, cells, faults, "ApexFrame"), faults)
+    return Layout(root, labels, _row_numbers(rows, first))
+
+
+# ---------------------------------------------------------------- CAS(ME)^3 part A
+
+CASME3_TABLE = "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
+
+
+def casme3(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
+    """Sheet `label` (not the first sheet) + `<Subject>/<Filename>/color/<n>.jpg`, `depth/<n>.png`.
+
+    Video spNO.1/a holds two micro-expressions; spNO.2/b has onset == apex. `missing_frame`
+    drops both modalities of spNO.1/a/355's apex. Extra faults: `dropped_depth` (no depth for
+    spNO.1/a/380's apex 383), `dropped_color` (no colour for spNO.2/b's onset 166 nor for 170),
+    `long_gap` (no colour for frames 28..40 of spNO.10/j), `upper_case_filename` (the table says
+    `J` for folder `j`), `capitalised_others` (`Others` for spNO.1/a/355).
+    """
+    faults = _known(faults, COMMON | {"dropped_depth", "dropped_color", "long_gap", "upper_case_filename",
+                                      "capitalised_others"})
+    rows = _plant([
+        Row("spNO.1/a/355", "spNO.1", "a", 355, 359, 360, "others"),
+        Row("spNO.1/a/380", "spNO.1", "a", 380, 383, 390, "happy"),
+        Row("spNO.2/b/166", "spNO.2", "b", 166, 166, 175, "disgust"),
+        Row("spNO.10/j/28", "spNO.10", "j", 28, 33, 40, "surprise"),
+        Row("spNO.10/k/50", "spNO.10", "k", 50, 52, 55, "anger"),
+    ], faults, apex_marker="/", new_subject="spNO.7")
+    root = tmp_path / "part_A" / "data"
+
+    def files(r: Row, n: int) -> list[Path]:
+        return [root / r.subject / r.clip / "color" / f"{n}.jpg", root / r.subject / r.clip / "depth" / f"{n}.png"]
+
+    _write_frames(rows, faults, files)
+    drops = {"dropped_depth": [files(rows[1], 383)[1]],
+             "dropped_color": [files(rows[2], 166)[0], files(rows[2], 170)[0]],
+             "long_gap": [files(rows[3], n)[0] for n in range(28, 41)]}
+    for fault, paths in drops.items():
+        if fault in faults:
+            for path in paths:
+                path.unlink()
+    if "upper_case_filename" in faults:
+        rows[3].clip = "J"
+    if "capitalised_others" in faults:
+        rows[0].emotion = "Others"
+    header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
+    cells = [[r.subject, r.clip, r.onset, r.apex, r.offset, "4", "III", r.emotion] for r in rows]
+    labels = tmp_path / CASME3_TABLE
+    first = _write_xlsx(labels, *_columns(header, cells, faults, "Apex"), faults, sheet="label")
+    return Layout(root, labels, _row_numbers(rows, first))
+
+
+# ---------------------------------------------------------------- generic CSV
+
+def generic(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
+    """A clip manifest CSV: one layout per row (plain `img{}.jpg`; a folder and pattern full of
+    regex metacharacters; `{:03d}.png` with a depth folder `d{:03d}.png`).
+
+    Extra faults: `bad_pattern` (an extra row whose pattern has two fields), `dropped_depth`
+    (no depth for s10/c3's apex). `escaping_filename` here is a frames_dir of `../x`.
+    """
+    faults = _known(faults, COMMON | {"bad_pattern", "dropped_depth"})
+    rows = _plant([
+        Row("s1/c1", "s1", "c1", 1, 3, 5, "happy"),
+        Row("s2/c2", "s2", "c2", 10, 11, 15, "sad"),
+        Row("s10/c3", "s10", "c3", 7, 9, 11, "happy"),
+    ], faults, apex_marker="/", new_subject="s7")
+    if "bad_pattern" in faults:
+        rows.append(Row("bad_pattern", "s1", "c9", 1, 3, 5, "happy", frames=False))
+    places = {"s2/c2": ("videos/s2 (take+1)/c2", "frame[{:05d}].jpg", "", ""),
+              "s10/c3": ("s10/c3", "{:03d}.png", "s10/c3_depth", "d{:03d}.png"),
+              "bad_pattern": ("s1/c1", "img{}{}.jpg", "", ""),
+              "escaping_filename": ("../x", "img{}.jpg", "", "")}
+
+    def place(r: Row) -> tuple[str, str, str, str]:
+        return places.get(r.key, (f"{r.subject}/{r.clip}", "img{}.jpg", "", ""))
+
+    root = tmp_path / "data"
+
+    def files(r: Row, n: int) -> list[Path]:
+        frames_dir, pattern, depth_dir, depth_pattern = place(r)
+        paths = [root / frames_dir / pattern.format(n)]
+        return paths + [root / depth_dir / depth_pattern.format(n)] if depth_dir else paths
+
+    _write_frames(rows, faults, files)
+    if "dropped_depth" in faults:
+        files(rows[2], 9)[1].unlink()
+    header = ["subject", "clip", "onset", "apex", "offset", "label", "frames_dir", "frame_pattern", "depth_dir",
+              "depth_pattern"]
+    cells = [[r.subject, r.clip, r.onset, r.apex, r.offset, r.emotion, *place(r)] for r in rows]
+    header, cells = _columns(header, cells, faults, "apex")
+    labels = tmp_path / "clips.csv"
+    if "corrupt" in faults:
+        labels.write_bytes(b'"unterminated quote,\x00\n')
+    else:
+        with labels.open("w", newline="") as f:
+            csv.writer(f).writerows([header, *cells])
+    return Layout(root, labels, _row_numbers(rows, 2))
+
+
+# ---------------------------------------------------------------- shared pieces
+
+def rejection_for(result: ReadResult, layout: Layout, key: str) -> Rejection:
+    """The one rejection whose source is the table row planted under `key`."""
+    source = f"{layout.labels}:row {layout.rows[key]}"
+    found = [r for r in result.rejected if r.source == source]
+    assert len(found) == 1, f"expected one rejection at {source}, got {[str(r) for r in result.rejected]}"
+    return found[0]
+
+
+def _known(faults: Iterable[str], known: frozenset[str]) -> frozenset[str]:
+    faults = frozenset(faults)
+    if faults - known:
+        raise ValueError(f"unknown faults {sorted(faults - known)}; this layout knows {sorted(known)}")
+    return faults
+
+
+def _plant(rows: list[Row], faults: frozenset[str], apex_marker: object, new_subject: object) -> list[Row]:
+    """The base rows with the common row faults applied (extra rows go at the end)."""
+    first = rows[0]
+    if "apex_missing" in faults:
+        rows[1] = replace(rows[1], apex=apex_marker)
+    if "offset_before_onset" in faults:
+        rows.append(Row("offset_before_onset", first.subject, "bad_offset", 50, 52, 0, first.emotion))
+    if "escaping_filename" in faults:
+        rows.append(Row("escaping_filename", first.subject, "../x", first.onset, first.apex, first.offset,
+                        first.emotion))
+    if "duplicate" in faults:
+        rows.append(replace(first, key="duplicate"))
+    if "subject_without_clip" in faults:
+        rows.append(Row("subject_without_clip", new_subject, "no_frames", 10, 13, 16, first.emotion, frames=False))
+    if "text_numbers" in faults:
+        rows = [replace(r, **{k: str(getattr(r, k)) for k in ("subject", "onset", "apex", "offset")}) for r in rows]
+    return rows
+
+
+def _write_frames(rows: list[Row], faults: frozenset[str], files: FrameFiles) -> None:
+    for r in rows:
+        if r.frames:
+            for n in range(max(1, int(r.onset) - SPAN), int(r.offset) + SPAN + 1):
+                for path in files(_numeric(r), n):
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(DEPTH_PNG if path.suffix == ".png" else JPEG)
+    if "missing_frame" in faults:
+        for path in files(_numeric(rows[0]), int(rows[0].apex)):
+            path.unlink()
+
+
+def _numeric(r: Row) -> Row:
+    """The row with a text subject number turned back into a number, for naming files."""
+    return replace(r, subject=int(r.subject)) if isinstance(r.subject, str) and r.subject.isdigit() else r
+
+
+def _columns(header: list, cells: list[list], faults: frozenset[str], apex: str) -> tuple[list, list[list]]:
+    if "missing_column" not in faults:
+        return header, cells
+    i = header.index(apex)
+    return header[:i] + header[i + 1:], [c[:i] + c[i + 1:] for c in cells]
+
+
+def _write_xlsx(path: Path, header: list, cells: list[list], faults: frozenset[str], notes: Iterable = (),
+                sheet: str | None = None) -> int:
+    """Write the table (after `notes`, one per row); the 1-based row of the first data row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "corrupt" in faults:
+        path.write_bytes(b"PK\x03\x04 truncated: not a workbook")
+        return 0
+    book = openpyxl.Workbook()
+    ws = book.active
+    if sheet is not None:
+        ws.append(["a first sheet that is not the label table"])
+        ws = book.create_sheet(sheet)
+    notes = list(notes)
+    for note in notes:
+        ws.append([note])
+    ws.append(header)  # None cells stay blank: openpyxl writes no cell for them
+    for row in cells:
+        ws.append(row)
+    book.save(path)
+    return len(notes) + 2
+
+
+def _row_numbers(rows: list[Row], first: int) -> dict[str, int]:
+    return {r.key: first + i for i, r in enumerate(rows)}

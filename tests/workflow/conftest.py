@@ -1,0 +1,76 @@
+"""Real DVC runs in temporary git repositories holding a copy of this project."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "mer"]
+
+
+class Repo:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        bin_dir = str(Path(sys.executable).parent)
+        self.env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+                    "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(path)}
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(args, cwd=self.path, env=self.env, capture_output=True, text=True)
+        if check and done.returncode:
+            raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(str(Path(sys.executable).parent / "dvc"), *args, check=check)
+
+    def set_params(self, **changes: object) -> None:
+        """Set dotted keys, e.g. set_params(**{"ingest.margin_frames": 2})."""
+        path = self.path / "params.yaml"
+        params = yaml.safe_load(path.read_text())
+        for dotted, value in changes.items():
+            node = params
+            *parents, last = dotted.split(".")
+            for key in parents:
+                node = node[key]
+            node[last] = value
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def params(self) -> dict:
+        return yaml.safe_load((self.path / "params.yaml").read_text())
+
+
+TINY = {
+    "synthesize.subjects": 2,
+    "synthesize.classes": ["happiness", "surprise"],
+    "synthesize.clips_per_class": 1,
+    "synthesize.frames": [14, 16],
+    "dataset.subjects": ["sub01", "sub02"],
+}
+
+
+@pytest.fixture
+def repo(tmp_path) -> Repo:
+    """A git + DVC repository with this project's pipeline and a tiny synthetic set."""
+    for name in COPIED:
+        source = PROJECT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    r = Repo(tmp_path)
+    r.run("git", "init", "-q")
+    r.run("git", "config", "user.email", "test@example.com")
+    r.run("git", "config", "user.name", "test")
+    r.dvc("init", "-q")
+    r.dvc("config", "core.analytics", "false")
+    r.set_params(**TINY)
+    tiny_protocol = {"classes": ["happiness", "surprise"], "map": {"happiness": "happiness", "surprise": "surprise"}}
+    r.set_params(**{"protocols.synthetic_4class": tiny_protocol})
+    return r
