@@ -21,8 +21,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -c "import cv2; assert hasattr(cv2, 'optflow'), 'cv2.optflow missing: plain opencv shadows contrib'"
 	touch $(STAMP)
 
+# stage commands call `python`: the venv's must come first on PATH
 run: setup
-	$(BIN)/dvc repro
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -24,9 +24,9 @@ def main() -> None:
     started = time.perf_counter()
     with atomic_dir(args.out) as tmp:
         meta = generate(tmp, config, DlibDetector(upsample=1))
-        meta["seconds"] = round(time.perf_counter() - started, 2)
         write_json(tmp / "synthetic.json", meta)
-    print(f"synthesize: {len(meta['clips'])} clips of {config.subjects} subjects in {meta['seconds']} s -> {args.out}")
+    seconds = time.perf_counter() - started
+    print(f"synthesize: {len(meta['clips'])} clips of {config.subjects} subjects in {seconds:.1f} s -> {args.out}")
 
 
 if __name__ == "__main__":

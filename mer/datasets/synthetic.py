@@ -11,7 +11,11 @@ the label.
 """
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -33,6 +37,7 @@ MOVEMENTS: dict[str, tuple[str, list[tuple[int, tuple[float, float]]]]] = {
     # AU14 dimpler + AU17 chin raiser: lip corners tighten inwards, lower lip pushed up
     "repression": ("14+17", [(48, (0.6, 0.1)), (54, (-0.6, 0.1)), (57, (0.0, -0.7)), (8, (0.0, -0.4))]),
 }
+FIXED_TIME = datetime(2014, 5, 8)  # CASME II's coding-sheet date; any constant keeps the file reproducible
 HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
           "Action Units", "Estimated Emotion"]
 
@@ -178,13 +183,27 @@ def _intensity(t: int, onset: int, apex: int, offset: int) -> float:
 
 
 def _write_coding(path: Path, rows: list[list]) -> None:
-    """The coding sheet with CASME II's exact header, blank header cells included."""
+    """The coding sheet with CASME II's exact header, blank header cells included.
+
+    Saved with fixed timestamps (document properties and zip entries) so that the same seed
+    gives the same bytes, which DVC needs to see an unchanged data set.
+    """
     from openpyxl import Workbook
 
     book = Workbook()
+    book.properties.created = book.properties.modified = FIXED_TIME
     sheet = book.active
     sheet.title = "Sheet1"
     sheet.append(HEADER)
     for row in rows:
         sheet.append(row)
-    book.save(path)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps `modified` with the save time
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
+            stamped = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
+            target.writestr(stamped, data, compress_type=zipfile.ZIP_DEFLATED)

@@ -51,16 +51,12 @@ def write(path: str | Path, clips: list[ClipLandmarks], template: Template) -> N
         f["box"] = np.array([c.detection.box for c in clips]).reshape(-1, 4)
         f["score"] = np.array([c.detection.score for c in clips], dtype=np.float64)
         f["faces"] = np.array([c.detection.faces for c in clips], dtype=np.int32)
-        group = f.create_group("template")
-        group["landmarks"] = template.landmarks
-        group.attrs["source"] = template.source
-        group.attrs["canvas"] = np.array(template.canvas, dtype=np.int32)
+        _write_template(f, template)
 
 
 def read(path: str | Path) -> LandmarkSet:
     with h5py.File(path, "r") as f:
-        t = f["template"]
-        template = Template(t["landmarks"][()], str(t.attrs["source"]), tuple(int(v) for v in t.attrs["canvas"]))
+        template = _read_template(f)
         return LandmarkSet(
             sample_ids=[s.decode() for s in f["sample_id"][()]], frames=[s.decode() for s in f["frame"][()]],
             image_sizes=f["image_size"][()], landmarks=f["landmarks"][()], boxes=f["box"][()],
@@ -91,19 +87,27 @@ def write_normalised(path: str | Path, result: Normalised) -> None:
         arrays = [t.to_arrays() for t in result.transforms]
         for key in arrays[0] if arrays else ():
             f[f"lwm/{key}"] = np.stack([np.asarray(a[key]) for a in arrays])
-        group = f.create_group("template")
-        group["landmarks"] = result.template.landmarks
-        group.attrs["source"] = result.template.source
-        group.attrs["canvas"] = np.array(result.template.canvas, dtype=np.int32)
+        _write_template(f, result.template)
 
 
 def read_normalised(path: str | Path) -> Normalised:
     from mer.face.lwm import LWMTransform
 
     with h5py.File(path, "r") as f:
-        t = f["template"]
-        template = Template(t["landmarks"][()], str(t.attrs["source"]), tuple(int(v) for v in t.attrs["canvas"]))
+        template = _read_template(f)
         ids = [s.decode() for s in f["sample_id"][()]]
         stacked = {key: f[f"lwm/{key}"][()] for key in f["lwm"]} if "lwm" in f else {}
         transforms = [LWMTransform.from_arrays({k: v[i] for k, v in stacked.items()}) for i in range(len(ids))]
         return Normalised(ids, transforms, f["landmarks"][()], f["coverage"][()], template)
+
+
+def _write_template(f: h5py.File, template: Template) -> None:
+    group = f.create_group("template")
+    group["landmarks"] = template.landmarks
+    group.attrs["source"] = template.source
+    group.attrs["canvas"] = np.array(template.canvas, dtype=np.int32)
+
+
+def _read_template(f: h5py.File) -> Template:
+    t = f["template"]
+    return Template(t["landmarks"][()], str(t.attrs["source"]), tuple(int(v) for v in t.attrs["canvas"]))

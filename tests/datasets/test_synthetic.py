@@ -1,6 +1,8 @@
 """The embedded synthetic set: CASME II layout, reader round trip, determinism, local motion."""
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 from openpyxl import load_workbook
@@ -52,10 +54,13 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, dlib_detector):
     config = SyntheticConfig(subjects=1, classes=("happiness",), clips_per_class=1, frames=(12, 12), seed=3)
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     meta_a = generate(a, config, dlib_detector)
+    time.sleep(1.1)  # a timestamp stored in any file would now differ
     generate(b, config, dlib_detector)
     generate(c, SyntheticConfig(**{**config.__dict__, "seed": 4}), dlib_detector)
-    files = sorted(p.relative_to(a) for p in a.rglob("*.jpg"))
-    assert files and all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert any(f.suffix == ".xlsx" for f in files) and any(f.suffix == ".jpg" for f in files)
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
     (sample_id,) = meta_a["clips"]
     frames_c = sorted((c / "CASME2_RAW_selected").rglob("*.jpg"))
     assert (a / files[0]).read_bytes() != frames_c[0].read_bytes()

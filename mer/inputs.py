@@ -1,0 +1,183 @@
+"""Model inputs built from the cached onset/apex windows.
+
+Kinds (param `input.kind`), each giving the main-branch `motion` tensor:
+
+- `difference`: apex - onset RGB in [-1, 1] (the paper), 3 channels.
+- `flow`: TV-L1 optical flow onset -> apex (u, v, magnitude; px at the model's input size),
+  3 channels. Computed once per clip at the LABELLED frames (it costs ~0.5 s a pair at 224 px),
+  so for `flow` training draws no other frame pair; optionally stored on disk, keyed by the
+  frames' content, so reruns and other folds reuse it.
+- `depth`: depth difference (apex - onset, in depth units x DEPTH_SCALE), 1 channel.
+- `rgbd`: RGB difference and depth difference stacked, 4 channels.
+
+The PC branch always gets the onset RGB frame in [0, 1], whatever the kind (for `depth`
+too: the report's depth-only variant still calibrates position on the RGB onset).
+
+A fold is held in memory as uint8 windows resized once to the input size; `select` picks
+one onset and one apex per clip (the labelled ones at evaluation, random ones in training).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mer.cache import Cache
+from mer.io import atomic_path
+
+CHANNELS = {"difference": 3, "flow": 3, "depth": 1, "rgbd": 4}
+KINDS = tuple(CHANNELS)
+DEPTH_SCALE = 1e-3  # depth units (mm in CAS(ME)^3) -> m: keeps the difference near the RGB range
+
+
+def in_channels(kind: str) -> int:
+    """Channels of the motion input for `kind`, for `build_model(..., in_channels=...)`."""
+    _check_kind(kind)
+    return CHANNELS[kind]
+
+
+def needs_depth(kind: str) -> bool:
+    return kind in ("depth", "rgbd")
+
+
+@dataclass(frozen=True)
+class FoldFrames:
+    """Every frame a fold needs, in memory; rows follow the `indices` given to `load_frames`."""
+
+    onset: Tensor                # (n, k, 3, H, W) uint8
+    apex: Tensor                 # (n, k, 3, H, W) uint8
+    onset_position: Tensor       # (n,) long: the labelled frame's place in its window
+    apex_position: Tensor
+    depth_onset: Tensor | None   # (n, k, 1, H, W) float32, depth units
+    depth_apex: Tensor | None
+    flow: Tensor | None          # (n, 3, H, W) float32: u, v, magnitude at the labelled frames
+
+    def __len__(self) -> int:
+        return self.onset.shape[0]
+
+    @property
+    def window(self) -> int:
+        return self.onset.shape[1]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One onset/apex pair per clip, as float tensors ready for augmentation and `motion`."""
+
+    onset: Tensor                # (B, 3, H, W) in [0, 1]
+    apex: Tensor
+    depth_onset: Tensor | None   # (B, 1, H, W)
+    depth_apex: Tensor | None
+    flow: Tensor | None          # (B, 3, H, W)
+
+    def with_rgb(self, onset: Tensor, apex: Tensor) -> "Batch":
+        return replace(self, onset=onset, apex=apex)
+
+
+def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
+                flow_store: str | Path | None = None) -> FoldFrames:
+    """Read the clips `indices` of `cache` and build what `kind` needs at `size` x `size` px."""
+    _check_kind(kind)
+    if needs_depth(kind) and not cache.has_depth:
+        dataset = cache.params.get("dataset", {}).get("name", "unknown")
+        raise ValueError(f"input kind {kind!r} needs depth frames, but the cache {cache.path} (data set "
+                         f"{dataset!r}) has none; use kind 'difference' or 'flow', or a data set with depth "
+                         f"such as CAS(ME)^3")
+    onset, apex = cache.load("onset", indices), cache.load("apex", indices)
+    positions = {name: torch.as_tensor(getattr(cache, f"{name}_position")[indices], dtype=torch.long)
+                 for name in ("onset", "apex")}
+    depth = {name: None for name in ("onset", "apex")}
+    if needs_depth(kind):
+        depth = {name: _resize(torch.from_numpy(cache.load(f"depth_{name}", indices).astype(np.float32))
+                               .unsqueeze(2), size) for name in depth}
+    flow = None
+    if kind == "flow":
+        rows = np.arange(len(indices))
+        pairs = zip(onset[rows, positions["onset"].numpy()], apex[rows, positions["apex"].numpy()])
+        flow = _resize_flow(torch.from_numpy(np.stack([clip_flow(o, a, flow_store) for o, a in pairs])), size)
+    return FoldFrames(onset=_resize_uint8(onset, size), apex=_resize_uint8(apex, size),
+                      onset_position=positions["onset"], apex_position=positions["apex"],
+                      depth_onset=depth["onset"], depth_apex=depth["apex"], flow=flow)
+
+
+def select(frames: FoldFrames, rows: Tensor, onset_at: Tensor | None = None,
+           apex_at: Tensor | None = None) -> Batch:
+    """Clips `rows` with onset/apex taken at window positions `onset_at`/`apex_at` (default: labelled)."""
+    onset_at = frames.onset_position[rows] if onset_at is None else onset_at
+    apex_at = frames.apex_position[rows] if apex_at is None else apex_at
+    return Batch(onset=_pick(frames.onset, rows, onset_at) / 255, apex=_pick(frames.apex, rows, apex_at) / 255,
+                 depth_onset=_pick(frames.depth_onset, rows, onset_at),
+                 depth_apex=_pick(frames.depth_apex, rows, apex_at),
+                 flow=None if frames.flow is None else frames.flow[rows])
+
+
+def motion(batch: Batch, kind: str) -> Tensor:
+    """The main-branch input (B, in_channels(kind), H, W) of `batch`."""
+    _check_kind(kind)
+    if kind == "flow":
+        return batch.flow
+    rgb = batch.apex - batch.onset
+    if kind == "difference":
+        return rgb
+    depth = (batch.depth_apex - batch.depth_onset) * DEPTH_SCALE
+    return depth if kind == "depth" else torch.cat([rgb, depth], dim=1)
+
+
+def tvl1_flow(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
+    """(3, H, W) float32 u, v, magnitude of the TV-L1 flow between two RGB uint8 frames."""
+    grey = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in (onset, apex)]
+    uv = cv2.optflow.DualTVL1OpticalFlow_create().calc(grey[0], grey[1], None)
+    return np.concatenate([uv, np.linalg.norm(uv, axis=2, keepdims=True)], axis=2).transpose(2, 0, 1)
+
+
+def clip_flow(onset: np.ndarray, apex: np.ndarray, store: str | Path | None = None) -> np.ndarray:
+    """`tvl1_flow`, read from / written to `store` (a folder) under a hash of the two frames."""
+    if store is None:
+        return tvl1_flow(onset, apex)
+    key = hashlib.sha1(onset.tobytes() + apex.tobytes() + str(onset.shape).encode()).hexdigest()
+    path = Path(store) / f"{key}.npy"
+    if path.exists():
+        return np.load(path)
+    flow = tvl1_flow(onset, apex)
+    with atomic_path(path, ".npy") as tmp:
+        np.save(tmp, flow)
+    return flow
+
+
+def _pick(windows: Tensor | None, rows: Tensor, at: Tensor) -> Tensor | None:
+    """Frame `at[i]` of the window of clip `rows[i]`, as float."""
+    return None if windows is None else windows[rows, at].float()
+
+
+def _resize_uint8(windows: np.ndarray, size: int) -> Tensor:
+    """(n, k, S, S, 3) uint8 -> (n, k, 3, size, size) uint8, clip by clip to bound memory."""
+    clips = torch.from_numpy(windows).permute(0, 1, 4, 2, 3)
+    if clips.shape[-1] == size:
+        return clips.contiguous()
+    return torch.stack([_resize(clip.float(), size).round().clamp(0, 255).to(torch.uint8) for clip in clips])
+
+
+def _resize(images: Tensor, size: int) -> Tensor:
+    """Antialiased bilinear resize of (..., C, H, W) float images to size x size."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    lead = images.shape[:-3]
+    flat = images.reshape(-1, *images.shape[-3:])
+    out = F.interpolate(flat, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.reshape(*lead, *out.shape[-3:])
+
+
+def _resize_flow(flow: Tensor, size: int) -> Tensor:
+    """Resize (n, 3, S, S) flow fields; vectors and magnitude scale with the image."""
+    return _resize(flow, size) * (size / flow.shape[-1])
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in CHANNELS:
+        raise ValueError(f"unknown input kind {kind!r}; expected one of: {', '.join(KINDS)}")

@@ -1,0 +1,92 @@
+"""Model inputs: channels and shapes per kind, TV-L1 flow of a known shift, the missing-depth error."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mer import inputs
+from mer.cache import Cache, CacheWriter, ClipWindows
+
+SIZE, WINDOW = 32, 3
+
+
+def _texture(seed: int, size: int = SIZE) -> np.ndarray:
+    """A smooth random RGB texture: something for optical flow to lock on to."""
+    noise = np.random.default_rng(seed).random((size, size, 3)).astype(np.float32) * 255
+    return cv2.GaussianBlur(noise, (0, 0), 1.5).clip(0, 255).astype(np.uint8)
+
+
+def _cache(path, depth: bool) -> Cache:
+    writer = CacheWriter(path, 2, WINDOW, SIZE, ["a", "b"], depth, {"dataset": {"name": "toy"}})
+    for i in range(2):
+        frames = np.stack([np.roll(_texture(i), shift, axis=1) for shift in range(WINDOW)])
+        depth_frames = np.full((WINDOW, SIZE, SIZE), 1000 + 10 * i, np.uint16)
+        writer.add(ClipWindows(sample_id=f"s{i}/c", subject=f"s{i}", label=i, onset=frames, apex=np.roll(frames, 2, axis=2),
+                               onset_position=1, apex_position=1, onset_frames=[0, 1, 2], apex_frames=[5, 6, 7],
+                               depth_onset=depth_frames if depth else None,
+                               depth_apex=depth_frames + 5 if depth else None))
+    writer.close()
+    return Cache(path)
+
+
+@pytest.fixture(scope="module")
+def depth_cache(tmp_path_factory) -> Cache:
+    return _cache(tmp_path_factory.mktemp("inputs") / "depth.h5", depth=True)
+
+
+def test_in_channels():
+    assert [inputs.in_channels(k) for k in ("difference", "flow", "depth", "rgbd")] == [3, 3, 1, 4]
+    with pytest.raises(ValueError, match="unknown input kind 'optical'"):
+        inputs.in_channels("optical")
+
+
+@pytest.mark.parametrize("kind", inputs.KINDS)
+@pytest.mark.parametrize("size", [SIZE, 16])
+def test_shapes_per_kind(depth_cache, kind, size):
+    frames = inputs.load_frames(depth_cache, np.array([0, 1]), kind, size)
+    assert frames.onset.dtype == torch.uint8 and frames.onset.shape == (2, WINDOW, 3, size, size)
+    batch = inputs.select(frames, torch.tensor([1, 0]))
+    motion = inputs.motion(batch, kind)
+    assert motion.shape == (2, inputs.in_channels(kind), size, size) and motion.dtype == torch.float32
+    assert batch.onset.shape == (2, 3, size, size) and 0 <= batch.onset.min() and batch.onset.max() <= 1
+
+
+def test_difference_and_depth_values(depth_cache):
+    frames = inputs.load_frames(depth_cache, np.array([0]), "rgbd", SIZE)
+    batch = inputs.select(frames, torch.tensor([0]), onset_at=torch.tensor([0]), apex_at=torch.tensor([2]))
+    onset, apex = depth_cache.load("onset", [0])[0, 0], depth_cache.load("apex", [0])[0, 2]
+    expected = (apex.astype(np.float32) - onset) / 255
+    motion = inputs.motion(batch, "rgbd")
+    np.testing.assert_allclose(motion[0, :3].permute(1, 2, 0).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(motion[0, 3].numpy(), 5 * inputs.DEPTH_SCALE, rtol=1e-5)
+
+
+def test_flow_of_a_known_shift():
+    image = _texture(3, 64)
+    flow = inputs.tvl1_flow(image, np.roll(image, 2, axis=1))  # content moves 2 px right
+    inner = flow[:, 8:-8, 8:-8]
+    assert flow.shape == (3, 64, 64)
+    assert abs(inner[0].mean() - 2) < 0.2 and abs(inner[1].mean()) < 0.2
+    np.testing.assert_allclose(inner[2], np.hypot(inner[0], inner[1]), rtol=1e-5)
+
+
+def test_flow_is_stored_once_and_rescaled(depth_cache, tmp_path):
+    store = tmp_path / "flow"
+    full = inputs.load_frames(depth_cache, np.array([0, 1]), "flow", SIZE, flow_store=store)
+    assert len(list(store.glob("*.npy"))) == 2
+    stamps = sorted(p.stat().st_mtime_ns for p in store.glob("*.npy"))
+    half = inputs.load_frames(depth_cache, np.array([0, 1]), "flow", SIZE // 2, flow_store=store)
+    assert sorted(p.stat().st_mtime_ns for p in store.glob("*.npy")) == stamps  # read back, not recomputed
+    # labelled apex = labelled onset moved 2 px right; vectors halve with the image
+    assert half.flow.shape == (2, 3, SIZE // 2, SIZE // 2)
+    assert abs(full.flow[:, 0, 4:-4, 4:-4].mean() - 2) < 0.3
+    assert abs(half.flow[:, 0].mean() - full.flow[:, 0].mean() / 2) < 0.1
+
+
+def test_depth_requested_without_depth(tmp_path):
+    cache = _cache(tmp_path / "rgb_only.h5", depth=False)
+    for kind in ("depth", "rgbd"):
+        with pytest.raises(ValueError, match=rf"input kind '{kind}' needs depth.*rgb_only\.h5.*'toy'"):
+            inputs.load_frames(cache, np.array([0]), kind, SIZE)
