@@ -15,6 +15,8 @@ from mer.images import read_rgb
 from mer.io import load_params, write_json
 from mer.plots import image_grid
 
+IDENTITY = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -29,42 +31,40 @@ def main() -> None:
     marks = store.read(args.landmarks)
     template = marks.template
     width, height = template.canvas
-    canvas = np.column_stack([a.ravel() for a in np.meshgrid(np.arange(width), np.arange(height))]).astype(float)
-    transforms, normalised, coverage = [], [], []
-    for sample_id, points in tqdm(list(zip(marks.sample_ids, marks.landmarks)), desc="normalise", unit="clip"):
+    shown = set(np.linspace(0, len(marks.sample_ids) - 1, min(p["preview_clips"], len(marks.sample_ids)))
+                .round().astype(int).tolist())
+    transforms, normalised, previews = [], [], []
+    mean_face = np.zeros((height, width, 3))
+    coverage = np.empty((height, width), bool)
+    for i, (sample_id, frame, points) in enumerate(tqdm(list(zip(marks.sample_ids, marks.frames, marks.landmarks)),
+                                                         desc="normalise", unit="clip")):
         try:
             transform = LWMTransform.fit(template.landmarks, points, p["neighbours"])
         except ValueError as exc:
             sys.exit(f"normalise: {sample_id}: {exc}")
         transforms.append(transform)
         normalised.append(normalised_landmarks(transform, points, template.landmarks))
-        coverage.append(transform.covered(canvas).mean())
-    result = store.Normalised(marks.sample_ids, transforms, np.array(normalised), np.array(coverage), template)
+        # the preview's running mean of all normalised first frames (sharp eyes/mouth = aligned);
+        # circles live in template space, so the canvas coverage is the same for every clip
+        raw = read_rgb(frame)
+        map_x, map_y = sampling_maps(transform, IDENTITY, (height, width), coverage=coverage)
+        warped = cv2.remap(raw, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mean_face += warped
+        if i in shown:
+            previews.append((sample_id, raw, warped))
+    result = store.Normalised(marks.sample_ids, transforms, np.array(normalised), template)
     store.write_normalised(args.out, result)
     residual = np.linalg.norm(result.landmarks - template.landmarks, axis=2)
-    _preview(args.preview, marks, result, p["preview_clips"])
+    mean_face = (mean_face / max(len(transforms), 1)).astype(np.uint8)
+    image_grid(args.preview, [[raw, warped, mean_face] for _, raw, warped in previews],
+               [sample_id for sample_id, _, _ in previews], ["first frame", "normalised (LWM)", "mean of all normalised"])
     write_json(args.report, {
         "clips": len(transforms), "neighbours": p["neighbours"], "template": template.source,
         "canvas": list(template.canvas),
         "landmark_residual_px": {"mean": float(residual.mean()), "max": float(residual.max())},
-        "canvas_coverage": {"mean": float(np.mean(coverage)), "min": float(np.min(coverage))},
+        "canvas_coverage": float(coverage.mean()) if transforms else None,
     })
     print(f"normalise: {len(transforms)} clips, mean landmark residual {residual.mean():.2f} px in template space")
-
-
-def _preview(path: str, marks: store.LandmarkSet, result: store.Normalised, count: int) -> None:
-    """Raw first frame, normalised first frame, and the mean of all normalised first frames."""
-    width, height = result.template.canvas
-    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
-    warped = []
-    for frame, transform in zip(marks.frames, result.transforms):
-        map_x, map_y = sampling_maps(transform, identity, (height, width))
-        warped.append(cv2.remap(read_rgb(frame), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
-    chosen = np.linspace(0, len(warped) - 1, min(count, len(warped))).round().astype(int)
-    mean = np.mean(warped, axis=0).astype(np.uint8)
-    rows = [[read_rgb(marks.frames[i]), warped[i], mean] for i in chosen]
-    image_grid(path, rows, [result.sample_ids[i] for i in chosen],
-               ["first frame", "normalised (LWM)", "mean of all normalised"])
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def crop_clip(task: CropTask, settings: CropSettings) -> Cropped | ClipFailure:
 
 def _crop(task: CropTask, s: CropSettings) -> Cropped:
     grid_to_template = crop_affine(task.landmarks, s.size, s.width, s.above, s.below)
-    map_x, map_y = sampling_maps(task.transform, grid_to_template, (s.size, s.size))
+    covered = np.empty((s.size, s.size), bool)
+    map_x, map_y = sampling_maps(task.transform, grid_to_template, (s.size, s.size), coverage=covered)
     onset_window = window(task.frame_numbers, task.onset, s.window)
     apex_window = window(task.frame_numbers, task.apex, s.window)
     folder = s.out_dir / task.sample_id
@@ -81,7 +82,4 @@ def _crop(task: CropTask, s: CropSettings) -> Cropped:
             depth = cv2.remap(read_depth(task.depth_frames[at]), map_x, map_y, cv2.INTER_NEAREST,
                               borderMode=cv2.BORDER_REPLICATE)
             (folder / f"depth{number}.png").write_bytes(encode_png(depth))
-    grid = np.column_stack([a.ravel() for a in np.meshgrid(np.arange(s.size), np.arange(s.size))]).astype(float)
-    template_points = np.column_stack([grid, np.ones(len(grid))]) @ grid_to_template.T
-    uncovered = float(1 - task.transform.covered(template_points).mean())
-    return Cropped(task.sample_id, onset_window, apex_window, bool(task.depth_frames), uncovered)
+    return Cropped(task.sample_id, onset_window, apex_window, bool(task.depth_frames), float(1 - covered.mean()))

@@ -236,12 +236,18 @@ class LWMTransform:
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """Map (m, 2) fixed-space points to (m, 2) moving-space points (float64)."""
+        return self.evaluate(points)[0]
+
+    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mapped points, covered mask) in one pass: the mask comes from the weights the map needs anyway."""
         points = _as_points(points, "points")
         out = points @ self.fallback[:, :2].T + self.fallback[:, 2]
+        covered_all = np.zeros(points.shape[0], dtype=bool)
         flat_coeffs = self.coeffs.reshape(self.centers.shape[0], N_COEFFS * 2)
         for part, weights, active in self._chunk_weights(points):
             total = weights.sum(axis=1)
             covered = total > 0
+            covered_all[part] = covered
             if not covered.any():
                 continue
             weights, total = weights[covered], total[covered]
@@ -250,7 +256,7 @@ class LWMTransform:
             normalised = (points[part][covered] - self.origin) / self.scale
             basis = _basis(normalised[:, 0], normalised[:, 1])
             out[part][covered] = np.einsum("mk,mkj->mj", basis, blended) / total[:, None]
-        return out
+        return out, covered_all
 
     def covered(self, points: np.ndarray) -> np.ndarray:
         """(m,) bool: True where some circle of influence covers the point (no fallback used)."""
@@ -290,7 +296,8 @@ class LWMTransform:
 
 
 def sampling_maps(
-    transform: LWMTransform, grid_to_fixed: np.ndarray, size: tuple[int, int]
+    transform: LWMTransform, grid_to_fixed: np.ndarray, size: tuple[int, int],
+    coverage: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """float32 ``map_x, map_y`` of shape ``size = (height, width)`` for ``cv2.remap``.
 
@@ -298,6 +305,8 @@ def sampling_maps(
     ``grid_to_fixed`` (``fixed = grid_to_fixed @ [u, v, 1]``, e.g. a crop rectangle + resize),
     then by the LWM to the source frame, so ``cv2.remap(frame, map_x, map_y, ...)`` produces the
     registered crop directly without an intermediate template-sized image.
+    If given, ``coverage`` (a (height, width) bool array) is filled with ``covered`` at each
+    output pixel, at no extra cost (pixels where it is False used the fallback).
     """
     affine = np.asarray(grid_to_fixed, dtype=np.float64)
     if affine.shape != (2, 3) or not np.all(np.isfinite(affine)):
@@ -305,6 +314,8 @@ def sampling_maps(
     height, width = (operator.index(s) for s in size)
     if height <= 0 or width <= 0:
         raise ValueError(f"size must be (height, width) with positive entries, got {size}")
+    if coverage is not None and (coverage.shape != (height, width) or coverage.dtype != bool):
+        raise ValueError(f"coverage must be a bool array of shape {(height, width)}, got {coverage.dtype} {coverage.shape}")
     map_x = np.empty((height, width), np.float32)
     map_y = np.empty((height, width), np.float32)
     u = np.arange(width, dtype=np.float64)
@@ -312,7 +323,10 @@ def sampling_maps(
     for top in range(0, height, rows_per_band):  # row bands keep float64 temporaries small for full frames
         v = np.arange(top, min(top + rows_per_band, height), dtype=np.float64)
         grid = np.column_stack([np.tile(u, v.size), np.repeat(v, width)])
-        source = transform(grid @ affine[:, :2].T + affine[:, 2]).reshape(v.size, width, 2)
+        source, covered = transform.evaluate(grid @ affine[:, :2].T + affine[:, 2])
+        source = source.reshape(v.size, width, 2)
         map_x[top : top + v.size] = source[..., 0]
         map_y[top : top + v.size] = source[..., 1]
+        if coverage is not None:
+            coverage[top : top + v.size] = covered.reshape(v.size, width)
     return map_x, map_y

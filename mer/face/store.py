@@ -71,7 +71,6 @@ class Normalised:
     sample_ids: list[str]
     transforms: list  # LWMTransform, one per clip
     landmarks: np.ndarray  # (n, 68, 2) normalised first-frame landmarks
-    coverage: np.ndarray   # (n,) fraction of the template canvas inside some circle of influence
     template: Template
 
     def index(self) -> dict[str, int]:
@@ -83,7 +82,6 @@ def write_normalised(path: str | Path, result: Normalised) -> None:
     with atomic_path(path, ".h5") as tmp, h5py.File(tmp, "w") as f:
         f["sample_id"] = np.array(result.sample_ids, dtype=object).astype(STR)
         f["landmarks"] = result.landmarks.reshape(-1, 68, 2)
-        f["coverage"] = result.coverage
         arrays = [t.to_arrays() for t in result.transforms]
         for key in arrays[0] if arrays else ():
             f[f"lwm/{key}"] = np.stack([np.asarray(a[key]) for a in arrays])
@@ -98,7 +96,7 @@ def read_normalised(path: str | Path) -> Normalised:
         ids = [s.decode() for s in f["sample_id"][()]]
         stacked = {key: f[f"lwm/{key}"][()] for key in f["lwm"]} if "lwm" in f else {}
         transforms = [LWMTransform.from_arrays({k: v[i] for k, v in stacked.items()}) for i in range(len(ids))]
-        return Normalised(ids, transforms, f["landmarks"][()], f["coverage"][()], template)
+        return Normalised(ids, transforms, f["landmarks"][()], template)
 
 
 def _write_template(f: h5py.File, template: Template) -> None:

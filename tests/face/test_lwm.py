@@ -291,3 +291,21 @@ def test_sampling_maps_match_the_transform_on_the_mapped_grid() -> None:
     np.testing.assert_allclose(map_y, expected[:, 1].reshape(height, width), rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match=r"grid_to_fixed must be a finite \(2, 3\)"):
         sampling_maps(transform, np.eye(3), (height, width))
+
+
+def test_sampling_maps_coverage_equals_covered_on_the_mapped_grid() -> None:
+    fixed = face_points()
+    transform = LWMTransform.fit(fixed, smooth_warp(fixed), 12)
+    height, width = 40, 60
+    grid_to_fixed = np.array([[8.0, 0.0, -60.0], [0.0, 8.0, -40.0]])  # reaches well outside the circles
+    coverage = np.empty((height, width), bool)
+    sampling_maps(transform, grid_to_fixed, (height, width), coverage=coverage)
+    v, u = np.mgrid[0:height, 0:width]
+    expected = transform.covered(np.column_stack([8.0 * u.ravel() - 60.0, 8.0 * v.ravel() - 40.0]))
+    assert 0 < expected.mean() < 1  # both covered and fallback pixels are exercised
+    np.testing.assert_array_equal(coverage, expected.reshape(height, width))
+    mapped, covered = transform.evaluate(fixed)
+    np.testing.assert_array_equal(mapped, transform(fixed))
+    assert covered.all()
+    with pytest.raises(ValueError, match="coverage must be a bool array of shape"):
+        sampling_maps(transform, grid_to_fixed, (height, width), coverage=np.empty((height, width)))
