@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -45,11 +45,12 @@ from mer.datasets.ingest import ingest
 from mer.datasets.protocols import Protocol
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.align import crop_affine, normalised_landmarks
-from mer.face.crop import CropSettings, CropTask, Cropped, crop_clip, window
+from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file, read_windows, window
 from mer.face.detect import ClipLandmarks, detect_clip, init_worker
 from mer.face.landmarks import DlibDetector
 from mer.face.lwm import LWMTransform, sampling_maps
-from mer.face.template import mean_template
+from mer.face.store import Normalised, Template
+from mer.face.template import choose_template, mean_template
 from mer.images import encode_png, read_rgb
 from mer.io import load_params
 from mer.parallel import map_clips
@@ -81,10 +82,6 @@ class Settings:
     def neighbours(self) -> int:
         return self.params["normalise"]["neighbours"]
 
-    @property
-    def classes(self) -> list[str]:
-        return list(self.params["protocols"][self.params["dataset"]["protocol"]]["classes"])
-
     def template(self, shapes: np.ndarray) -> np.ndarray:
         p = self.params["landmarks"]
         if p["template"] != "mean":
@@ -92,12 +89,8 @@ class Settings:
         return mean_template(shapes, p["canvas"], p["eye_distance"])
 
     def cache_writer(self, path: Path, clips: int) -> CacheWriter:
-        recorded = {k: self.params[k] for k in ("dataset", "crop", "normalise", "landmarks")}
-        return CacheWriter(path, clips, self.crop["window"], self.crop["size"], self.classes, False, recorded)
-
-    def crop_settings(self, out_dir: Path) -> CropSettings:
-        c = self.crop
-        return CropSettings(out_dir, c["size"], c["width"], c["above"], c["below"], c["window"])
+        classes = list(Protocol.from_params(self.params["dataset"]["protocol"], self.params["protocols"]).classes)
+        return CacheWriter.from_params(path, clips, classes, False, self.params)
 
 
 @dataclass
@@ -151,17 +144,15 @@ def breakdown(clips: pd.DataFrame, s: Settings, out_dir: Path) -> Breakdown:
     detector = DlibDetector(**s.detector_options)
     detector_load = time.perf_counter() - start
     rows = list(clips.itertuples())
-    shapes = []
+    shapes, first_frames = [], {}
     for row in rows:  # stage landmarks
         with watch.time("decode first frame (landmarks)"):
-            first = imread(row.frames[0])
+            first_frames[row.sample_id] = first = imread(row.frames[0])
         with watch.time("landmarks (dlib, per clip)"):
             shapes.append(detector(first).landmarks)
     with watch.time("mean template (once)"):
         template = s.template(np.stack(shapes))
-    size = s.crop["size"]
-    canvas = _grid(s.params["landmarks"]["canvas"])
-    crop_grid = np.column_stack([_grid(size), np.ones(size * size)])
+    size, canvas = s.crop["size"], s.params["landmarks"]["canvas"]
     writer = s.cache_writer(out_dir / "cache.h5", len(rows))
     output_frames = 0
     for row, points in zip(rows, shapes):
@@ -169,11 +160,12 @@ def breakdown(clips: pd.DataFrame, s: Settings, out_dir: Path) -> Breakdown:
             transform = LWMTransform.fit(template, points, s.neighbours)
         with watch.time("normalised landmarks (Newton)"):
             normalised = normalised_landmarks(transform, points, template)
-        with watch.time("canvas coverage (normalise report)"):
-            transform.covered(canvas).mean()
-        with watch.time("sampling map 224x224"):  # stage crop
+        with watch.time("normalise preview (canvas map + warp)"):
+            _preview_warp(transform, first_frames[row.sample_id], canvas)
+        with watch.time("sampling map + coverage 224x224"):  # stage crop
             affine = crop_affine(normalised, size, s.crop["width"], s.crop["above"], s.crop["below"])
-            map_x, map_y = sampling_maps(transform, affine, (size, size))
+            covered = np.empty((size, size), bool)
+            map_x, map_y = sampling_maps(transform, affine, (size, size), coverage=covered)
         folder = out_dir / "cropped" / row.sample_id
         folder.mkdir(parents=True)
         numbers = needed_frames(row, s.crop["window"])
@@ -183,13 +175,11 @@ def breakdown(clips: pd.DataFrame, s: Settings, out_dir: Path) -> Breakdown:
             with watch.time("remap + crop"):
                 rgb = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             with watch.time("PNG encode + write"):
-                (folder / f"img{number}.png").write_bytes(encode_png(rgb))
-        with watch.time("crop coverage (crop report)"):
-            transform.covered(crop_grid @ affine.T).mean()
+                frame_file(folder, number).write_bytes(encode_png(rgb))
         with watch.time("PNG read-back (cache stage)"):  # stage cache
-            crops = {n: read_rgb(folder / f"img{n}.png") for n in numbers}
+            windows = _read_windows(folder, row, s.crop["window"])
         with watch.time("HDF5 write (CacheWriter)"):
-            writer.add(_windows(row, crops, s.crop["window"]))
+            writer.add(windows)
         output_frames += len(numbers)
     with watch.time("HDF5 write (CacheWriter)"):
         writer.close()
@@ -197,18 +187,17 @@ def breakdown(clips: pd.DataFrame, s: Settings, out_dir: Path) -> Breakdown:
                      sum(len(r.frames) for r in rows), detector_load)
 
 
-def _grid(side: int) -> np.ndarray:
-    """(side*side, 2) pixel coordinates of a square grid, row-major as the stages build it."""
-    return np.column_stack([a.ravel() for a in np.meshgrid(np.arange(side), np.arange(side))]).astype(float)
+def _preview_warp(transform: LWMTransform, frame: np.ndarray, canvas: int) -> np.ndarray:
+    """What stage normalise does per clip for its preview: the first frame warped onto the canvas."""
+    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    map_x, map_y = sampling_maps(transform, identity, (canvas, canvas), coverage=np.empty((canvas, canvas), bool))
+    return cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _windows(row, crops: dict[int, np.ndarray], k: int) -> ClipWindows:
-    onset, apex = window(row.frame_numbers, row.onset, k), window(row.frame_numbers, row.apex, k)
-    return ClipWindows(
-        sample_id=row.sample_id, subject=row.subject, label=int(row.label_index),
-        onset=np.stack([crops[n] for n in onset]), apex=np.stack([crops[n] for n in apex]),
-        onset_position=onset.index(row.onset), apex_position=apex.index(row.apex),
-        onset_frames=onset, apex_frames=apex)
+def _read_windows(folder: Path, row, k: int) -> ClipWindows:
+    """Stage cache's read of one cropped clip (windows recomputed as crop's index.json holds them)."""
+    return read_windows(folder, row, window(row.frame_numbers, row.onset, k), window(row.frame_numbers, row.apex, k),
+                        depth=False)
 
 
 def print_breakdown(b: Breakdown) -> float:
@@ -237,40 +226,31 @@ def print_breakdown(b: Breakdown) -> float:
 # ---------------------------------------------------------------- end to end (the stage code paths)
 
 
-@dataclass(frozen=True)
-class Normalised:
-    sample_ids: list[str]
-    transforms: list[LWMTransform]
-    landmarks: list[np.ndarray]
-
-
-def landmarks_stage(clips: pd.DataFrame, s: Settings) -> tuple[list[ClipLandmarks], np.ndarray]:
+def landmarks_stage(clips: pd.DataFrame, s: Settings) -> tuple[list[ClipLandmarks], Template]:
     """Stage landmarks after `init_worker` (timed apart by the caller: a fixed cost per process)."""
     tasks = [(row.sample_id, row.frames[0]) for row in clips.itertuples()]
     found = list(map_clips(detect_clip, tasks, workers=1, desc="landmarks"))
     failed = [f for f in found if not isinstance(f, ClipLandmarks)]
     if failed:
         raise RuntimeError(f"landmarks failed on {len(failed)} clips, e.g. {failed[0]}")
-    return found, s.template(np.stack([c.detection.landmarks for c in found]))
+    p = s.params["landmarks"]
+    return found, choose_template(found, p["template"], p["canvas"], p["eye_distance"])
 
 
-def normalise_stage(found: list[ClipLandmarks], template: np.ndarray, s: Settings) -> Normalised:
-    canvas = _grid(s.params["landmarks"]["canvas"])
+def normalise_stage(found: list[ClipLandmarks], template: Template, s: Settings) -> Normalised:
+    canvas = s.params["landmarks"]["canvas"]
     transforms, landmarks = [], []
     for clip in found:
-        transform = LWMTransform.fit(template, clip.detection.landmarks, s.neighbours)
+        transform = LWMTransform.fit(template.landmarks, clip.detection.landmarks, s.neighbours)
         transforms.append(transform)
-        landmarks.append(normalised_landmarks(transform, clip.detection.landmarks, template))
-        transform.covered(canvas).mean()
-    return Normalised([c.sample_id for c in found], transforms, landmarks)
+        landmarks.append(normalised_landmarks(transform, clip.detection.landmarks, template.landmarks))
+        _preview_warp(transform, read_rgb(clip.frame), canvas)
+    return Normalised([c.sample_id for c in found], transforms, np.array(landmarks), template)
 
 
 def crop_stage(clips: pd.DataFrame, norm: Normalised, s: Settings, out_dir: Path, workers: int) -> list[Cropped]:
-    by_id = clips.set_index("sample_id", drop=False)
-    tasks = [CropTask(sid, t, lm, by_id.at[sid, "frame_numbers"], by_id.at[sid, "frames"], None,
-                      int(by_id.at[sid, "onset"]), int(by_id.at[sid, "apex"]))
-             for sid, t, lm in zip(norm.sample_ids, norm.transforms, norm.landmarks)]
-    work = functools.partial(crop_clip, settings=s.crop_settings(out_dir))
+    tasks = crop_tasks(clips.set_index("sample_id", drop=False), norm)
+    work = functools.partial(crop_clip, settings=CropSettings.from_params(out_dir, s.crop))
     done = list(map_clips(work, tasks, workers=workers, desc=f"crop x{workers}"))
     failed = [d for d in done if not isinstance(d, Cropped)]
     if failed:
@@ -282,9 +262,8 @@ def cache_stage(clips: pd.DataFrame, done: list[Cropped], s: Settings, crop_dir:
     by_id = clips.set_index("sample_id", drop=False)
     writer = s.cache_writer(path, len(done))
     for c in done:
-        row = by_id.loc[c.sample_id]
-        crops = {n: read_rgb(crop_dir / c.sample_id / f"img{n}.png") for n in set(c.onset_window + c.apex_window)}
-        writer.add(_windows(row, crops, s.crop["window"]))
+        writer.add(read_windows(crop_dir / c.sample_id, by_id.loc[c.sample_id], c.onset_window, c.apex_window,
+                                c.depth))
     writer.close()
 
 
@@ -314,12 +293,9 @@ def end_to_end(manifest_path: Path, params: dict, out_dir: Path) -> dict:
 
 def synthetic_config(params: dict, quick: bool, scale: int) -> SyntheticConfig:
     """params.yaml `synthesize`, with the subject count scaled (quick: 2 subjects x 1 clip per class)."""
-    p = params["synthesize"]
-    return SyntheticConfig(
-        subjects=(2 if quick else p["subjects"]) * scale, classes=tuple(p["classes"]),
-        clips_per_class=1 if quick else p["clips_per_class"], frame_size=tuple(p["frame_size"]),
-        face_width=p["face_width"], frames=tuple(p["frames"]), amplitude=tuple(p["amplitude_px"]),
-        jitter=p["jitter_px"], noise=p["noise"], jpeg_quality=p["jpeg_quality"], seed=p["seed"])
+    config = SyntheticConfig.from_params(params["synthesize"])
+    return replace(config, subjects=(2 if quick else config.subjects) * scale,
+                   clips_per_class=1 if quick else config.clips_per_class)
 
 
 def make_set(root: Path, config: SyntheticConfig, params: dict, detector: DlibDetector) -> Path:

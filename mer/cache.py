@@ -22,6 +22,7 @@ import numpy as np
 from mer.io import atomic_path
 
 STR = h5py.string_dtype()
+PROVENANCE = ("dataset", "crop", "normalise", "landmarks")  # params blocks recorded in attr `params`
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class ClipWindows:
 
 class CacheWriter:
     """Streams clips into the file one at a time; the file appears only when `close` succeeds."""
+
+    @classmethod
+    def from_params(cls, path: str | Path, n: int, classes: list[str], depth: bool, params: dict) -> "CacheWriter":
+        """Window and size from `params["crop"]`; the PROVENANCE blocks of `params` recorded."""
+        return cls(path, n, params["crop"]["window"], params["crop"]["size"], classes, depth,
+                   {key: params[key] for key in PROVENANCE})
 
     def __init__(self, path: str | Path, n: int, window: int, size: int, classes: list[str],
                  depth: bool, params: dict) -> None:

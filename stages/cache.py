@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from mer.cache import CacheWriter, ClipWindows
+from mer.cache import CacheWriter
 from mer.datasets import manifest
-from mer.images import read_depth, read_rgb
+from mer.datasets.protocols import Protocol
+from mer.face.crop import read_windows
 from mer.io import load_params, read_json, write_json
 
 
@@ -26,24 +26,12 @@ def main() -> None:
     cropped = Path(args.cropped)
     index = read_json(cropped / "index.json")
     clips = manifest.read(args.manifest).set_index("sample_id", drop=False)
-    classes = list(params["protocols"][params["dataset"]["protocol"]]["classes"])
+    classes = list(Protocol.from_params(params["dataset"]["protocol"], params["protocols"]).classes)
     depth = any(entry["depth"] for entry in index.values())
-    recorded = {"dataset": params["dataset"], "crop": params["crop"], "normalise": params["normalise"],
-                "landmarks": params["landmarks"]}
-    writer = CacheWriter(args.out, len(index), params["crop"]["window"], params["crop"]["size"], classes,
-                         depth, recorded)
+    writer = CacheWriter.from_params(args.out, len(index), classes, depth, params)
     for sample_id, entry in tqdm(index.items(), desc="cache", unit="clip"):
-        row = clips.loc[sample_id]
-        folder = cropped / sample_id
-        windows = {name: entry[f"{name}_window"] for name in ("onset", "apex")}
-        writer.add(ClipWindows(
-            sample_id=sample_id, subject=row.subject, label=int(row.label_index),
-            onset=np.stack([read_rgb(folder / f"img{n}.png") for n in windows["onset"]]),
-            apex=np.stack([read_rgb(folder / f"img{n}.png") for n in windows["apex"]]),
-            onset_position=windows["onset"].index(int(row.onset)), apex_position=windows["apex"].index(int(row.apex)),
-            onset_frames=windows["onset"], apex_frames=windows["apex"],
-            depth_onset=np.stack([read_depth(folder / f"depth{n}.png") for n in windows["onset"]]) if depth else None,
-            depth_apex=np.stack([read_depth(folder / f"depth{n}.png") for n in windows["apex"]]) if depth else None))
+        writer.add(read_windows(cropped / sample_id, clips.loc[sample_id], entry["onset_window"],
+                                entry["apex_window"], depth))
     writer.close()
     labels = [clips.at[s, "label"] for s in index]
     write_json(args.report, {"clips": len(index), "classes": classes, "depth": depth,

@@ -12,7 +12,7 @@ import numpy as np
 from mer import failures
 from mer.datasets import manifest
 from mer.face import store
-from mer.face.crop import CropSettings, CropTask, Cropped, crop_clip
+from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file
 from mer.images import read_rgb
 from mer.io import atomic_dir, load_params, write_json
 from mer.parallel import map_clips
@@ -33,13 +33,10 @@ def main() -> None:
     p, pre = params["crop"], params["preprocess"]
     clips = manifest.read(args.manifest).set_index("sample_id", drop=False)
     norm = store.read_normalised(args.normalised)
-    tasks = [CropTask(sid, t, lm, clips.at[sid, "frame_numbers"], clips.at[sid, "frames"],
-                      clips.at[sid, "depth_frames"], int(clips.at[sid, "onset"]), int(clips.at[sid, "apex"]))
-             for sid, t, lm in zip(norm.sample_ids, norm.transforms, norm.landmarks)]
+    tasks = crop_tasks(clips, norm)
     done, failed = [], []
     with atomic_dir(args.out) as tmp:
-        settings = CropSettings(tmp, p["size"], p["width"], p["above"], p["below"], p["window"])
-        work = functools.partial(crop_clip, settings=settings)
+        work = functools.partial(crop_clip, settings=CropSettings.from_params(tmp, p))
         for result in map_clips(work, tasks, workers=pre["workers"], desc="crop"):
             (done if isinstance(result, Cropped) else failed).append(result)
         try:
@@ -66,8 +63,8 @@ def _sheet(path: str, folder: Path, done: list[Cropped], clips, per_class: int) 
         if shown.get(label, 0) >= per_class:
             continue
         shown[label] = shown.get(label, 0) + 1
-        onset = read_rgb(folder / c.sample_id / f"img{clips.at[c.sample_id, 'onset']}.png")
-        apex = read_rgb(folder / c.sample_id / f"img{clips.at[c.sample_id, 'apex']}.png")
+        onset = read_rgb(frame_file(folder / c.sample_id, clips.at[c.sample_id, "onset"]))
+        apex = read_rgb(frame_file(folder / c.sample_id, clips.at[c.sample_id, "apex"]))
         diff = np.clip(4 * np.abs(apex.astype(np.int16) - onset.astype(np.int16)), 0, 255).astype(np.uint8)
         rows.append([onset, apex, cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY)])
         titles.append(f"{label}\n{c.sample_id}")

@@ -15,12 +15,7 @@ def main() -> None:
     parser.add_argument("--out", default="data/synthetic")
     args = parser.parse_args()
 
-    p = load_params(args.params)["synthesize"]
-    config = SyntheticConfig(
-        subjects=p["subjects"], classes=tuple(p["classes"]), clips_per_class=p["clips_per_class"],
-        frame_size=tuple(p["frame_size"]), face_width=p["face_width"], frames=tuple(p["frames"]),
-        amplitude=tuple(p["amplitude_px"]), jitter=p["jitter_px"], noise=p["noise"],
-        jpeg_quality=p["jpeg_quality"], seed=p["seed"])
+    config = SyntheticConfig.from_params(load_params(args.params)["synthesize"])
     started = time.perf_counter()
     with atomic_dir(args.out) as tmp:
         meta = generate(tmp, config, DlibDetector(upsample=1))

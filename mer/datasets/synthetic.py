@@ -56,6 +56,14 @@ class SyntheticConfig:
     jpeg_quality: int = 92
     seed: int = 0
 
+    @classmethod
+    def from_params(cls, p: dict) -> "SyntheticConfig":
+        """From the `synthesize` block of params.yaml."""
+        return cls(subjects=p["subjects"], classes=tuple(p["classes"]), clips_per_class=p["clips_per_class"],
+                   frame_size=tuple(p["frame_size"]), face_width=p["face_width"], frames=tuple(p["frames"]),
+                   amplitude=tuple(p["amplitude_px"]), jitter=p["jitter_px"], noise=p["noise"],
+                   jpeg_quality=p["jpeg_quality"], seed=p["seed"])
+
 
 def face_photos() -> list[tuple[str, np.ndarray]]:
     """Real face photos shipped inside installed packages, as RGB uint8."""

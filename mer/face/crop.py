@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from mer.cache import ClipWindows
 from mer.face.align import crop_affine
 from mer.face.lwm import LWMTransform, sampling_maps
 from mer.failures import ClipError, ClipFailure
 from mer.images import encode_png, read_depth, read_rgb
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mer.face.store import Normalised
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,11 @@ class CropSettings:
     below: float
     window: int
 
+    @classmethod
+    def from_params(cls, out_dir: Path, p: dict) -> "CropSettings":
+        """From the `crop` block of params.yaml."""
+        return cls(Path(out_dir), p["size"], p["width"], p["above"], p["below"], p["window"])
+
 
 @dataclass(frozen=True)
 class Cropped:
@@ -48,6 +60,33 @@ class Cropped:
     apex_window: list[int]
     depth: bool
     uncovered: float  # fraction of crop pixels mapped by the LWM fallback
+
+
+def frame_file(folder: Path, number: int, depth: bool = False) -> Path:
+    """Where crop writes (and cache reads) frame `number` of a clip."""
+    return folder / f"{'depth' if depth else 'img'}{number}.png"
+
+
+def crop_tasks(clips: "pd.DataFrame", norm: "Normalised") -> list[CropTask]:
+    """One task per normalised clip; `clips` is the manifest indexed by sample_id."""
+    return [CropTask(sid, transform, landmarks, clips.at[sid, "frame_numbers"], clips.at[sid, "frames"],
+                     clips.at[sid, "depth_frames"], int(clips.at[sid, "onset"]), int(clips.at[sid, "apex"]))
+            for sid, transform, landmarks in zip(norm.sample_ids, norm.transforms, norm.landmarks)]
+
+
+def read_windows(folder: Path, row, onset_window: list[int], apex_window: list[int], depth: bool) -> ClipWindows:
+    """A cropped clip's windows as the cache stores them; `row` is its manifest row."""
+    def stack(numbers: list[int], is_depth: bool) -> np.ndarray:
+        read = read_depth if is_depth else read_rgb
+        return np.stack([read(frame_file(folder, n, is_depth)) for n in numbers])
+
+    return ClipWindows(
+        sample_id=row.sample_id, subject=row.subject, label=int(row.label_index),
+        onset=stack(onset_window, False), apex=stack(apex_window, False),
+        onset_position=onset_window.index(int(row.onset)), apex_position=apex_window.index(int(row.apex)),
+        onset_frames=onset_window, apex_frames=apex_window,
+        depth_onset=stack(onset_window, True) if depth else None,
+        depth_apex=stack(apex_window, True) if depth else None)
 
 
 def window(numbers: list[int], labelled: int, k: int) -> list[int]:
@@ -77,9 +116,9 @@ def _crop(task: CropTask, s: CropSettings) -> Cropped:
     for number in sorted(set(onset_window + apex_window)):
         at = task.frame_numbers.index(number)
         rgb = cv2.remap(read_rgb(task.frames[at]), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        (folder / f"img{number}.png").write_bytes(encode_png(rgb))
+        frame_file(folder, number).write_bytes(encode_png(rgb))
         if task.depth_frames:
             depth = cv2.remap(read_depth(task.depth_frames[at]), map_x, map_y, cv2.INTER_NEAREST,
                               borderMode=cv2.BORDER_REPLICATE)
-            (folder / f"depth{number}.png").write_bytes(encode_png(depth))
+            frame_file(folder, number, depth=True).write_bytes(encode_png(depth))
     return Cropped(task.sample_id, onset_window, apex_window, bool(task.depth_frames), float(1 - covered.mean()))

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
-from mer.face.detect import ClipLandmarks
 from mer.io import atomic_path
+
+if TYPE_CHECKING:  # type only: reading these files must not import the detectors
+    from mer.face.detect import ClipLandmarks
 
 STR = h5py.string_dtype()
 

@@ -6,8 +6,15 @@ placed upright in a square canvas of `canvas` px with the eyes at 40% of its hei
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from skimage.transform import SimilarityTransform
+
+from mer.face.store import Template
+
+if TYPE_CHECKING:  # type only: normalise and crop use this module without the detectors
+    from mer.face.detect import ClipLandmarks
 
 RIGHT_EYE = slice(36, 42)  # the subject's right eye: left in the image (iBUG 300-W)
 LEFT_EYE = slice(42, 48)
@@ -46,6 +53,21 @@ def place(shape: np.ndarray, canvas: int, eye_distance: float) -> np.ndarray:
 def mean_template(shapes: np.ndarray, canvas: int = 256, eye_distance: float = 80.0) -> np.ndarray:
     """The `mean` template: Procrustes mean of `shapes` placed upright in the canvas."""
     return place(procrustes_mean(shapes), canvas, eye_distance)
+
+
+def choose_template(found: list[ClipLandmarks], choice: str, canvas: int, eye_distance: float) -> Template:
+    """`mean` of all clips' landmarks, or the landmarks of the clip named `choice` in its own frame."""
+    if not found:
+        raise ValueError("landmarks: no clip has landmarks, cannot build a template")
+    if choice == "mean":
+        shapes = np.stack([c.detection.landmarks for c in found])
+        return Template(mean_template(shapes, canvas, eye_distance), "mean", (canvas, canvas))
+    by_id = {c.sample_id: c for c in found}
+    if choice not in by_id:
+        raise ValueError(f"landmarks.template: {choice!r} is neither 'mean' nor a clip with landmarks "
+                         f"(e.g. {', '.join(list(by_id)[:3])})")
+    clip = by_id[choice]
+    return Template(clip.detection.landmarks, choice, clip.image_size)
 
 
 def _normalise(shape: np.ndarray) -> np.ndarray:
