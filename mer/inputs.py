@@ -4,9 +4,8 @@ Kinds (param `input.kind`), each giving the main-branch `motion` tensor:
 
 - `difference`: apex - onset RGB in [-1, 1] (the paper), 3 channels.
 - `flow`: TV-L1 optical flow onset -> apex (u, v, magnitude; px at the model's input size),
-  3 channels. Computed once per clip at the LABELLED frames (it costs ~0.5 s a pair at 224 px),
-  so for `flow` training draws no other frame pair; optionally stored on disk, keyed by the
-  frames' content, so reruns and other folds reuse it.
+  3 channels, as computed once per clip at the LABELLED frames by the `flow` stage
+  (mer.flow), so for `flow` training draws no other frame pair.
 - `depth`: depth difference (apex - onset, in depth units x DEPTH_SCALE), 1 channel.
 - `rgbd`: RGB difference and depth difference stacked, 4 channels.
 
@@ -18,18 +17,14 @@ one onset and one apex per clip (the labelled ones at evaluation, random ones in
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from mer.cache import Cache
-from mer.io import atomic_path
 
 CHANNELS = {"difference": 3, "flow": 3, "depth": 1, "rgbd": 4}
 KINDS = tuple(CHANNELS)
@@ -81,9 +76,15 @@ class Batch:
 
 
 def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
-                flow_store: str | Path | None = None) -> FoldFrames:
-    """Read the clips `indices` of `cache` and build what `kind` needs at `size` x `size` px."""
+                flow: np.ndarray | None = None) -> FoldFrames:
+    """Read the clips `indices` of `cache` and build what `kind` needs at `size` x `size` px.
+
+    `flow`: for kind `flow`, the clips' stored flows (len(indices), 3, S, S) from mer.flow.
+    """
     _check_kind(kind)
+    if kind == "flow" and (flow is None or len(flow) != len(indices)):
+        raise ValueError(f"input kind 'flow' needs the stored flow of each of the {len(indices)} clips "
+                         f"(data/flow.h5 from the flow stage), got {None if flow is None else len(flow)}")
     if needs_depth(kind) and not cache.has_depth:
         dataset = cache.params.get("dataset", {}).get("name", "unknown")
         raise ValueError(f"input kind {kind!r} needs depth frames, but the cache {cache.path} (data set "
@@ -96,11 +97,7 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
     if needs_depth(kind):
         depth = {name: _resize(torch.from_numpy(cache.load(f"depth_{name}", indices).astype(np.float32))
                                .unsqueeze(2), size) for name in depth}
-    flow = None
-    if kind == "flow":
-        rows = np.arange(len(indices))
-        pairs = zip(onset[rows, positions["onset"].numpy()], apex[rows, positions["apex"].numpy()])
-        flow = _resize_flow(torch.from_numpy(np.stack([clip_flow(o, a, flow_store) for o, a in pairs])), size)
+    flow = _resize_flow(torch.from_numpy(np.asarray(flow, np.float32)), size) if kind == "flow" else None
     return FoldFrames(onset=_resize_uint8(onset, size), apex=_resize_uint8(apex, size),
                       onset_position=positions["onset"], apex_position=positions["apex"],
                       depth_onset=depth["onset"], depth_apex=depth["apex"], flow=flow)
@@ -127,27 +124,6 @@ def motion(batch: Batch, kind: str) -> Tensor:
         return rgb
     depth = (batch.depth_apex - batch.depth_onset) * DEPTH_SCALE
     return depth if kind == "depth" else torch.cat([rgb, depth], dim=1)
-
-
-def tvl1_flow(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
-    """(3, H, W) float32 u, v, magnitude of the TV-L1 flow between two RGB uint8 frames."""
-    grey = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in (onset, apex)]
-    uv = cv2.optflow.DualTVL1OpticalFlow_create().calc(grey[0], grey[1], None)
-    return np.concatenate([uv, np.linalg.norm(uv, axis=2, keepdims=True)], axis=2).transpose(2, 0, 1)
-
-
-def clip_flow(onset: np.ndarray, apex: np.ndarray, store: str | Path | None = None) -> np.ndarray:
-    """`tvl1_flow`, read from / written to `store` (a folder) under a hash of the two frames."""
-    if store is None:
-        return tvl1_flow(onset, apex)
-    key = hashlib.sha1(onset.tobytes() + apex.tobytes() + str(onset.shape).encode()).hexdigest()
-    path = Path(store) / f"{key}.npy"
-    if path.exists():
-        return np.load(path)
-    flow = tvl1_flow(onset, apex)
-    with atomic_path(path, ".npy") as tmp:
-        np.save(tmp, flow)
-    return flow
 
 
 def _pick(windows: Tensor | None, rows: Tensor, at: Tensor) -> Tensor | None:

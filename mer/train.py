@@ -15,13 +15,17 @@ the whole batch (every clip flipped or not together), hence the batched affine w
 v2's functional `rgb_to_grayscale` serves the colour jitter.
 
 Evaluation uses the labelled frames, no augmentation. The model kept for the test subject
-is the final epoch's (honest: never chosen by looking at that subject). Per-epoch test
+is never chosen by looking at that subject: it is the final epoch's, or, with
+`validation_subjects: n`, the epoch that scores best on n training subjects held out of
+training (whole subjects, as the test subject is). Per-epoch test
 predictions are recorded too, so a report can show what the official "best epoch per
 subject" protocol would have claimed, labelled as optimistic.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,12 +39,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.transforms.v2.functional import rgb_to_grayscale
 
+from mer import flow as flows
 from mer import inputs
 from mer.cache import Cache
-from mer.io import atomic_path, write_json
+from mer.io import atomic_path, write_bytes, write_json
 from mer.models import build_model, model_options
 
 PRECISIONS = ("fp32", "bf16")
+EVAL_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class TrainConfig:
     gamma: float = 0.987                       # ExponentialLR, per epoch
     seed: int = 0
     class_weights: str | list[float] = "none"  # none | inverse_frequency | one weight per class
+    validation_subjects: int = 0               # 0: keep the final epoch; n: choose the epoch on n held-out subjects
     precision: str = "fp32"                    # fp32 | bf16 (autocast; CUDA always uses AMP)
     augment: Augment = field(default_factory=Augment)
 
@@ -79,7 +86,6 @@ class TrainConfig:
 class InputConfig:
     kind: str = "difference"
     size: int = 224
-    flow_store: str | None = None  # folder for computed TV-L1 flow; None: memory only
 
 
 @dataclass
@@ -162,10 +168,25 @@ def training_inputs(frames: inputs.FoldFrames, rows: Tensor, kind: str, augment:
     return both[:, :channels], both[:, channels:]
 
 
-def evaluation_inputs(frames: inputs.FoldFrames, kind: str) -> tuple[Tensor, Tensor]:
-    """(motion, onset) of every clip at its labelled frames, no augmentation."""
-    batch = inputs.select(frames, torch.arange(len(frames)))
-    return inputs.motion(batch, kind), batch.onset
+@dataclass
+class _Evaluation:
+    """Clips scored after every epoch (test subject, or validation subjects): labelled frames, no augmentation."""
+
+    motion: Tensor
+    onset: Tensor
+    labels: Tensor
+
+    def __init__(self, frames: inputs.FoldFrames, labels: np.ndarray, kind: str) -> None:
+        batch = inputs.select(frames, torch.arange(len(frames)))
+        self.motion, self.onset = inputs.motion(batch, kind), batch.onset
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+
+    def score(self, predict: Callable[[Tensor, Tensor], Tensor], prefix: str,
+              probs: Tensor | None = None) -> dict[str, Any]:
+        probs = predict(self.motion, self.onset) if probs is None else probs
+        pred = probs.argmax(1)
+        return {f"{prefix}_loss": F.nll_loss(probs.clamp_min(1e-12).log(), self.labels).item(),
+                f"{prefix}_acc": (pred == self.labels).float().mean().item(), f"{prefix}_pred": pred.tolist()}
 
 
 def select_device() -> torch.device:
@@ -173,16 +194,22 @@ def select_device() -> torch.device:
 
 
 def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, Any], input_config: InputConfig,
-               config: TrainConfig, log: Callable[[str], None] = print) -> FoldResult:
-    """Train on every subject but `subject` for `config.epochs` epochs; predict `subject`."""
+               config: TrainConfig, flow: str | Path | None = None,
+               log: Callable[[str], None] = print) -> FoldResult:
+    """Train on every subject but `subject` for `config.epochs` epochs; predict `subject`.
+
+    `flow`: the flow stage's file (mer.flow), needed for input kind `flow` only.
+    """
     device = select_device()
     _seed(config.seed, device)
     train_idx, test_idx = cache.fold(subject)
+    train_idx, val_idx = validation_split(cache, train_idx, config.validation_subjects, config.seed)
     kind, num_classes = input_config.kind, len(cache.classes)
-    train_frames = inputs.load_frames(cache, train_idx, kind, input_config.size, input_config.flow_store)
-    test_frames = inputs.load_frames(cache, test_idx, kind, input_config.size, input_config.flow_store)
+    load = functools.partial(_load_frames, cache, kind=kind, size=input_config.size, flow=flow)
+    train_frames = load(train_idx)
     train_labels = torch.as_tensor(cache.labels[train_idx], dtype=torch.long)
-    test_labels = torch.as_tensor(cache.labels[test_idx], dtype=torch.long)
+    test = _Evaluation(load(test_idx), cache.labels[test_idx], kind)
+    val = _Evaluation(load(val_idx), cache.labels[val_idx], kind) if len(val_idx) else None
 
     model = _build(model_name, options, num_classes, kind, input_config.size).to(device)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
@@ -193,9 +220,9 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and config.precision == "fp32")
     generator = torch.Generator().manual_seed(config.seed)
-    test_motion, test_onset = evaluation_inputs(test_frames, kind)
+    run = functools.partial(_predict, model, device=device, memory_format=memory_format, precision=config.precision)
 
-    epochs = []
+    epochs, selected = [], None
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -214,27 +241,48 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
             train_loss += loss.item() * len(rows)
             train_acc += (logits.argmax(1) == labels).sum().item()
         schedule.step()
-        probs = _predict(model, test_motion, test_onset, device, memory_format, config.precision)
-        test_loss = F.nll_loss(probs.clamp_min(1e-12).log(), test_labels).item()
-        pred = probs.argmax(1)
-        epochs.append({"epoch": epoch, "lr": lr, "train_loss": train_loss / len(train_frames),
-                       "train_acc": train_acc / len(train_frames), "test_loss": test_loss,
-                       "test_acc": (pred == test_labels).float().mean().item(), "test_pred": pred.tolist(),
-                       "seconds": time.perf_counter() - start})
+        record = {"epoch": epoch, "lr": lr, "train_loss": train_loss / len(train_frames),
+                  "train_acc": train_acc / len(train_frames)}
+        if val is not None:
+            record.update(val.score(run, "val"))
+        probs = run(test.motion, test.onset)
+        record.update(test.score(run, "test", probs))
+        epochs.append(record)
+        if val is None or selected is None or record["val_acc"] > selected["val_acc"]:
+            selected = {**record, "probs": probs, "state": _cpu_state(model)}
         log(f"{subject} epoch {epoch}/{config.epochs}: " + ", ".join(
-            f"{k} {epochs[-1][k]:.4g}" for k in ("train_loss", "train_acc", "test_loss", "test_acc", "seconds")))
+            f"{k} {v:.4g}" for k, v in record.items() if k.endswith(("_loss", "_acc")))
+            + f", {time.perf_counter() - start:.1f} s")
 
-    predictions = _predictions_table(cache, test_idx, probs)
-    curves = _curves(cache, subject, train_idx, test_idx, model_name, options, input_config, config, epochs, device)
+    predictions = _predictions_table(cache, test_idx, selected["probs"])
+    curves = _curves(cache, subject, train_idx, val_idx, test_idx, model_name, options, input_config, config,
+                     epochs, selected["epoch"], device)
     curves["class_weights"] = None if weights is None else weights.tolist()
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
+    return FoldResult(subject=subject, state_dict=selected["state"], predictions=predictions, curves=curves)
+
+
+def validation_split(cache: Cache, train_idx: np.ndarray, subjects: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out `subjects` whole training subjects (drawn with `seed`) to choose the epoch by."""
+    names = sorted(set(cache.subjects[train_idx]))
+    if subjects == 0:
+        return train_idx, train_idx[:0]
+    if not 0 < subjects < len(names):
+        raise ValueError(f"train.validation_subjects must be in 0..{len(names) - 1} (this fold trains on "
+                         f"{len(names)} subjects), got {subjects}")
+    held = set(np.random.default_rng(seed).choice(names, subjects, replace=False))
+    in_val = np.isin(cache.subjects[train_idx], list(held))
+    return train_idx[~in_val], train_idx[in_val]
 
 
 def write_fold(result: FoldResult, checkpoint: str | Path, predictions: str | Path, curves: str | Path) -> None:
-    """Write the fold's outputs, each atomically (an interrupted run leaves no file DVC would trust)."""
-    with atomic_path(checkpoint, ".pt") as tmp:
-        torch.save(result.state_dict, tmp)
+    """Write the fold's outputs, each atomically (an interrupted run leaves no file DVC would trust).
+
+    The checkpoint is serialised in memory first: torch.save names the archive's inner folder
+    after the file, and a random temporary name would make identical weights hash differently.
+    """
+    buffer = io.BytesIO()
+    torch.save(result.state_dict, buffer)
+    write_bytes(checkpoint, buffer.getvalue())
     with atomic_path(predictions, ".csv") as tmp:
         result.predictions.to_csv(tmp, index=False, float_format="%.6f")
     write_json(curves, result.curves)
@@ -278,11 +326,14 @@ def _to(x: Tensor, device: torch.device, memory_format: torch.memory_format) -> 
 @torch.no_grad()
 def _predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.device,
              memory_format: torch.memory_format, precision: str) -> Tensor:
-    """Class probabilities (n, C) on CPU, in eval mode."""
+    """Class probabilities (n, C) on CPU, in eval mode, EVAL_BATCH clips at a time."""
     model.eval()
-    with _autocast(device, precision):
-        logits = model(_to(motion, device, memory_format), _to(onset, device, memory_format))
-    return logits.float().softmax(1).cpu()
+    probs = []
+    for m, o in zip(motion.split(EVAL_BATCH), onset.split(EVAL_BATCH)):
+        with _autocast(device, precision):
+            logits = model(_to(m, device, memory_format), _to(o, device, memory_format))
+        probs.append(logits.float().softmax(1).cpu())
+    return torch.cat(probs)
 
 
 def _predictions_table(cache: Cache, test_idx: np.ndarray, probs: Tensor) -> pd.DataFrame:
@@ -294,19 +345,33 @@ def _predictions_table(cache: Cache, test_idx: np.ndarray, probs: Tensor) -> pd.
     return table
 
 
-def _curves(cache: Cache, subject: str, train_idx: np.ndarray, test_idx: np.ndarray, model_name: str,
-            options: dict[str, Any], input_config: InputConfig, config: TrainConfig, epochs: list[dict],
-            device: torch.device) -> dict[str, Any]:
+def _curves(cache: Cache, subject: str, train_idx: np.ndarray, val_idx: np.ndarray, test_idx: np.ndarray,
+            model_name: str, options: dict[str, Any], input_config: InputConfig, config: TrainConfig,
+            epochs: list[dict], selected_epoch: int, device: torch.device) -> dict[str, Any]:
     best = max(epochs, key=lambda e: e["test_acc"])
+    ids = lambda idx: [cache.sample_ids[i] for i in idx]  # noqa: E731
     return {
         "subject": subject, "classes": cache.classes, "model": {"name": model_name, "options": options},
         "input": asdict(input_config), "train": asdict(config), "device": device.type,
-        "train_samples": [cache.sample_ids[i] for i in train_idx],
-        "test_samples": [cache.sample_ids[i] for i in test_idx], "test_labels": cache.labels[test_idx],
-        "selected_epoch": epochs[-1]["epoch"],
+        "train_samples": ids(train_idx), "validation_samples": ids(val_idx), "test_samples": ids(test_idx),
+        "test_labels": cache.labels[test_idx],
+        "selection": "validation" if len(val_idx) else "final",
+        "selected_epoch": selected_epoch,
         "optimistic_best_epoch": {
             "note": "OPTIMISTIC: epoch chosen by this test subject's own accuracy (official MMNet code's "
                     "protocol); for comparison only, never the reported result",
             "epoch": best["epoch"], "test_acc": best["test_acc"]},
         "epochs": epochs,
     }
+
+
+def _load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
+                 flow: str | Path | None) -> inputs.FoldFrames:
+    if kind == "flow" and flow is None:
+        raise ValueError("input kind 'flow' needs the flow stage's file (data/flow.h5): pass `flow`")
+    stored = flows.read_flows(flow, cache, indices) if kind == "flow" else None
+    return inputs.load_frames(cache, indices, kind, size, stored)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}

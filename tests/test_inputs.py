@@ -1,4 +1,4 @@
-"""Model inputs: channels and shapes per kind, TV-L1 flow of a known shift, the missing-depth error."""
+"""Model inputs: channels and shapes per kind, the missing-depth and missing-flow errors."""
 from __future__ import annotations
 
 import cv2
@@ -45,7 +45,8 @@ def test_in_channels():
 @pytest.mark.parametrize("kind", inputs.KINDS)
 @pytest.mark.parametrize("size", [SIZE, 16])
 def test_shapes_per_kind(depth_cache, kind, size):
-    frames = inputs.load_frames(depth_cache, np.array([0, 1]), kind, size)
+    flow = np.random.default_rng(0).normal(size=(2, 3, SIZE, SIZE)) if kind == "flow" else None
+    frames = inputs.load_frames(depth_cache, np.array([0, 1]), kind, size, flow)
     assert frames.onset.dtype == torch.uint8 and frames.onset.shape == (2, WINDOW, 3, size, size)
     batch = inputs.select(frames, torch.tensor([1, 0]))
     motion = inputs.motion(batch, kind)
@@ -63,30 +64,15 @@ def test_difference_and_depth_values(depth_cache):
     np.testing.assert_allclose(motion[0, 3].numpy(), 5 * inputs.DEPTH_SCALE, rtol=1e-5)
 
 
-def test_flow_of_a_known_shift():
-    image = _texture(3, 64)
-    flow = inputs.tvl1_flow(image, np.roll(image, 2, axis=1))  # content moves 2 px right
-    inner = flow[:, 8:-8, 8:-8]
-    assert flow.shape == (3, 64, 64)
-    assert abs(inner[0].mean() - 2) < 0.2 and abs(inner[1].mean()) < 0.2
-    np.testing.assert_allclose(inner[2], np.hypot(inner[0], inner[1]), rtol=1e-5)
-
-
-def test_flow_is_stored_once_and_rescaled(depth_cache, tmp_path):
-    store = tmp_path / "flow"
-    full = inputs.load_frames(depth_cache, np.array([0, 1]), "flow", SIZE, flow_store=store)
-    assert len(list(store.glob("*.npy"))) == 2
-    stamps = sorted(p.stat().st_mtime_ns for p in store.glob("*.npy"))
-    half = inputs.load_frames(depth_cache, np.array([0, 1]), "flow", SIZE // 2, flow_store=store)
-    assert sorted(p.stat().st_mtime_ns for p in store.glob("*.npy")) == stamps  # read back, not recomputed
-    # labelled apex = labelled onset moved 2 px right; vectors halve with the image
-    assert half.flow.shape == (2, 3, SIZE // 2, SIZE // 2)
-    assert abs(full.flow[:, 0, 4:-4, 4:-4].mean() - 2) < 0.3
-    assert abs(half.flow[:, 0].mean() - full.flow[:, 0].mean() / 2) < 0.1
-
-
 def test_depth_requested_without_depth(tmp_path):
     cache = _cache(tmp_path / "rgb_only.h5", depth=False)
     for kind in ("depth", "rgbd"):
         with pytest.raises(ValueError, match=rf"input kind '{kind}' needs depth.*rgb_only\.h5.*'toy'"):
             inputs.load_frames(cache, np.array([0]), kind, SIZE)
+
+
+def test_flow_kind_needs_the_stored_flow(depth_cache):
+    with pytest.raises(ValueError, match=r"needs the stored flow of each of the 2 clips.*flow\.h5.*got None"):
+        inputs.load_frames(depth_cache, np.array([0, 1]), "flow", SIZE)
+    with pytest.raises(ValueError, match="got 1"):
+        inputs.load_frames(depth_cache, np.array([0, 1]), "flow", SIZE, np.zeros((1, 3, SIZE, SIZE)))

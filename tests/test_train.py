@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from mer import inputs, train
+from mer import flow, inputs, train
 from mer.cache import Cache, CacheWriter, ClipWindows
 from mer.models import build_model
 
@@ -31,20 +31,29 @@ def _clip(subject: str, n: int, label: int, rng: np.random.Generator) -> ClipWin
     x, y, step = rng.integers(10, 14), rng.integers(8, 16), 4 if label else -4
     frames[0, :, y:y + 8, x:x + 8] = 220
     frames[1, :, y:y + 8, x + step:x + step + 8] = 220
+    depth = np.where(frames[..., 0] > 200, 900, 1000).astype(np.uint16)  # the square is nearer
     return ClipWindows(sample_id=f"{subject}/c{n}", subject=subject, label=label, onset=frames[0], apex=frames[1],
-                       onset_position=0, apex_position=1, onset_frames=[0, 1], apex_frames=[5, 6])
+                       onset_position=0, apex_position=1, onset_frames=[0, 1], apex_frames=[5, 6],
+                       depth_onset=depth[0], depth_apex=depth[1])
 
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Cache:
     path = tmp_path_factory.mktemp("train") / "cache.h5"
     rng = np.random.default_rng(0)
-    writer = CacheWriter(path, 12, WINDOW, SIZE, ["left", "right"], False, {"dataset": {"name": "toy"}})
+    writer = CacheWriter(path, 12, WINDOW, SIZE, ["left", "right"], True, {"dataset": {"name": "toy"}})
     for subject, labels in LABELS.items():
         for n, label in enumerate(labels):
             writer.add(_clip(subject, n, label, rng))
     writer.close()
     return Cache(path)
+
+
+@pytest.fixture(scope="module")
+def flow_file(cache, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("flow") / "flow.h5"
+    flow.write_flows(cache, path, SIZE, workers=1)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +125,7 @@ def test_colour_jitter_shares_factors_within_a_clip():
 
 
 def test_stage_cli(cache, tmp_path):
-    params = {"input": {"kind": "difference", "size": SIZE, "flow_store": None},
+    params = {"input": {"kind": "difference", "size": SIZE},
               "model": {"name": MODEL[0], "options": MODEL[1]},
               "train": {**CONFIG.__dict__, "epochs": 1, "augment": CONFIG.augment.__dict__}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -125,3 +134,53 @@ def test_stage_cli(cache, tmp_path):
                     "--reports", str(tmp_path / "folds")], check=True, capture_output=True)
     assert (tmp_path / "models" / "sub03.pt").exists()
     assert {p.name for p in (tmp_path / "folds" / "sub03").iterdir()} == {"predictions.csv", "curves.json"}
+
+
+@pytest.mark.parametrize("name", ["mmnet", "resnet18", "resnet50"])
+@pytest.mark.parametrize("kind", inputs.KINDS)
+def test_every_model_trains_on_every_input_kind(cache, flow_file, name, kind):
+    options = MODEL[1] if name == "mmnet" else {}
+    one_epoch = train.TrainConfig(**{**CONFIG.__dict__, "epochs": 1})
+    result = train.train_fold(cache, "sub02", name, options, train.InputConfig(kind, SIZE), one_epoch, flow=flow_file,
+                              log=lambda _: None)
+    model = build_model(name, 2, inputs.in_channels(kind), **({**options, "input_size": SIZE} if name == "mmnet"
+                                                               else options))
+    model.load_state_dict(result.state_dict)
+    assert len(result.predictions) == 4 and result.curves["input"]["kind"] == kind
+
+
+def test_flow_kind_without_the_flow_file_is_a_clear_error(cache):
+    with pytest.raises(ValueError, match=r"input kind 'flow' needs the flow stage's file \(data/flow\.h5\)"):
+        train.train_fold(cache, "sub02", *MODEL, train.InputConfig("flow", SIZE), CONFIG, log=lambda _: None)
+
+
+def test_overfits_a_handful_of_clips(cache):
+    """No augmentation, no weight decay: the training loss on 8 clips must fall to near zero."""
+    config = train.TrainConfig(epochs=40, batch_size=8, lr=2e-3, weight_decay=0.0, gamma=1.0, seed=1,
+                               augment=train.Augment(frame_jitter=False, flip=0, crop_padding=0, rotation=0, colour=0))
+    result = train.train_fold(cache, "sub03", *MODEL, train.InputConfig("difference", SIZE), config,
+                              log=lambda _: None)
+    losses = [e["train_loss"] for e in result.curves["epochs"]]
+    assert losses[0] > 0.5 and min(losses[-5:]) < 0.05, losses
+    assert result.curves["epochs"][-1]["train_acc"] == 1.0
+
+
+def test_validation_subjects_choose_the_epoch_without_the_test_subject(cache):
+    config = train.TrainConfig(**{**CONFIG.__dict__, "epochs": 4, "validation_subjects": 1})
+    result = train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config,
+                              log=lambda _: None)
+    curves = result.curves
+    held = {s.split("/")[0] for s in curves["validation_samples"]}
+    assert len(held) == 1 and held < {"sub02", "sub03"}
+    assert not held & {s.split("/")[0] for s in curves["train_samples"]}
+    val_acc = [e["val_acc"] for e in curves["epochs"]]
+    chosen = curves["epochs"][curves["selected_epoch"] - 1]
+    assert curves["selection"] == "validation" and chosen["val_acc"] == max(val_acc)
+    assert val_acc.index(max(val_acc)) + 1 == curves["selected_epoch"]  # the first best, no later tie wins
+    assert result.predictions.pred.tolist() == chosen["test_pred"]
+
+
+def test_validation_subjects_out_of_range(cache):
+    config = train.TrainConfig(**{**CONFIG.__dict__, "validation_subjects": 2})
+    with pytest.raises(ValueError, match=r"validation_subjects must be in 0\.\.1 \(this fold trains on 2 subjects\)"):
+        train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None)

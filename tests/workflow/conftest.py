@@ -14,6 +14,11 @@ PROJECT = Path(__file__).resolve().parents[2]
 COPIED = ["dvc.yaml", "params.yaml", "stages", "mer"]
 
 
+def ran(output: str) -> set[str]:
+    """The stages a `dvc repro` output says it ran."""
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
 class Repo:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -27,8 +32,10 @@ class Repo:
             raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return done
 
+    dvc_path = str(Path(sys.executable).parent / "dvc")
+
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run(str(Path(sys.executable).parent / "dvc"), *args, check=check)
+        return self.run(self.dvc_path, *args, check=check)
 
     def set_params(self, **changes: object) -> None:
         """Set dotted keys, e.g. set_params(**{"ingest.margin_frames": 2})."""
@@ -52,6 +59,9 @@ TINY = {
     "synthesize.clips_per_class": 1,
     "synthesize.frames": [14, 16],
     "dataset.subjects": ["sub01", "sub02"],
+    "input.size": 32,
+    "train.epochs": 2,
+    "train.batch_size": 4,
 }
 
 

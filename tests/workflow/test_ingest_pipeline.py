@@ -6,30 +6,28 @@ import json
 import pandas as pd
 import pytest
 
+from tests.workflow.conftest import ran
+
 pytestmark = pytest.mark.slow
-
-
-def _ran(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
 def test_repro_caches_and_reruns_only_what_changed(repo):
     first = repo.dvc("repro", "ingest")
-    assert _ran(first.stdout) == {"synthesize", "ingest"}
+    assert ran(first.stdout) == {"synthesize", "ingest"}
     manifest = pd.read_csv(repo.path / "data/manifest.csv")
     assert len(manifest) == 4 and sorted(manifest.subject.unique()) == ["sub01", "sub02"]
     report = json.loads((repo.path / "reports/ingest.json").read_text())
     assert report["per_class"] == {"happiness": 2, "surprise": 2} and report["rejected"] == []
 
     again = repo.dvc("repro", "ingest")
-    assert _ran(again.stdout) == set()
+    assert ran(again.stdout) == set()
     assert "up to date" in repo.dvc("status", "ingest").stdout
 
     repo.set_params(**{"ingest.margin_frames": 1})
-    assert _ran(repo.dvc("repro", "ingest").stdout) == {"ingest"}
+    assert ran(repo.dvc("repro", "ingest").stdout) == {"ingest"}
 
     repo.set_params(**{"synthesize.noise": 2.0})
-    assert _ran(repo.dvc("repro", "ingest").stdout) == {"synthesize", "ingest"}
+    assert ran(repo.dvc("repro", "ingest").stdout) == {"synthesize", "ingest"}
     assert "up to date" in repo.dvc("status", "ingest").stdout
 
 

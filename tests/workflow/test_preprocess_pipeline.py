@@ -8,16 +8,14 @@ import pytest
 
 from mer.cache import Cache
 
+from tests.workflow.conftest import ran
+
 pytestmark = pytest.mark.slow
-
-
-def _ran(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
 def test_preprocessing_end_to_end_and_selective_reruns(repo):
     first = repo.dvc("repro", "cache")
-    assert _ran(first.stdout) == {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache"}
+    assert ran(first.stdout) == {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache"}
     cache = Cache(repo.path / "data/cache.h5")
     assert len(cache) == 4 and cache.load("onset").shape == (4, 4, 224, 224, 3)
     assert sorted(set(cache.subjects)) == ["sub01", "sub02"]
@@ -25,10 +23,10 @@ def test_preprocessing_end_to_end_and_selective_reruns(repo):
         assert (repo.path / "reports" / name).stat().st_size > 10_000
 
     repo.set_params(**{"crop.size": 112})
-    assert _ran(repo.dvc("repro", "cache").stdout) == {"crop", "cache"}
+    assert ran(repo.dvc("repro", "cache").stdout) == {"crop", "cache"}
     assert Cache(repo.path / "data/cache.h5").load("apex", [0]).shape == (1, 4, 112, 112, 3)
     repo.set_params(**{"normalise.neighbours": 16})
-    assert _ran(repo.dvc("repro", "cache").stdout) == {"normalise", "crop", "cache"}
+    assert ran(repo.dvc("repro", "cache").stdout) == {"normalise", "crop", "cache"}
     assert "up to date" in repo.dvc("status", "cache").stdout
 
 
