@@ -1,0 +1,644 @@
+"""Training benchmark: this project's training path against the official MMNet training loop.
+
+Why: the official code (github.com/muse1998/MMNet, ``CASME2_5.py``) decodes 9 image files and
+runs PIL transforms for every sample of every epoch, and trains in fp32. This project holds the
+fold in memory and augments whole batches (``mer.train``). Goals from the issue: a data path
+>= 20x faster than the official loader, and a model step >= 2.5x faster than the official fp32
+step. Same model (``build_model("mmnet", 5, 3)``: full width, 224 x 224), same clips, same
+batch size, same machine; baseline and ours alternate so that other load hits both. The script
+PRINTS ratios measured in one run and asserts nothing about time.
+
+1. Data path: ready training tensors per second. Baseline: a re-implementation of the official
+   training set (9 ``cv2.imread`` per sample, PIL transforms per frame, 27-channel augmentation)
+   in a ``DataLoader`` with ``num_workers=0``. Ours: ``mer.inputs.load_frames`` once, then
+   ``mer.train.training_inputs`` per batch.
+2. Model step (forward + backward + AdamW step) at batch 8 and 32: fp32 baseline against
+   channels_last, bf16 autocast, foreach / fused AdamW, all combined, and torch.compile (in a
+   child process with a time limit).
+3. One training epoch of the fold both ways (baseline loader + fp32 step; ours + the fastest
+   step of 2.).
+4. Peak RSS (the child's VmHWM, polled) of ``stages/train.py --subject sub01`` with params.yaml,
+   and of one epoch at 224 px, full width, batch 32; extrapolated to a 255-clip (CASME II) fold.
+5. With CUDA: samples/s with AMP. Without: the full CASME II LOSO time, COMPUTED from 2. and 1.
+
+Run from the repository root after ``dvc repro``: ``python benchmarks/train.py [--quick]``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import multiprocessing
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from importlib.metadata import version
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from mer import inputs
+from mer.cache import Cache, CacheWriter, ClipWindows
+from mer.face.crop import frame_file
+from mer.models import build_model
+from mer.train import Augment, training_inputs
+
+SUBJECT = "sub01"         # the fold measured, as `stages/train.py --subject sub01`
+SIZE = 224
+BATCH = 32                # the paper's batch size
+CLASSES = 5               # CASME II 5-class, as the official CASME2_5.py
+DATA_GOAL, STEP_GOAL = 20.0, 2.5
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+BREAKDOWN_CLIPS = 8       # clips timed part by part (the multi-threaded pass is slow on a busy machine)
+CASME2 = {"clips": 255, "folds": 26, "epochs": 70, "train_clips": 245}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: the full run or --quick."""
+
+    data_reps: int
+    step_batches: tuple[int, ...]
+    warmup: dict[int, int]
+    timed: dict[int, int]
+    compile_limit: float      # seconds; 0 skips torch.compile
+    epoch_clips: int | None   # None: the whole training fold
+    epoch_batch: int
+    epoch_reps: int
+
+
+FULL = Plan(data_reps=5, step_batches=(8, 32), warmup={8: 2, 32: 1}, timed={8: 4, 32: 2},
+            compile_limit=240, epoch_clips=None, epoch_batch=BATCH, epoch_reps=2)
+QUICK = Plan(data_reps=2, step_batches=(8,), warmup={8: 1}, timed={8: 2},
+             compile_limit=0, epoch_clips=16, epoch_batch=8, epoch_reps=1)
+
+
+def median_ms(seconds: list[float], n: int) -> float:
+    """Median over repetitions, per sample, in ms."""
+    return 1e3 * statistics.median(seconds) / n
+
+
+# ---------------------------------------------------------------- 1. data path
+
+
+@dataclass(frozen=True)
+class ClipFiles:
+    onset: list[Path]   # the onset window's cropped frames (crop stage PNGs)
+    apex: list[Path]
+    label: int
+
+
+def clip_files(cropped: Path, cache: Cache, indices: np.ndarray) -> list[ClipFiles]:
+    """The crop stage's frame files of the clips `indices`, as data/cropped/index.json lists them."""
+    index = json.loads((cropped / "index.json").read_text())
+
+    def files(sample_id: str, key: str) -> list[Path]:
+        return [frame_file(cropped / sample_id, n) for n in index[sample_id][key]]
+
+    return [ClipFiles(files(cache.sample_ids[i], "onset_window"), files(cache.sample_ids[i], "apex_window"),
+                      int(cache.labels[i])) for i in indices]
+
+
+class OfficialTrainSet(Dataset):
+    """The official training set (``RafDataSet``, phase 'train'), re-implemented on the cropped frames.
+
+    The official code reads 9 distinct frames per sample (onset, 3 between onset and apex, apex,
+    4 between apex and offset; drawn with a little jitter) and feeds only onset and apex to the
+    model. The crop stage keeps just the 4 + 4 window frames, so the 9 reads here are: the onset
+    window (the drawn onset first, as on0), the drawn apex (apex0), and the apex window, which
+    reads apex0's file a second time. Every read is a 224 x 224 PNG; each frame goes through
+    ToPILImage -> Resize -> ToTensor -> Normalize, the 9 are stacked to 27 channels and flipped,
+    rotated (3 degrees) and cropped (padding 15) together, as the official ``transform_norm``.
+    """
+
+    def __init__(self, clips: list[ClipFiles], size: int) -> None:
+        self.clips = clips
+        self.frame = transforms.Compose([transforms.ToPILImage(), transforms.Resize((size, size)),
+                                         transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        self.augment = transforms.Compose([transforms.RandomHorizontalFlip(0.5), transforms.RandomRotation(3),
+                                           transforms.RandomCrop(size, padding=15)])
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> tuple:
+        clip = self.clips[i]
+        on = random.randrange(len(clip.onset))
+        paths = [clip.onset[on], *clip.onset[:on], *clip.onset[on + 1:], random.choice(clip.apex), *clip.apex]
+        frames = [self.frame(cv2.imread(str(path))[:, :, ::-1]) for path in paths]  # BGR -> RGB
+        return (*self.augment(torch.cat(frames)).split(3), clip.label)
+
+
+def official_loader(clips: list[ClipFiles], batch: int) -> DataLoader:
+    """As the official script builds it, with workers=0 (its default)."""
+    return DataLoader(OfficialTrainSet(clips, SIZE), batch_size=batch, shuffle=True, num_workers=0,
+                      pin_memory=torch.cuda.is_available())
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def official_batches(loader: DataLoader) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """(motion, onset, labels) per batch: the official forward takes apex0 - on0 and on0.
+
+    Built with 1 torch thread, the official loader's fastest setting here: its per-frame ops are
+    too small to gain from threads, and while other processes use the cores, OpenMP barriers
+    make them many times slower (`official_breakdown` prints both).
+    """
+    batches = iter(loader)
+    while True:
+        with torch_threads(1):
+            batch = next(batches, None)
+            if batch is None:
+                return
+            *frames, labels = batch
+            ready = frames[4] - frames[0], frames[0], labels
+        yield ready
+
+
+def our_batches(frames: inputs.FoldFrames, labels: Tensor, batch: int,
+                generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """(motion, onset, labels) per batch, as `mer.train.train_fold` builds them (paper augmentation)."""
+    for rows in torch.randperm(len(frames), generator=generator).split(batch):
+        motion, onset = training_inputs(frames, rows, "difference", Augment(), generator)
+        yield motion, onset, labels[rows]
+
+
+def drain(batches: Iterator) -> float:
+    """Seconds to produce every batch of an epoch."""
+    start = time.perf_counter()
+    for _ in batches:
+        pass
+    return time.perf_counter() - start
+
+
+def timed(work: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def official_breakdown(clips: list[ClipFiles], threads: int) -> dict[str, float]:
+    """ms/sample of the official loader's parts with `threads` torch threads (where its time goes)."""
+    dataset = OfficialTrainSet(clips, SIZE)
+    seconds = {"9 x cv2.imread + BGR->RGB": 0.0, "9 x PIL/ToTensor/Normalize": 0.0, "27-channel augment": 0.0}
+    with torch_threads(threads):
+        for clip in clips:
+            paths = [*clip.onset, clip.apex[0], *clip.apex]
+            t, images = timed(lambda: [cv2.imread(str(p))[:, :, ::-1] for p in paths])
+            seconds["9 x cv2.imread + BGR->RGB"] += t
+            t, frames = timed(lambda: torch.cat([dataset.frame(image) for image in images]))
+            seconds["9 x PIL/ToTensor/Normalize"] += t
+            seconds["27-channel augment"] += timed(lambda: dataset.augment(frames))[0]
+    return {part: 1e3 * s / len(clips) for part, s in seconds.items()}
+
+
+def data_path(cache: Cache, cropped: Path, train_idx: np.ndarray, plan: Plan) -> dict[str, float]:
+    """Alternate official epoch / our load + epoch; print ms/sample and ratios; return ms/sample."""
+    clips = clip_files(cropped, cache, train_idx)
+    labels = torch.as_tensor(cache.labels[train_idx])
+    loader = official_loader(clips, BATCH)
+    generator = torch.Generator().manual_seed(0)
+    official, load, ours = [], [], []
+    for _ in range(plan.data_reps):
+        official.append(drain(official_batches(loader)))
+        t, frames = timed(lambda: inputs.load_frames(cache, train_idx, "difference", SIZE))
+        load.append(t)
+        ours.append(drain(our_batches(frames, labels, BATCH, generator)))
+    n = len(train_idx)
+    ms = {"official": median_ms(official, n), "load": median_ms(load, n), "ours": median_ms(ours, n)}
+    print(f"\n1. Data path: fold {SUBJECT}, {n} training clips, batch {BATCH}, {SIZE} px, "
+          f"median of {plan.data_reps} alternating epochs; official loader at 1 torch thread, ours at "
+          f"{torch.get_num_threads()}")
+    print(f"{'':<62}{'ms/sample':>10}{'samples/s':>11}")
+    rows = (("official loader (9 reads, PIL per frame, workers=0)", ms["official"]),
+            ("ours, per epoch (training_inputs on the in-memory fold)", ms["ours"]),
+            ("ours, one-time load (load_frames)", ms["load"]),
+            ("ours, first epoch including the load", ms["load"] + ms["ours"]),
+            ("ours, 70 epochs, load amortised", ms["load"] / 70 + ms["ours"]))
+    for name, value in rows:
+        print(f"{name:<62}{value:>10.3f}{1e3 / value:>11.0f}")
+    ratio = ms["official"] / ms["ours"]
+    print(f"speed-up per epoch {ratio:.1f}x, first epoch with the load {ms['official'] / (ms['load'] + ms['ours']):.1f}x: "
+          f"goal >= {DATA_GOAL:.0f}x {'MET' if ratio >= DATA_GOAL else 'NOT met'}")
+    threads = torch.get_num_threads()
+    for n in sorted({1, threads}):
+        parts = official_breakdown(clips[:BREAKDOWN_CLIPS], n)
+        print(f"official loader by part, {n} torch thread(s), {BREAKDOWN_CLIPS} clips (ms/sample): "
+              + ", ".join(f"{part} {value:.2f}" for part, value in parts.items()))
+    return ms
+
+
+# ---------------------------------------------------------------- 2. model step
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    channels_last: bool = False
+    autocast: torch.dtype | None = None   # bf16 on CPU; fp16 (with GradScaler) is CUDA AMP
+    adamw: str = "for-loop"               # for-loop (foreach=False) | foreach | fused
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def optimiser(self, params: Iterator[Tensor]) -> torch.optim.AdamW:
+        """The official optimiser settings (lr 8e-4, weight decay 0.6) with this variant's kernel."""
+        kernel = {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[self.adamw]
+        return torch.optim.AdamW(params, lr=8e-4, weight_decay=0.6, **kernel)
+
+
+BASELINE = Variant("fp32 baseline (contiguous, AdamW foreach=False)")
+
+
+class Step:
+    """One MMNet training step of a variant; model and optimiser persist across calls, as in training."""
+
+    def __init__(self, variant: Variant, device: torch.device = torch.device("cpu"), compiled: bool = False) -> None:
+        torch.manual_seed(0)
+        self.variant, self.device = variant, device
+        self.model = build_model("mmnet", CLASSES, 3).to(device, memory_format=variant.memory_format)
+        self.forward = torch.compile(self.model) if compiled else self.model
+        self.optimiser = variant.optimiser(self.model.parameters())
+        self.scaler = torch.amp.GradScaler(device.type, enabled=variant.autocast == torch.float16)
+
+    def __call__(self, motion: Tensor, onset: Tensor, labels: Tensor) -> Tensor:
+        """The step on one batch; returns the logits (detached)."""
+        fmt = self.variant.memory_format
+        motion, onset = (x.to(self.device).contiguous(memory_format=fmt) for x in (motion, onset))
+        autocast = (torch.autocast(self.device.type, dtype=self.variant.autocast) if self.variant.autocast
+                    else contextlib.nullcontext())
+        with autocast:
+            logits = self.forward(motion, onset)
+            loss = F.cross_entropy(logits.float(), labels.to(self.device))
+        self.optimiser.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimiser)
+        self.scaler.update()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return logits.detach()
+
+
+def fake_batch(batch: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Inputs of the right shape and range: timing does not depend on the pixel values."""
+    generator = torch.Generator().manual_seed(batch)
+    onset = torch.rand(batch, 3, SIZE, SIZE, generator=generator)
+    motion = 0.1 * torch.randn(batch, 3, SIZE, SIZE, generator=generator)
+    return motion, onset, torch.randint(0, CLASSES, (batch,), generator=generator)
+
+
+def fused_adamw_supported() -> bool:
+    try:
+        parameter = torch.nn.Parameter(torch.ones(2))
+        parameter.grad = torch.ones(2)
+        torch.optim.AdamW([parameter], fused=True).step()
+        return True
+    except (RuntimeError, TypeError) as error:
+        print(f"fused AdamW on CPU: not supported ({str(error).splitlines()[0]})")
+        return False
+
+
+def variants() -> list[Variant]:
+    """Baseline, each option alone, and every supported option together."""
+    bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    print(f"bf16 autocast: CPU {'has' if bf16 else 'lacks'} native bf16 (avx512_bf16 "
+          f"{torch.cpu._is_avx512_bf16_supported()}, AMX {torch.cpu._is_amx_tile_supported()})"
+          + ("" if bf16 else ": skipped, it would run emulated"))
+    fused = fused_adamw_supported()
+    found = [BASELINE, Variant("channels_last", channels_last=True)]
+    if bf16:
+        found.append(Variant("bf16 autocast", autocast=torch.bfloat16))
+    found.append(Variant("foreach AdamW", adamw="foreach"))
+    if fused:
+        found.append(Variant("fused AdamW", adamw="fused"))
+    combined = Variant(" + ".join(["channels_last"] + ["bf16"] * bf16 + [f"{'fused' if fused else 'foreach'} AdamW"]),
+                       channels_last=True, autocast=torch.bfloat16 if bf16 else None,
+                       adamw="fused" if fused else "foreach")
+    return [*found, combined]
+
+
+def time_steps(steps: dict[str, Step], batch: int, warmup: int, reps: int) -> dict[str, list[float]]:
+    """Seconds per step of every variant, the variants alternating within each repetition."""
+    data = fake_batch(batch)
+    for _ in range(warmup):
+        for step in steps.values():
+            step(*data)
+    seconds: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(reps):
+        for name, step in steps.items():
+            seconds[name].append(timed(lambda: step(*data))[0])
+    return seconds
+
+
+def print_steps(seconds: dict[str, list[float]], batch: int, reps: int) -> dict[str, float]:
+    """The table of one batch size; returns median s/step per variant."""
+    median = {name: statistics.median(s) for name, s in seconds.items()}
+    base = median[BASELINE.name]
+    print(f"\nbatch {batch} ({reps} timed steps per variant, alternating; median, [min-max])")
+    print(f"{'variant':<48}{'s/step':>8}{'range':>15}{'s/sample':>10}{'x fp32':>8}")
+    for name, s in seconds.items():
+        spread = f"[{min(s):.2f}-{max(s):.2f}]"
+        print(f"{name:<48}{median[name]:>8.2f}{spread:>15}{median[name] / batch:>10.3f}{base / median[name]:>8.2f}")
+    return median
+
+
+def model_step(plan: Plan) -> tuple[dict[str, Step], dict[int, dict[str, float]]]:
+    """Print the variant tables; return the (warmed) steps and median s/step per batch and variant."""
+    print(f"\n2. Model step: MMNet full width, {SIZE} px, forward + backward + AdamW step, CPU, "
+          f"{torch.get_num_threads()} torch threads")
+    steps = {v.name: Step(v) for v in variants()}
+    medians = {}
+    for batch in plan.step_batches:
+        seconds = time_steps(steps, batch, plan.warmup[batch], plan.timed[batch])
+        medians[batch] = print_steps(seconds, batch, plan.timed[batch])
+    for batch, median in medians.items():
+        best = min(median, key=median.get)
+        ratio = median[BASELINE.name] / median[best]
+        print(f"batch {batch}: fastest is {best}, {ratio:.2f}x the official fp32 step: goal >= {STEP_GOAL}x "
+              f"{'MET' if ratio >= STEP_GOAL else 'NOT met'}")
+    return steps, medians
+
+
+def compiled_step(variant: Variant, batch: int, reps: int, cache_dir: str) -> dict[str, float | list[float]]:
+    """In a child process: compile time, then eager and compiled steps of `variant`, alternating."""
+    import torch._inductor.config as inductor_config
+
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir  # a cold cache: the first compile on a machine
+    torch.set_num_threads(os.cpu_count() or 1)
+    inductor_config.compile_threads = 1                 # no compile worker pool to outlive a killed child
+    data = fake_batch(batch)
+    eager, compiled = Step(variant), Step(variant, compiled=True)
+    eager(*data)
+    compile_s = timed(lambda: compiled(*data))[0]
+    compiled(*data)
+    seconds: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for _ in range(reps):
+        seconds["eager"].append(timed(lambda: eager(*data))[0])
+        seconds["compiled"].append(timed(lambda: compiled(*data))[0])
+    return {"compile_s": compile_s, **seconds}
+
+
+def try_compile(variant: Variant, batch: int, reps: int, limit: float, tmp: Path) -> None:
+    """torch.compile (inductor) of `variant` in a spawned child, killed after `limit` seconds."""
+    print(f"\ntorch.compile of '{variant.name}', batch {batch}, cold inductor cache, time limit {limit:.0f} s:")
+    if limit <= 0:
+        print("skipped with --quick (compiling MMNet's training graph took 60-90 s on this machine)")
+        return
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        r = pool.apply_async(compiled_step, (variant, batch, reps, str(tmp / "inductor"))).get(timeout=limit)
+    except multiprocessing.TimeoutError:
+        print(f"no result within {limit:.0f} s: compile plus {reps} steps took too long; child killed")
+        return
+    except Exception as error:  # a compile failure, whatever inductor raises: report it, go on
+        print(f"failed: {type(error).__name__}: {str(error).strip().splitlines()[0][:300]}")
+        return
+    finally:
+        pool.terminate()
+        pool.join()
+    eager, compiled = statistics.median(r["eager"]), statistics.median(r["compiled"])
+    print(f"first call (compile + step) {r['compile_s']:.1f} s; then eager {eager:.2f} s/step, compiled "
+          f"{compiled:.2f} s/step over {reps} alternating steps: compiled is {eager / compiled:.2f}x eager "
+          f"({'faster' if compiled < eager else 'SLOWER'})")
+
+
+# ---------------------------------------------------------------- 3. epoch
+
+
+def epoch_seconds(batches: Iterator[tuple[Tensor, Tensor, Tensor]], step: Step) -> float:
+    """Seconds of one training epoch: build each batch and step on it."""
+    start = time.perf_counter()
+    for motion, onset, labels in batches:
+        step(motion, onset, labels)
+    return time.perf_counter() - start
+
+
+def epoch(cache: Cache, cropped: Path, train_idx: np.ndarray, steps: dict[str, Step], best: str,
+          plan: Plan) -> dict[str, float]:
+    """Alternate baseline and our epochs on the fold (or a subset); print and return s/sample."""
+    idx = train_idx if plan.epoch_clips is None else train_idx[:plan.epoch_clips]
+    loader = official_loader(clip_files(cropped, cache, idx), plan.epoch_batch)
+    labels = torch.as_tensor(cache.labels[idx])
+    generator = torch.Generator().manual_seed(1)
+    official, load, ours = [], [], []
+    for _ in range(plan.epoch_reps):
+        official.append(epoch_seconds(official_batches(loader), steps[BASELINE.name]))
+        t, frames = timed(lambda: inputs.load_frames(cache, idx, "difference", SIZE))
+        load.append(t)
+        ours.append(epoch_seconds(our_batches(frames, labels, plan.epoch_batch, generator), steps[best]))
+    n = len(idx)
+    subset = "the whole training fold" if plan.epoch_clips is None else "a subset (--quick) of the fold"
+    print(f"\n3. One epoch: {n} clips ({subset}), batch {plan.epoch_batch}, {SIZE} px, full width, "
+          f"median of {plan.epoch_reps} alternating")
+    o, lo, ou = (statistics.median(x) for x in (official, load, ours))
+    print(f"official (loader + fp32 step): {o:.1f} s = {o / n:.3f} s/sample")
+    print(f"ours ({best}): {ou:.1f} s = {ou / n:.3f} s/sample, + {lo:.2f} s one-time load")
+    print(f"speed-up {o / ou:.2f}x per epoch ({o / (ou + lo):.2f}x for a first epoch including the load)")
+    return {"official": o / n, "ours": ou / n}
+
+
+# ---------------------------------------------------------------- 4. peak RSS
+
+
+def vmhwm_mb(pid: int) -> float | None:
+    """A process's peak RSS so far (VmHWM); None once it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return None if line is None else int(line.split()[1]) / 1024
+
+
+def peak_rss(command: list[str], log: Path) -> tuple[float, float]:
+    """(peak RSS MB, seconds) of a child, polled every 20 ms: VmHWM only grows, the last reading is the peak."""
+    start, peak = time.perf_counter(), 0.0
+    with open(log, "w") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        while child.poll() is None:
+            peak = max(peak, vmhwm_mb(child.pid) or 0.0)
+            time.sleep(0.02)
+    if child.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{log.read_text()[-2000:]}")
+    return peak, time.perf_counter() - start
+
+
+def train_command(params: Path, tmp: Path) -> list[str]:
+    return [sys.executable, "stages/train.py", "--subject", SUBJECT, "--params", str(params),
+            "--models", str(tmp / "models"), "--reports", str(tmp / "reports")]
+
+
+def paper_params(params: dict, path: Path) -> Path:
+    """params.yaml with the paper's scale for one epoch: 224 px, full-width MMNet, batch 32, padding 15."""
+    p = copy.deepcopy(params)
+    p["input"]["size"] = SIZE
+    p["model"] = {"name": "mmnet", "options": {}}
+    p["train"].update(epochs=1, batch_size=BATCH, weight_decay=0.6)
+    p["train"]["augment"]["crop_padding"] = 15
+    path.write_text(yaml.safe_dump(p))
+    return path
+
+
+def replicated_cache(cache: Cache, path: Path, clips: int) -> Path:
+    """A cache of `clips` clips cycling through the real ones; copies get new subject names, so fold
+    SUBJECT keeps its own test clips and trains on the rest (a CASME II-sized fold)."""
+    writer = CacheWriter(path, clips, cache.window, cache.size, cache.classes, False, cache.params)
+    for j in range(clips):
+        i, copy = j % len(cache), j // len(cache)
+        suffix = f"_copy{copy}" if copy else ""
+        writer.add(ClipWindows(
+            sample_id=cache.sample_ids[i] + suffix, subject=cache.subjects[i] + suffix, label=int(cache.labels[i]),
+            onset=cache.load("onset", [i])[0], apex=cache.load("apex", [i])[0],
+            onset_position=int(cache.onset_position[i]), apex_position=int(cache.apex_position[i]),
+            onset_frames=cache.load("onset_frames", [i])[0].tolist(),
+            apex_frames=cache.load("apex_frames", [i])[0].tolist()))
+    writer.close()
+    return path
+
+
+def held_data_mb(cache_path: str) -> dict[str, float]:
+    """In a child: RSS growth from holding fold SUBJECT's data as train_fold does (uint8 training
+    windows; float motion and onset of the test clips), and its clip counts."""
+    def rss() -> float:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+    cache = Cache(cache_path)
+    train_idx, test_idx = cache.fold(SUBJECT)
+    before = rss()
+    train = inputs.load_frames(cache, train_idx, "difference", SIZE)
+    test = inputs.select(inputs.load_frames(cache, test_idx, "difference", SIZE), torch.arange(len(test_idx)))
+    motion = inputs.motion(test, "difference")
+    held = rss() - before  # train, test.onset and motion are all alive here
+    return {"held_mb": held, "train": len(train), "test": len(motion)}
+
+
+def memory(cache: Cache, cache_path: Path, params: dict, tmp: Path) -> None:
+    """Peak RSS of the two training children, and the extrapolation to a CASME II-sized fold."""
+    default, default_s = peak_rss(train_command(Path("params.yaml"), tmp / "default"), tmp / "default.log")
+    paper, paper_s = peak_rss(train_command(paper_params(params, tmp / "paper.yaml"), tmp / "paper"), tmp / "paper.log")
+    big = replicated_cache(cache, tmp / "casme2-size.h5", CASME2["clips"])
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:  # a fresh process each
+        small_held, big_held = pool.map(held_data_mb, [str(cache_path), str(big)])
+    growth = big_held["held_mb"] - small_held["held_mb"]
+    per_clip = growth / (big_held["train"] - small_held["train"])
+    print(f"\n4. Peak RSS (VmHWM of the child, polled every 20 ms)")
+    print(f"stages/train.py --subject {SUBJECT}, params.yaml ({params['input']['size']} px, "
+          f"{params['model']['options']}, batch {params['train']['batch_size']}, {params['train']['epochs']} epochs): "
+          f"{default:.0f} MB ({default_s:.0f} s)")
+    print(f"stages/train.py --subject {SUBJECT}, one epoch at {SIZE} px, full width, batch {BATCH}: "
+          f"{paper:.0f} MB ({paper_s:.0f} s)")
+    print(f"fold data held in memory (RSS growth in a child): {small_held['held_mb']:.0f} MB for "
+          f"{small_held['train']} + {small_held['test']} clips here; {big_held['held_mb']:.0f} MB for "
+          f"{big_held['train']} + {big_held['test']} clips of a {CASME2['clips']}-clip cache (the real clips cycled), "
+          f"{per_clip:.2f} MB per training clip")
+    print(f"extrapolated peak for a {CASME2['clips']}-clip (CASME II) fold at {SIZE} px, full width, batch {BATCH}: "
+          f"{paper:.0f} + {growth:.0f} = {paper + growth:.0f} MB (measured peak here plus the measured growth of "
+          f"the held data; activations, model and optimiser do not grow with the clips)")
+
+
+# ---------------------------------------------------------------- 5. CUDA or computed LOSO time
+
+
+def cuda_amp(reps: int) -> None:
+    """Samples/s of the fp32 step and of AMP (fp16 autocast + GradScaler, channels_last) on the GPU."""
+    device = torch.device("cuda")
+    steps = {"fp32": Step(BASELINE, device),
+             "AMP": Step(Variant("AMP", channels_last=True, autocast=torch.float16), device)}
+    seconds = time_steps(steps, BATCH, 3, reps)
+    print(f"\n5. CUDA ({torch.cuda.get_device_name(device)}), batch {BATCH}: " + ", ".join(
+        f"{name} {BATCH / statistics.median(s):.1f} samples/s" for name, s in seconds.items()))
+
+
+def loso_estimate(step_s: dict[str, float], data_ms: dict[str, float], batch: int) -> None:
+    """Full CASME II LOSO training time, COMPUTED from the per-sample figures measured above."""
+    samples = CASME2["folds"] * CASME2["epochs"] * CASME2["train_clips"]
+    print(f"\n5. No CUDA. Expected full CASME II LOSO training on this CPU, COMPUTED (not measured): "
+          f"{CASME2['folds']} folds x {CASME2['epochs']} epochs x ~{CASME2['train_clips']} training clips = "
+          f"{samples} samples x (step s/sample at batch {batch} + data path s/sample); evaluation not included")
+    for name, step, data in (("official", step_s["official"], data_ms["official"]),
+                             ("ours", step_s["ours"], data_ms["ours"])):
+        per_sample = step / batch + data / 1e3
+        print(f"{name}: {per_sample:.3f} s/sample -> {samples * per_sample / 3600:.0f} h "
+              f"({samples * per_sample / 86400:.1f} days)")
+
+
+# ---------------------------------------------------------------- main
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = ", ".join(f"{name} {version(name)}" for name in ("torch", "torchvision", "numpy", "h5py"))
+    return (f"{time.strftime('%Y-%m-%d %H:%M')}, nproc {os.cpu_count()}, {model}, {memory_gb:.0f} GB RAM, "
+            f"CPU capability {torch.backends.cpu.get_cpu_capability()}, python {platform.python_version()}, "
+            f"{versions}, cv2 {cv2.__version__}\n{load()}")
+
+
+def load() -> str:
+    """Timings are wall clock: a busy machine inflates them, so print what else was running."""
+    return "load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--cache", default="data/cache.h5")
+    parser.add_argument("--cropped", default="data/cropped")
+    parser.add_argument("--quick", action="store_true",
+                        help="batch 8 only, no torch.compile, a 16-clip epoch at batch 8: ~3 min")
+    args = parser.parse_args()
+
+    plan = QUICK if args.quick else FULL
+    torch.set_num_threads(os.cpu_count() or 1)
+    random.seed(0)
+    torch.manual_seed(0)
+    params = yaml.safe_load(Path(args.params).read_text())
+    cache = Cache(args.cache)
+    train_idx, _ = cache.fold(SUBJECT)
+    print(machine())
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mer-bench-train-") as tmp:
+        data_ms = data_path(cache, Path(args.cropped), train_idx, plan)
+        steps, medians = model_step(plan)
+        batch = max(plan.step_batches)
+        best = min(medians[batch], key=medians[batch].get)
+        try_compile(steps[best].variant, 8, 3, plan.compile_limit, Path(tmp))
+        epoch(cache, Path(args.cropped), train_idx, steps, best, plan)
+        del steps  # ~1 GB of models and optimiser state the memory children need not compete with
+        memory(cache, Path(args.cache), params, Path(tmp))
+        if torch.cuda.is_available():
+            cuda_amp(plan.timed[batch])
+        else:
+            step_s = {"official": medians[batch][BASELINE.name], "ours": medians[batch][best]}
+            loso_estimate(step_s, data_ms, batch)
+    print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
+
+
+if __name__ == "__main__":
+    main()

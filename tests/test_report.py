@@ -1,0 +1,109 @@
+"""Pooled LOSO metrics against hand-computed values, the optimistic protocol kept apart, the report page."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mer import report, report_page
+
+CLASSES = ["a", "b", "c", "d"]
+# class b occurs only in s1's fold, class c only in s2's, class d nowhere
+FOLDS = {
+    "s1": {"labels": [0, 0, 1], "final": [0, 1, 1], "epochs": [[0, 0, 1], [0, 1, 1]]},
+    "s2": {"labels": [0, 2, 2], "final": [0, 2, 2], "epochs": [[0, 0, 2], [0, 2, 2]]},
+}
+
+
+def _write_folds(folder) -> None:
+    for subject, fold in FOLDS.items():
+        (folder / subject).mkdir(parents=True)
+        table = pd.DataFrame({"sample_id": [f"{subject}/c{i}" for i in range(3)], "subject": subject,
+                              "label": fold["labels"], "pred": fold["final"]})
+        table.to_csv(folder / subject / "predictions.csv", index=False)
+        epochs = [{"epoch": e + 1, "train_loss": 1.0 / (e + 1), "train_acc": 0.5 + 0.25 * e,
+                   "test_acc": float(np.mean(np.equal(pred, fold["labels"]))), "test_pred": pred}
+                  for e, pred in enumerate(fold["epochs"])]
+        curves = {"classes": CLASSES, "test_labels": fold["labels"], "epochs": epochs}
+        (folder / subject / "curves.json").write_text(json.dumps(curves))
+
+
+@pytest.fixture
+def folds(tmp_path) -> report.Folds:
+    _write_folds(tmp_path)
+    return report.load_folds(tmp_path, ["s1", "s2"])
+
+
+def test_pooled_scores_by_hand(folds):
+    # pooled labels [0,0,1,0,2,2], predictions [0,1,1,0,2,2]
+    # a: P 2/2, R 2/3, F1 0.8;  b: P 1/2, R 1/1, F1 2/3;  c: P 1, R 1, F1 1;  d: absent
+    metrics = report.evaluate(folds, upstream={})
+    assert metrics["accuracy"] == pytest.approx(5 / 6)
+    assert metrics["uf1"] == pytest.approx((0.8 + 2 / 3 + 1) / 3)  # over the classes that occur
+    assert metrics["uar"] == pytest.approx((2 / 3 + 1 + 1) / 3)
+    assert metrics["weighted_f1"] == pytest.approx((3 * 0.8 + 1 * 2 / 3 + 2 * 1) / 6)
+    assert metrics["per_class"]["a"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
+    assert metrics["per_class"]["b"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
+    assert metrics["per_class"]["d"]["support"] == 0
+    assert metrics["per_subject"] == {"s1": {"accuracy": pytest.approx(2 / 3), "clips": 3},
+                                      "s2": {"accuracy": 1.0, "clips": 3}}
+    assert (metrics["clips"], metrics["folds"]) == (6, 2)
+
+
+def test_optimistic_figure_takes_each_subjects_best_epoch_and_stays_apart(folds):
+    best = report.optimistic_predictions(folds)
+    # s1: epoch 1 is right on 3/3, its final epoch 2 on 2/3; s2: epoch 2 (3/3) beats epoch 1 (2/3)
+    assert best.groupby("subject").epoch.first().to_dict() == {"s1": 1, "s2": 2}
+    metrics = report.evaluate(folds, upstream={})
+    assert metrics["optimistic_best_epoch"]["accuracy"] == 1.0
+    assert metrics["accuracy"] == pytest.approx(5 / 6)  # the honest figure is the final epoch's
+    assert set(metrics["optimistic_best_epoch"]) == {"accuracy", "uf1", "uar", "weighted_f1"}
+
+
+def test_missing_fold_names_the_subject(tmp_path):
+    _write_folds(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"subject\(s\) s3; run `dvc repro` \(or `dvc repro train@s3`\)"):
+        report.load_folds(tmp_path, ["s1", "s3"])
+
+
+def test_curves_table_spreads_over_folds(folds):
+    table = report.curves_table(folds)
+    assert table.epoch.tolist() == [1, 2]
+    assert table.loc[0, "train_loss_mean"] == 1.0 and table.loc[1, "train_loss_mean"] == 0.5
+    # test accuracy: epoch 1 s1 3/3, s2 2/3; epoch 2 s1 2/3, s2 3/3
+    assert table.loc[1, "test_acc_min"] == pytest.approx(2 / 3) and table.loc[0, "test_acc_max"] == 1.0
+
+
+PARAMS = {"dataset": {"name": "casme2", "format": "casme2", "protocol": "casme2_5class"},
+          "model": {"name": "mmnet", "options": {}}, "input": {"kind": "difference", "size": 224},
+          "train": {"epochs": 70, "batch_size": 32, "lr": 8e-4, "weight_decay": 0.6, "class_weights": "none",
+                    "seed": 1, "validation_subjects": 0}}
+
+
+def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
+    ingest = {"rejected_count": 2, "dropped_by_protocol": {"fear": 3, "sadness": 1},
+              "rejected": [{"reason": "missing frames: img5.jpg"}, {"reason": "offset before onset: 9 < 12"}]}
+    landmarks = {"failed": 1, "failed_by_kind": {"no face": 1}}
+    crop = {"failed": 0, "failed_by_kind": {}}
+    counts = report.skipped(ingest, landmarks, crop)
+    assert counts == {"total": 3, "ingest_rejected": 2, "landmarks_failed": 1, "crop_failed": 0,
+                      "dropped_by_protocol": 4}
+    reasons = report.skip_reasons(ingest, landmarks, crop)
+    assert reasons == {"ingest: missing frames": 1, "ingest: offset before onset": 1, "landmarks: no face": 1}
+    metrics = report.evaluate(folds, counts)
+    assert metrics["skipped"] == counts
+    page = report_page.render(metrics, PARAMS, "abc1234", reasons)
+    assert "3 clip(s) failed upstream (ingest rejected 2, landmarks 1, crop 0); 4 clip(s) had labels" in page
+    assert "- landmarks: no face: 1" in page
+
+
+def test_page_shows_both_figures_labelled_and_the_published_table(folds):
+    metrics = report.evaluate(folds, {"total": 0, "ingest_rejected": 0, "landmarks_failed": 0, "crop_failed": 0,
+                                      "dropped_by_protocol": 0})
+    page = report_page.render(metrics, PARAMS, "abc1234", {})
+    assert "| **this run** (honest) | 0.8333 |" in page
+    assert "| optimistic: best epoch per test subject | 1.0000 |" in page and "OPTIMISTIC" in page
+    assert "| paper | 88.35 | 0.8676 |" in page and "code: abc1234" in page
+    assert "model kept: final epoch" in page and "![confusion matrices](confusion.png)" in page
