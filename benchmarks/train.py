@@ -82,7 +82,7 @@ class Plan:
     epoch_reps: int
 
 
-FULL = Plan(data_reps=5, step_batches=(8, 32), warmup={8: 2, 32: 1}, timed={8: 4, 32: 2},
+FULL = Plan(data_reps=5, step_batches=(8, 32), warmup={8: 2, 32: 1}, timed={8: 3, 32: 2},
             compile_limit=240, epoch_clips=None, epoch_batch=BATCH, epoch_reps=2)
 QUICK = Plan(data_reps=2, step_batches=(8,), warmup={8: 1}, timed={8: 2},
              compile_limit=0, epoch_clips=16, epoch_batch=8, epoch_reps=1)

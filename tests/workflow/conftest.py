@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
-COPIED = ["dvc.yaml", "params.yaml", "stages", "mer"]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "mer", ".gitignore"]
 
 
 def ran(output: str) -> set[str]:
@@ -65,16 +65,16 @@ TINY = {
 }
 
 
-@pytest.fixture
-def repo(tmp_path) -> Repo:
-    """A git + DVC repository with this project's pipeline and a tiny synthetic set."""
+def make_repo(path: Path) -> Repo:
+    """A git + DVC repository at `path` with this project's pipeline and a tiny synthetic set."""
     for name in COPIED:
         source = PROJECT / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy(source, tmp_path / name)
-    r = Repo(tmp_path)
+            path.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, path / name)
+    r = Repo(path)
     r.run("git", "init", "-q")
     r.run("git", "config", "user.email", "test@example.com")
     r.run("git", "config", "user.name", "test")
@@ -84,3 +84,8 @@ def repo(tmp_path) -> Repo:
     tiny_protocol = {"classes": ["happiness", "surprise"], "map": {"happiness": "happiness", "surprise": "surprise"}}
     r.set_params(**{"protocols.synthetic_4class": tiny_protocol})
     return r
+
+
+@pytest.fixture
+def repo(tmp_path) -> Repo:
+    return make_repo(tmp_path)
