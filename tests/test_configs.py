@@ -1,0 +1,90 @@
+"""Named configurations (conf/, composed by Hydra as `dvc exp run` does): params.yaml is their
+composition, every option composes into params the stages accept, and the data sets bring the
+paper's schedule unless the command line says otherwise."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from mer.datasets.ingest import FORMATS
+from mer.datasets.protocols import Protocol
+from mer.models import build_model
+from mer.train import InputConfig, TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+GROUPS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+          for group in ("dataset", "model", "input", "loss", "schedule")}
+
+
+def _compose(*overrides: str) -> dict:
+    with initialize_config_dir(str(CONF), version_base=None):
+        cfg = compose("config", overrides=list(overrides))
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+def test_shipped_options():
+    assert GROUPS == {
+        "dataset": ["casme2_3class", "casme2_5class", "casme3_4class", "mmew_4class", "samm_5class", "synthetic"],
+        "model": ["mmnet", "mmnet_small", "resnet18", "resnet50"],
+        "input": ["depth", "difference", "flow", "rgbd"],
+        "loss": ["plain", "weighted"],
+        "schedule": ["paper", "quick"]}
+
+
+def test_params_yaml_is_the_default_composition_byte_for_byte():
+    """`dvc exp run` rewrites params.yaml from conf/: with no override it must not change a byte."""
+    assert (ROOT / "params.yaml").read_text() == OmegaConf.to_yaml(_compose())
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, options in GROUPS.items() for o in options])
+def test_every_option_composes_into_params_the_stages_accept(group, option):
+    params = OmegaConf.to_container(_compose(f"{group}={option}"))
+    dataset = params["dataset"]
+    assert dataset["format"] in FORMATS
+    assert Protocol.from_params(dataset["protocol"], params["protocols"]).classes
+    subjects = dataset["subjects"]
+    assert subjects and all(isinstance(s, str) for s in subjects) and len(set(subjects)) == len(subjects)
+    TrainConfig.from_params(params["train"])
+    InputConfig(**params["input"])
+    model = params["model"]
+    assert build_model(model["name"], 3, 3, **model["options"]) is not None
+
+
+def test_real_data_sets_bring_the_paper_schedule_and_full_mmnet():
+    synthetic = _compose()
+    assert (synthetic.input.size, synthetic.train.epochs, synthetic.model.options) == (112, 30, {"width_mult": 0.25,
+                                                                                                 "stem_width": 16})
+    for name in GROUPS["dataset"]:
+        if name == "synthetic":
+            continue
+        params = _compose(f"dataset={name}")
+        assert params.input.size == 224 and params.flow.size == 224
+        assert (params.train.epochs, params.train.batch_size, params.train.weight_decay) == (70, 32, 0.6)
+        assert params.train.augment.crop_padding == 15
+        assert params.model == {"name": "mmnet", "options": {}}
+        assert params.dataset.root.startswith("data/raw/") and params.dataset.labels.startswith("data/raw/")
+
+
+def test_command_line_choices_win_over_the_data_sets():
+    params = _compose("dataset=casme2_5class", "model=resnet18", "input=flow", "loss=weighted", "train.epochs=5")
+    assert params.model.name == "resnet18" and params.input.kind == "flow"
+    assert params.train.class_weights == "inverse_frequency" and params.train.epochs == 5
+    assert params.train.batch_size == 32  # the rest of the paper's schedule stays
+    assert _compose("dataset=casme2_5class", "schedule=quick").input.size == 112
+
+
+def test_data_set_specifics():
+    assert _compose("dataset=casme2_5class").dataset.subjects == [f"sub{i:02d}" for i in range(1, 27)]
+    assert _compose("dataset=casme2_3class").dataset.protocol == "casme2_3class_mmnet"
+    samm = _compose("dataset=samm_5class").dataset.subjects
+    assert samm[:2] == ["006", "007"] and samm[-1] == "037"  # strings: YAML would turn 006 into 6
+    casme3 = _compose("dataset=casme3_4class").dataset.subjects
+    assert len(casme3) == 94 and casme3[0] == "spNO.1" and casme3[-1] == "spNO.217"
+    text = yaml.safe_load(OmegaConf.to_yaml(_compose("dataset=samm_5class")))
+    assert text["dataset"]["subjects"][0] == "006"  # survives the dump DVC writes to params.yaml
