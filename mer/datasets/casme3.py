@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 
 from mer.datasets import frames
-from mer.datasets.keyframes import key_frames
-from mer.datasets.records import Clip, ReadResult, Rejection
+from mer.datasets.keyframes import row_key_frames
+from mer.datasets.records import Clip, ReadResult, Row, read_rows, selected_clip
 from mer.datasets.tables import cell_text, column, load_table
 
 SHEET = "label"
@@ -48,35 +48,26 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         "offset": column(table, labels, "Offset", "OffsetFrame"),
         "emotion": column(table, labels, "emotion", "Estimated Emotion"),
     }
-    result = ReadResult()
-    for _, row in table.iterrows():
-        source = f"{labels}:row {row['_row']}"
-        subject, clip_name = cell_text(row[cols["subject"]]), cell_text(row[cols["clip"]]).lower()
-        sample_id = f"{subject}/{clip_name}"
-        try:
-            if not subject or not clip_name:
-                raise ValueError("subject or filename is empty")
-            result.subjects.add(subject)
-            onset, apex, offset, repaired = key_frames(
-                row[cols["onset"]], row[cols["apex"]], row[cols["offset"]], apex_repair)
-            sample_id = f"{subject}/{clip_name}/{onset}"
-            folder = video_folder(root, subject, clip_name)
-            color = frames.list_frames(folder / "color", COLOR_PATTERN)
-            depth = frames.list_frames(folder / "depth", DEPTH_PATTERN)
-            sel = frames.select(color.keys() & depth.keys(), onset, apex, offset, margin, nearest=True,
-                                where=f"{folder} (colour and depth)")
-            moved = _moved((onset, apex, offset), sel)
-        except ValueError as exc:
-            result.rejected.append(Rejection(source, str(exc), sample_id))
-            continue
-        result.counts["keyframe_moved"] += moved
+
+    def read_row(row: Row, result: ReadResult) -> Clip:
+        cells = row.cells
+        subject, clip_name = cell_text(cells[cols["subject"]]), cell_text(cells[cols["clip"]]).lower()
+        row.sample_id = f"{subject}/{clip_name}"
+        if not subject or not clip_name:
+            raise ValueError("subject or filename is empty")
+        result.subjects.add(subject)
+        onset, apex, offset, repaired = row_key_frames(cells, cols, apex_repair)
+        row.sample_id = f"{subject}/{clip_name}/{onset}"
+        folder = video_folder(root, subject, clip_name)
+        color = frames.list_frames(folder / "color", COLOR_PATTERN)
+        depth = frames.list_frames(folder / "depth", DEPTH_PATTERN)
+        sel = frames.select(color.keys() & depth.keys(), onset, apex, offset, margin, nearest=True,
+                            where=f"{folder} (colour and depth)")
+        result.counts["keyframe_moved"] += _moved((onset, apex, offset), sel)
         result.counts["unpaired_frame"] += _unpaired(color.keys() ^ depth.keys(), sel, margin)
-        result.clips.append(Clip(
-            subject=subject, clip=clip_name, onset=sel.onset, apex=sel.apex, offset=sel.offset,
-            emotion=cell_text(row[cols["emotion"]]).lower(), frames=[str(color[n]) for n in sel.numbers],
-            frame_numbers=sel.numbers, source=source, sample_id=sample_id, apex_repaired=repaired,
-            depth_frames=[str(depth[n]) for n in sel.numbers]))
-    return result
+        return selected_clip(row, subject, clip_name, cell_text(cells[cols["emotion"]]), sel, color, repaired, depth)
+
+    return read_rows(table, labels, read_row)
 
 
 def _child(parent: Path, name: str) -> Path:

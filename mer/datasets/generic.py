@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from mer.datasets import frames
-from mer.datasets.keyframes import key_frames
-from mer.datasets.records import Clip, IngestError, ReadResult, Rejection
+from mer.datasets.keyframes import row_key_frames
+from mer.datasets.records import Clip, IngestError, ReadResult, Row, read_rows, selected_clip
 from mer.datasets.tables import cell_text, column, load_table
 
 INTEGER_SPEC = re.compile(r"(?:0\d+)?d?")  # '', 'd', '05d', '05': digits only, never spaces or signs
@@ -54,31 +54,23 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         "frame_pattern": column(table, labels, "frame_pattern"),
         **_depth_columns(table, labels),
     }
-    result = ReadResult()
-    for _, row in table.iterrows():
-        source = f"{labels}:row {row['_row']}"
-        subject, clip_name = cell_text(row[cols["subject"]]), cell_text(row[cols["clip"]])
-        sample_id = f"{subject}/{clip_name}"
-        try:
-            if not subject or not clip_name:
-                raise ValueError("subject or clip is empty")
-            result.subjects.add(subject)
-            onset, apex, offset, repaired = key_frames(
-                row[cols["onset"]], row[cols["apex"]], row[cols["offset"]], apex_repair)
-            color = _frames(root, row, cols, "frames_dir", "frame_pattern")
-            depth = _frames(root, row, cols, "depth_dir", "depth_pattern") if _has_depth(row, cols) else None
-            available = color if depth is None else color.keys() & depth.keys()
-            where = str(root / cell_text(row[cols["frames_dir"]])) + ("" if depth is None else " (colour and depth)")
-            sel = frames.select(available, onset, apex, offset, margin, where=where)
-        except ValueError as exc:
-            result.rejected.append(Rejection(source, str(exc), sample_id))
-            continue
-        result.clips.append(Clip(
-            subject=subject, clip=clip_name, onset=sel.onset, apex=sel.apex, offset=sel.offset,
-            emotion=cell_text(row[cols["emotion"]]).lower(), frames=[str(color[n]) for n in sel.numbers],
-            frame_numbers=sel.numbers, source=source, apex_repaired=repaired,
-            depth_frames=None if depth is None else [str(depth[n]) for n in sel.numbers]))
-    return result
+
+    def read_row(row: Row, result: ReadResult) -> Clip:
+        cells = row.cells
+        subject, clip_name = cell_text(cells[cols["subject"]]), cell_text(cells[cols["clip"]])
+        row.sample_id = f"{subject}/{clip_name}"
+        if not subject or not clip_name:
+            raise ValueError("subject or clip is empty")
+        result.subjects.add(subject)
+        onset, apex, offset, repaired = row_key_frames(cells, cols, apex_repair)
+        color = _frames(root, cells, cols, "frames_dir", "frame_pattern")
+        depth = _frames(root, cells, cols, "depth_dir", "depth_pattern") if _has_depth(cells, cols) else None
+        available = color if depth is None else color.keys() & depth.keys()
+        where = str(root / cell_text(cells[cols["frames_dir"]])) + ("" if depth is None else " (colour and depth)")
+        sel = frames.select(available, onset, apex, offset, margin, where=where)
+        return selected_clip(row, subject, clip_name, cell_text(cells[cols["emotion"]]), sel, color, repaired, depth)
+
+    return read_rows(table, labels, read_row)
 
 
 def _depth_columns(table: pd.DataFrame, labels: Path) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """Check and repair a row's onset/apex/offset: the faults real label tables are known to hold."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mer.datasets.tables import MISSING_APEX, parse_apex, parse_frame
 
 APEX_REPAIRS = ("middle", "reject")
@@ -28,3 +30,8 @@ def key_frames(onset_cell: object, apex_cell: object, offset_cell: object,
     if not onset <= apex <= offset:
         raise ValueError(f"apex frame {apex} outside onset..offset {onset}..{offset}")
     return onset, apex, offset, repaired
+
+
+def row_key_frames(cells: Mapping[str, object], cols: Mapping[str, str], apex_repair: str) -> tuple[int, int, int, bool]:
+    """`key_frames` of a label-table row whose onset/apex/offset columns are `cols["onset"]`, ..."""
+    return key_frames(cells[cols["onset"]], cells[cols["apex"]], cells[cols["offset"]], apex_repair)

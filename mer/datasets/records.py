@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mer.datasets.frames import FrameSelection
 
 
 class IngestError(Exception):
@@ -54,3 +60,36 @@ class ReadResult:
     rejected: list[Rejection] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     subjects: set[str] = field(default_factory=set)  # every subject named by a parsable row
+
+
+@dataclass
+class Row:
+    """One label-table row being read: its cells, where it is, and the clip id known so far.
+
+    A reader sets `sample_id` as soon as it knows it, so a rejection names the clip when it can.
+    """
+
+    cells: pd.Series
+    source: str
+    sample_id: str = ""
+
+
+def read_rows(table: pd.DataFrame, labels: Path, read_row: Callable[[Row, ReadResult], Clip]) -> ReadResult:
+    """Every row of `table` through `read_row`; a ValueError rejects that row with its message."""
+    result = ReadResult()
+    for _, cells in table.iterrows():
+        row = Row(cells, f"{labels}:row {cells['_row']}")
+        try:
+            result.clips.append(read_row(row, result))
+        except ValueError as exc:
+            result.rejected.append(Rejection(row.source, str(exc), row.sample_id))
+    return result
+
+
+def selected_clip(row: Row, subject: str, clip: str, emotion: str, sel: FrameSelection,
+                  files: Mapping[int, object], repaired: bool, depth: Mapping[int, object] | None = None) -> Clip:
+    """The clip of `row` keeping the selected frames of `files` (and of `depth`, aligned)."""
+    return Clip(subject=subject, clip=clip, onset=sel.onset, apex=sel.apex, offset=sel.offset,
+                emotion=emotion.lower(), frames=[str(files[n]) for n in sel.numbers], frame_numbers=sel.numbers,
+                source=row.source, sample_id=row.sample_id, apex_repaired=repaired,
+                depth_frames=None if depth is None else [str(depth[n]) for n in sel.numbers])

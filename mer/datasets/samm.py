@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 from mer.datasets import frames
-from mer.datasets.keyframes import key_frames
-from mer.datasets.records import Clip, ReadResult, Rejection
+from mer.datasets.keyframes import row_key_frames
+from mer.datasets.records import Clip, ReadResult, Row, read_rows, selected_clip
 from mer.datasets.tables import cell_text, column, load_table, parse_frame
 
 
@@ -35,26 +35,19 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         "offset": column(table, labels, "Offset Frame"),
         "emotion": column(table, labels, "Estimated Emotion", "Emotion"),
     }
-    result = ReadResult()
-    for _, row in table.iterrows():
-        source = f"{labels}:row {row['_row']}"
-        clip_name = sample_id = cell_text(row[cols["clip"]])
-        try:
-            subject = subject_folder(parse_frame(row[cols["subject"]], "subject"))
-            sample_id = f"{subject}/{clip_name}"
-            result.subjects.add(subject)
-            if not clip_name:
-                raise ValueError("filename is empty")
-            onset, apex, offset, repaired = key_frames(
-                row[cols["onset"]], row[cols["apex"]], row[cols["offset"]], apex_repair)
-            folder = frames.inside(root, subject, clip_name)
-            available = frames.list_frames(folder, frame_pattern(subject))
-            sel = frames.select(available, onset, apex, offset, margin, where=str(folder))
-        except ValueError as exc:
-            result.rejected.append(Rejection(source, str(exc), sample_id))
-            continue
-        result.clips.append(Clip(
-            subject=subject, clip=clip_name, onset=sel.onset, apex=sel.apex, offset=sel.offset,
-            emotion=cell_text(row[cols["emotion"]]).lower(), frames=[str(available[n]) for n in sel.numbers],
-            frame_numbers=sel.numbers, source=source, apex_repaired=repaired))
-    return result
+
+    def read_row(row: Row, result: ReadResult) -> Clip:
+        cells = row.cells
+        clip_name = row.sample_id = cell_text(cells[cols["clip"]])
+        subject = subject_folder(parse_frame(cells[cols["subject"]], "subject"))
+        row.sample_id = f"{subject}/{clip_name}"
+        result.subjects.add(subject)
+        if not clip_name:
+            raise ValueError("filename is empty")
+        onset, apex, offset, repaired = row_key_frames(cells, cols, apex_repair)
+        folder = frames.inside(root, subject, clip_name)
+        available = frames.list_frames(folder, frame_pattern(subject))
+        sel = frames.select(available, onset, apex, offset, margin, where=str(folder))
+        return selected_clip(row, subject, clip_name, cell_text(cells[cols["emotion"]]), sel, available, repaired)
+
+    return read_rows(table, labels, read_row)
