@@ -248,7 +248,9 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
         probs = run(test.motion, test.onset)
         record.update(test.score(run, "test", probs))
         epochs.append(record)
-        if val is None or selected is None or record["val_acc"] > selected["val_acc"]:
+        if val is None:  # the final epoch is kept: its state is taken once, after the loop
+            selected = {**record, "probs": probs}
+        elif selected is None or record["val_acc"] > selected["val_acc"]:
             selected = {**record, "probs": probs, "state": _cpu_state(model)}
         log(f"{subject} epoch {epoch}/{config.epochs}: " + ", ".join(
             f"{k} {v:.4g}" for k, v in record.items() if k.endswith(("_loss", "_acc")))
@@ -258,7 +260,8 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     curves = _curves(cache, subject, train_idx, val_idx, test_idx, model_name, options, input_config, config,
                      epochs, selected["epoch"], device)
     curves["class_weights"] = None if weights is None else weights.tolist()
-    return FoldResult(subject=subject, state_dict=selected["state"], predictions=predictions, curves=curves)
+    state = selected["state"] if val is not None else _cpu_state(model)
+    return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
 
 
 def validation_split(cache: Cache, train_idx: np.ndarray, subjects: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
