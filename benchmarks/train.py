@@ -11,7 +11,7 @@ PRINTS ratios measured in one run and asserts nothing about time.
 1. Data path: ready training tensors per second. Baseline: a re-implementation of the official
    training set (9 ``cv2.imread`` per sample, PIL transforms per frame, 27-channel augmentation)
    in a ``DataLoader`` with ``num_workers=0``. Ours: ``mer.inputs.load_frames`` once, then
-   ``mer.train.training_inputs`` per batch.
+   ``mer.augment.training_inputs`` per batch.
 2. Model step (forward + backward + AdamW step) at batch 8 and 32: fp32 baseline against
    channels_last, bf16 autocast, foreach / fused AdamW, all combined, and torch.compile (in a
    child process with a time limit).
@@ -57,7 +57,7 @@ from mer import inputs
 from mer.cache import Cache, CacheWriter, ClipWindows
 from mer.face.crop import frame_file
 from mer.models import build_model
-from mer.train import Augment, training_inputs
+from mer.augment import Augment, training_inputs
 
 SUBJECT = "sub01"         # the fold measured, as `stages/train.py --subject sub01`
 SIZE = 224

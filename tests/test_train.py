@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from mer import flow, inputs, train
+from mer import augment, flow, inputs, train
 from mer.cache import Cache, CacheWriter, ClipWindows
 from mer.models import build_model
 
@@ -21,7 +21,7 @@ SIZE, WINDOW = 32, 2
 LABELS = {"sub01": [0, 0, 1, 1], "sub02": [0, 0, 1, 1], "sub03": [0, 0, 0, 1]}
 MODEL = ("mmnet", {"width_mult": 0.25, "stem_width": 16})
 CONFIG = train.TrainConfig(epochs=3, batch_size=4, lr=1e-3, weight_decay=0.01, gamma=0.9, seed=3,
-                           class_weights="inverse_frequency", augment=train.Augment(crop_padding=2))
+                           class_weights="inverse_frequency", augment=augment.Augment(crop_padding=2))
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -108,22 +108,6 @@ def test_same_seed_same_predictions(fold, cache):
         assert torch.equal(value, again.state_dict[key]), key
 
 
-def test_flip_negates_flow_u():
-    flow = torch.zeros(1, 3, 8, 8)
-    flow[:, 0], flow[:, 1] = 2.0, 0.5
-    flow[:, 0, :, :4] = 1.0  # left half different, to see the mirror
-    out = train.random_affine(flow, train.Augment(flip=1.0, crop_padding=0, rotation=0), torch.Generator(),
-                              vectors=slice(0, 2))
-    torch.testing.assert_close(out[:, 0], -flow[:, 0].flip(-1))
-    torch.testing.assert_close(out[:, 1:], flow[:, 1:].flip(-1))
-
-
-def test_colour_jitter_shares_factors_within_a_clip():
-    frames = torch.rand(4, 3, 8, 8)
-    onset, apex = train.colour_jitter(frames, frames.clone(), 0.3, torch.Generator().manual_seed(0))
-    assert torch.equal(onset, apex) and not torch.equal(onset, frames)
-
-
 def test_stage_cli(cache, tmp_path):
     params = {"input": {"kind": "difference", "size": SIZE},
               "model": {"name": MODEL[0], "options": MODEL[1]},
@@ -157,7 +141,7 @@ def test_flow_kind_without_the_flow_file_is_a_clear_error(cache):
 def test_overfits_a_handful_of_clips(cache):
     """No augmentation, no weight decay: the training loss on 8 clips must fall to near zero."""
     config = train.TrainConfig(epochs=40, batch_size=8, lr=2e-3, weight_decay=0.0, gamma=1.0, seed=1,
-                               augment=train.Augment(frame_jitter=False, flip=0, crop_padding=0, rotation=0, colour=0))
+                               augment=augment.Augment(frame_jitter=False, flip=0, crop_padding=0, rotation=0, colour=0))
     result = train.train_fold(cache, "sub03", *MODEL, train.InputConfig("difference", SIZE), config,
                               log=lambda _: None)
     losses = [e["train_loss"] for e in result.curves["epochs"]]
