@@ -6,14 +6,20 @@ keep memory flat. This script measures all three on one machine and PRINTS the f
 asserts nothing about time.
 
 1. Breakdown: the library calls the stages make, timed step by step, single process, on the
-   clips of ``data/manifest.csv``. The unit is an *output frame* (a frame of a clip's onset or
-   apex window: the frames crop decodes, resamples and writes); per-clip work (landmarks, LWM
-   fit, sampling map) is amortised over the clip's output frames.
+   clips of ``data/manifest.csv``, each step's best of ``--repeats`` passes. The unit is an
+   *output frame* (a frame of a clip's onset or apex window: the frames crop decodes, resamples
+   and writes); per-clip work (landmarks, LWM fit, sampling map) is amortised over the clip's
+   output frames. 1b repeats it on the synthetic set generated at CASME II's frame size
+   (640x480, faces 260 px wide): the decode floor grows with the frame, the crop's costs do not.
 2. Scaling: synthetic sets of 1x, 2x and 4x the default subjects are generated in a temporary
    directory, ingested, and preprocessed end to end (the stage code paths: ``detect_clip``,
    ``LWMTransform.fit``, ``crop_clip``, ``CacheWriter``) in a fresh process per scale that
    reports its peak RSS.
 3. Parallel: the crop step through ``mer.parallel.map_clips`` with 1 and 2 workers.
+4. Choices: each preprocessing default against its alternatives on the same clips, best of
+   ``--repeats``: dlib ``upsample`` 0 / 1 (time, faces, landmark differences), the crop map
+   by circles / by points, the preview canvas at full / reduced resolution, PNG settings and
+   HDF5 filters (time and size).
 
 Run from the repository root (manifest paths are relative to it):
 ``python benchmarks/preprocess.py [--quick]``. Progress bars go to stderr.
@@ -23,19 +29,18 @@ from __future__ import annotations
 import argparse
 import functools
 import multiprocessing
-import os
-import platform
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
+import h5py
 import numpy as np
 import pandas as pd
 
@@ -44,10 +49,10 @@ from mer.datasets import manifest
 from mer.datasets.ingest import ingest
 from mer.datasets.protocols import Protocol
 from mer.datasets.synthetic import SyntheticConfig, generate
-from mer.face.align import crop_affine, normalised_landmarks
+from mer.face.align import PREVIEW_STEP, crop_affine, normalised_landmarks, preview_warp
 from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file, read_windows, window
 from mer.face.detect import ClipLandmarks, detect_clip, init_worker
-from mer.face.landmarks import DlibDetector
+from mer.face.landmarks import DlibDetector, NoFace
 from mer.face.lwm import LWMTransform, sampling_maps
 from mer.face.store import Normalised, Template
 from mer.face.template import choose_template, mean_template
@@ -55,8 +60,13 @@ from mer.images import encode_png, read_rgb
 from mer.io import load_params
 from mer.parallel import map_clips
 
+from common import load, machine, vmhwm_mb
+
+T = TypeVar("T")
+
 GOAL = 2.0  # whole preprocessing per output frame, in decode floors
 SCALES = (1, 2, 4)
+LARGE, LARGE_FACE = (640, 480), 260.0  # CASME II's frame size; its faces are ~200+ px wide
 QUICK_CLIPS = 12  # breakdown and parallel clips with --quick
 FLOOR = "decode window frame (imread)"
 
@@ -118,13 +128,6 @@ def needed_frames(row, k: int) -> list[int]:
     return sorted(set(window(row.frame_numbers, row.onset, k) + window(row.frame_numbers, row.apex, k)))
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that across fork + exec, so a
-    spawned child would report the parent's peak."""
-    status = Path("/proc/self/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
-
-
 # ---------------------------------------------------------------- 1. step-by-step breakdown
 
 
@@ -135,15 +138,25 @@ class Breakdown:
     output_frames: int
     clip_frames: int  # all manifest frames of the clips (landmarks amortised over a whole clip)
     detector_load: float
+    repeats: int
 
 
-def breakdown(clips: pd.DataFrame, s: Settings, out_dir: Path) -> Breakdown:
-    """Time each library call of landmarks/normalise/crop/cache separately, on the same files."""
-    watch = Stopwatch()
+def breakdown(clips: pd.DataFrame, s: Settings, out_dir: Path, repeats: int) -> Breakdown:
+    """Each step's best of `repeats` passes over the same files: other processes only add time,
+    and the first pass also pays for reading the files from disk."""
     start = time.perf_counter()
     detector = DlibDetector(**s.detector_options)
     detector_load = time.perf_counter() - start
     rows = list(clips.itertuples())
+    passes = [_breakdown_pass(rows, s, detector, out_dir / f"pass{i}") for i in range(repeats)]
+    seconds = {step: min(p[step] for p in passes) for step in passes[0]}
+    output_frames = sum(len(needed_frames(row, s.crop["window"])) for row in rows)
+    return Breakdown(seconds, len(rows), output_frames, sum(len(r.frames) for r in rows), detector_load, repeats)
+
+
+def _breakdown_pass(rows: list, s: Settings, detector: DlibDetector, out_dir: Path) -> dict[str, float]:
+    """Time each library call of landmarks/normalise/crop/cache separately, on the same files."""
+    watch = Stopwatch()
     shapes, first_frames = [], {}
     for row in rows:  # stage landmarks
         with watch.time("decode first frame (landmarks)"):
@@ -154,22 +167,20 @@ def breakdown(clips: pd.DataFrame, s: Settings, out_dir: Path) -> Breakdown:
         template = s.template(np.stack(shapes))
     size, canvas = s.crop["size"], s.params["landmarks"]["canvas"]
     writer = s.cache_writer(out_dir / "cache.h5", len(rows))
-    output_frames = 0
     for row, points in zip(rows, shapes):
         with watch.time("LWM fit"):  # stage normalise
             transform = LWMTransform.fit(template, points, s.neighbours)
         with watch.time("normalised landmarks (Newton)"):
             normalised = normalised_landmarks(transform, points, template)
         with watch.time("normalise preview (canvas map + warp)"):
-            _preview_warp(transform, first_frames[row.sample_id], canvas)
+            preview_warp(transform, first_frames[row.sample_id], (canvas, canvas))
         with watch.time("sampling map + coverage 224x224"):  # stage crop
             affine = crop_affine(normalised, size, s.crop["width"], s.crop["above"], s.crop["below"])
             covered = np.empty((size, size), bool)
             map_x, map_y = sampling_maps(transform, affine, (size, size), coverage=covered)
         folder = out_dir / "cropped" / row.sample_id
         folder.mkdir(parents=True)
-        numbers = needed_frames(row, s.crop["window"])
-        for number in numbers:
+        for number in needed_frames(row, s.crop["window"]):
             with watch.time(FLOOR):
                 frame = imread(row.frames[row.frame_numbers.index(number)])
             with watch.time("remap + crop"):
@@ -180,18 +191,9 @@ def breakdown(clips: pd.DataFrame, s: Settings, out_dir: Path) -> Breakdown:
             windows = _read_windows(folder, row, s.crop["window"])
         with watch.time("HDF5 write (CacheWriter)"):
             writer.add(windows)
-        output_frames += len(numbers)
     with watch.time("HDF5 write (CacheWriter)"):
         writer.close()
-    return Breakdown(dict(watch.seconds), len(rows), output_frames,
-                     sum(len(r.frames) for r in rows), detector_load)
-
-
-def _preview_warp(transform: LWMTransform, frame: np.ndarray, canvas: int) -> np.ndarray:
-    """What stage normalise does per clip for its preview: the first frame warped onto the canvas."""
-    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
-    map_x, map_y = sampling_maps(transform, identity, (canvas, canvas), coverage=np.empty((canvas, canvas), bool))
-    return cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return dict(watch.seconds)
 
 
 def _read_windows(folder: Path, row, k: int) -> ClipWindows:
@@ -200,11 +202,12 @@ def _read_windows(folder: Path, row, k: int) -> ClipWindows:
                         depth=False)
 
 
-def print_breakdown(b: Breakdown) -> float:
+def print_breakdown(b: Breakdown, title: str) -> float:
     """The step table; returns the whole preprocessing per output frame in decode floors."""
     floor = b.seconds[FLOOR] / b.output_frames
-    print(f"\n1. Breakdown: {b.clips} clips, {b.output_frames} output frames "
-          f"({b.output_frames / b.clips:.1f} per clip; {b.clip_frames / b.clips:.1f} manifest frames per clip)")
+    print(f"\n{title}: {b.clips} clips, {b.output_frames} output frames "
+          f"({b.output_frames / b.clips:.1f} per clip; {b.clip_frames / b.clips:.1f} manifest frames per clip), "
+          f"best of {b.repeats} passes per step")
     print(f"{'step':<38}{'ms/clip':>9}{'ms/frame':>10}{'x floor':>9}")
     for step, seconds in sorted(b.seconds.items(), key=lambda kv: -kv[1]):
         per_frame = seconds / b.output_frames
@@ -244,7 +247,7 @@ def normalise_stage(found: list[ClipLandmarks], template: Template, s: Settings)
         transform = LWMTransform.fit(template.landmarks, clip.detection.landmarks, s.neighbours)
         transforms.append(transform)
         landmarks.append(normalised_landmarks(transform, clip.detection.landmarks, template.landmarks))
-        _preview_warp(transform, read_rgb(clip.frame), canvas)
+        preview_warp(transform, read_rgb(clip.frame), (canvas, canvas))
     return Normalised([c.sample_id for c in found], transforms, np.array(landmarks), template)
 
 
@@ -273,7 +276,7 @@ def end_to_end(manifest_path: Path, params: dict, out_dir: Path) -> dict:
     clips = manifest.read(manifest_path)
     result = {"clips": len(clips), "output_frames": sum(len(needed_frames(r, s.crop["window"]))
                                                         for r in clips.itertuples()),
-              "rss_imports_mb": peak_rss_mb()}
+              "rss_imports_mb": vmhwm_mb()}
     watch = Stopwatch()
     with watch.time("detector load"):
         init_worker("dlib", s.detector_options)
@@ -285,10 +288,15 @@ def end_to_end(manifest_path: Path, params: dict, out_dir: Path) -> dict:
         done = crop_stage(clips, norm, s, out_dir / "cropped", workers=1)
     with watch.time("cache"):
         cache_stage(clips, done, s, out_dir / "cropped", out_dir / "cache.h5")
-    return {**result, "seconds": dict(watch.seconds), "rss_peak_mb": peak_rss_mb()}
+    return {**result, "seconds": dict(watch.seconds), "rss_peak_mb": vmhwm_mb()}
 
 
 # ---------------------------------------------------------------- 2. scaling
+
+
+def large_frames(params: dict, quick: bool) -> SyntheticConfig:
+    """The default synthetic set at CASME II's frame size, its faces scaled with the frame."""
+    return replace(synthetic_config(params, quick, 1), frame_size=LARGE, face_width=LARGE_FACE)
 
 
 def synthetic_config(params: dict, quick: bool, scale: int) -> SyntheticConfig:
@@ -311,7 +319,7 @@ def make_set(root: Path, config: SyntheticConfig, params: dict, detector: DlibDe
 
 
 def scaling(params: dict, quick: bool, tmp: Path) -> None:
-    detector = DlibDetector(**Settings(params).detector_options)
+    detector = DlibDetector(upsample=1)  # as stages/synthesize.py, so the sets are the stage's
     spawn = multiprocessing.get_context("spawn")
     print("\n2. Scaling (end to end, 1 process, fresh interpreter per scale; seconds exclude the detector load)")
     print(f"{'scale':>5}{'clips':>7}{'frames':>8}{'load s':>8}{'total s':>9}{'s/clip':>8}{'ms/frame':>10}"
@@ -347,22 +355,157 @@ def parallel_crop(clips: pd.DataFrame, s: Settings, tmp: Path) -> None:
               f"speed-up {base / seconds:.2f}x")
 
 
+# ---------------------------------------------------------------- 4. the choices behind the defaults
+
+
+PNG_VARIANTS = {  # encode_png uses OpenCV's default
+    "OpenCV default (level 1, RLE, SUB)": [],
+    "level 0": [cv2.IMWRITE_PNG_COMPRESSION, 0],
+    "level 1 (default strategy)": [cv2.IMWRITE_PNG_COMPRESSION, 1],
+    "PAETH filter": [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH],
+    "UP filter": [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP],
+}
+HDF5_VARIANTS = {"none (CacheWriter)": {}, "lzf": {"compression": "lzf"},
+                 "gzip 1": {"compression": "gzip", "compression_opts": 1}}
+
+
+def best_of(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
+    """(fastest wall seconds, result) of `repeats` calls of `fn`."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def choices(clips: pd.DataFrame, s: Settings, crop_dir: Path, tmp: Path, repeats: int) -> None:
+    """Each default against its alternatives, on the same clips, in the same run."""
+    rows = list(clips.itertuples())
+    firsts = [imread(row.frames[0]) for row in rows]
+    print(f"\n4. Choices behind the defaults ({len(rows)} clips, each figure best of {repeats})")
+    shapes = landmark_choice(rows, firsts, s, repeats)
+    map_choice(rows, shapes, s, repeats)
+    png_choice(crop_dir, repeats)
+    hdf5_choice(rows, s, crop_dir, tmp, repeats)
+
+
+def landmark_choice(rows: list, firsts: list[np.ndarray], s: Settings, repeats: int) -> np.ndarray:
+    """dlib `upsample` 0 against 1, on the frames as they are and upscaled 2x (faces ~270 px wide, as CASME II's
+    at 640x480). Returns the landmarks of the configured setting on the frames as they are."""
+    subjects = np.array([row.subject for row in rows])
+    found = {}
+    print("landmarks: dlib upsample    frames   ms/clip  faces  spread px (mean, p95)")
+    for zoom in (1, 2):
+        images = firsts if zoom == 1 else [cv2.resize(f, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+                                           for f in firsts]
+        for upsample in (0, 1):
+            detector = DlibDetector(upsample=upsample)
+            seconds, points = best_of(lambda: [_landmarks_or_none(detector, image) for image in images], repeats)
+            found[zoom, upsample] = points
+            faces = sum(p is not None for p in points)
+            spread = _subject_spread(points, subjects) / zoom if faces == len(points) else np.array([np.nan])
+            print(f"{'':<22}{upsample:>8}{images[0].shape[1]:>6}x{images[0].shape[0]:<4}{1e3 * seconds / len(images):>8.1f}"
+                  f"{faces:>7}{spread.mean():>8.2f}{np.percentile(spread, 95):>7.2f}")
+        if all(p is not None for p in found[zoom, 0] + found[zoom, 1]):
+            difference = np.linalg.norm(np.stack(found[zoom, 0]) - np.stack(found[zoom, 1]), axis=2)
+            print(f"{'':<22}upsample 0 vs 1 at {zoom}x: landmarks differ by {difference.mean():.2f} px mean "
+                  f"({difference[:, 36:48].mean():.2f} at the eyes), {difference.max():.1f} px max")
+    print(f"{'':<22}spread: distance of each landmark from its subject's median, in px of the frames as they are "
+          "(synthetic: one face per subject, so detector noise plus head jitter)")
+    return np.stack(found[1, s.detector_options.get("upsample", 1)])
+
+
+def _landmarks_or_none(detector: DlibDetector, image: np.ndarray) -> np.ndarray | None:
+    try:
+        return detector(image).landmarks
+    except NoFace:
+        return None
+
+
+def _subject_spread(points: list[np.ndarray], subjects: np.ndarray) -> np.ndarray:
+    stacked = np.stack(points)
+    return np.concatenate([np.linalg.norm(stacked[subjects == s] - np.median(stacked[subjects == s], axis=0), axis=2)
+                           for s in np.unique(subjects)]).ravel()
+
+
+def map_choice(rows: list, shapes: np.ndarray, s: Settings, repeats: int) -> None:
+    """`sampling_maps` (one circle at a time over its bounding box) against `LWMTransform.evaluate` at every
+    output pixel (what it did before), and the preview canvas at every pixel against every PREVIEW_STEP-th."""
+    template = s.template(shapes)
+    size, canvas = s.crop["size"], s.params["landmarks"]["canvas"]
+    grids = []
+    for points in shapes:
+        transform = LWMTransform.fit(template, points, s.neighbours)
+        normalised = normalised_landmarks(transform, points, template)
+        grids.append((transform, crop_affine(normalised, size, s.crop["width"], s.crop["above"], s.crop["below"])))
+    v, u = np.mgrid[0:size, 0:size]
+    pixels = np.column_stack([u.ravel(), v.ravel()]).astype(np.float64)
+    by_points, exact = best_of(lambda: [t.evaluate(pixels @ a[:, :2].T + a[:, 2])[0] for t, a in grids], repeats)
+    by_circles, maps = best_of(lambda: [sampling_maps(t, a, (size, size)) for t, a in grids], repeats)
+    error = max(max(np.abs(m[0].ravel() - e[:, 0]).max(), np.abs(m[1].ravel() - e[:, 1]).max())
+                for m, e in zip(maps, exact))
+    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    full, _ = best_of(lambda: [sampling_maps(t, identity, (canvas, canvas)) for t, _ in grids], repeats)
+    step = PREVIEW_STEP
+    half, _ = best_of(lambda: [sampling_maps(t, np.array([[step, 0, (step - 1) / 2], [0, step, (step - 1) / 2]]),
+                                             (canvas // step, canvas // step)) for t, _ in grids], repeats)
+    n = len(grids)
+    print(f"crop map {size}x{size}: evaluate at every pixel {1e3 * by_points / n:.2f} ms/clip, sampling_maps "
+          f"{1e3 * by_circles / n:.2f} ms/clip ({by_points / by_circles:.1f}x), max difference {error:.1e} px")
+    print(f"preview map: {canvas}x{canvas} canvas {1e3 * full / n:.2f} ms/clip, every {step}nd pixel "
+          f"({canvas // step}x{canvas // step}) {1e3 * half / n:.2f} ms/clip ({full / half:.1f}x)")
+
+
+def png_choice(crop_dir: Path, repeats: int) -> None:
+    """PNG encode/decode time and size of the crops under each OpenCV setting; each frame's best of
+    `repeats`, variants interleaved (these steps are short, so load spikes hit single frames)."""
+    frames = [cv2.imread(str(path)) for path in sorted(crop_dir.rglob("img*.png"))]
+    best = {name: np.full((2, len(frames)), np.inf) for name in PNG_VARIANTS}
+    sizes = {}
+    for _ in range(repeats):
+        for name, options in PNG_VARIANTS.items():
+            encoded = []
+            for i, frame in enumerate(frames):
+                encode, data = best_of(lambda: cv2.imencode(".png", frame, options)[1], 1)
+                decode, _ = best_of(lambda: cv2.imdecode(data, cv2.IMREAD_COLOR_RGB), 1)
+                best[name][:, i] = np.minimum(best[name][:, i], (encode, decode))
+                encoded.append(data.size)
+            sizes[name] = sum(encoded) / len(frames) / 1024
+    print(f"PNG ({len(frames)} crops)                  encode ms  decode ms  KiB/frame")
+    for name, (encode, decode) in best.items():
+        print(f"  {name:<40}{1e3 * encode.mean():>7.3f}{1e3 * decode.mean():>11.3f}{sizes[name]:>11.1f}")
+
+
+def hdf5_choice(rows: list, s: Settings, crop_dir: Path, tmp: Path, repeats: int) -> None:
+    """Write and read time and file size of the cache's window datasets under each HDF5 filter."""
+    clips = [_read_windows(crop_dir / row.sample_id, row, s.crop["window"]) for row in rows]
+    print(f"HDF5 windows ({len(clips)} clips)     write ms/clip  read ms/clip  MB")
+    for name, options in HDF5_VARIANTS.items():
+        path = tmp / f"windows-{len(options)}-{options.get('compression', 'none')}.h5"
+        write, _ = best_of(lambda: _write_windows(path, clips, options), repeats)
+        read, _ = best_of(lambda: _read_all(path), repeats)
+        print(f"  {name:<31}{1e3 * write / len(clips):>10.2f}{1e3 * read / len(clips):>14.2f}"
+              f"{path.stat().st_size / 1e6:>7.1f}")
+
+
+def _write_windows(path: Path, clips: list[ClipWindows], options: dict) -> None:
+    """The onset/apex datasets as CacheWriter lays them out (one clip per chunk), with `options` as filter."""
+    shape = clips[0].onset.shape
+    with h5py.File(path, "w") as f:
+        for name in ("onset", "apex"):
+            data = f.create_dataset(name, (len(clips), *shape), np.uint8, chunks=(1, *shape), **options)
+            for i, clip in enumerate(clips):
+                data[i] = getattr(clip, name)
+
+
+def _read_all(path: Path) -> None:
+    with h5py.File(path, "r") as f:
+        for name in ("onset", "apex"):
+            f[name][()]
+
+
 # ---------------------------------------------------------------- main
-
-
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    versions = ", ".join(f"{name} {version(dist)}" for name, dist in
-                         (("torch", "torch"), ("opencv", "opencv-contrib-python-headless"),
-                          ("dlib", "dlib-bin"), ("h5py", "h5py"), ("numpy", "numpy")))
-    return (f"{time.strftime('%Y-%m-%d %H:%M')}, nproc {os.cpu_count()}, {model}, "
-            f"python {platform.python_version()}, {versions} (cv2 {cv2.__version__})\n{load()}")
-
-
-def load() -> str:
-    """Timings are wall clock: a busy machine inflates them, so print what else was running."""
-    return "load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> None:
@@ -371,6 +514,7 @@ def main() -> None:
     parser.add_argument("--manifest", default="data/manifest.csv")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_CLIPS} manifest clips; scaling from 8 synthetic clips instead of 48")
+    parser.add_argument("--repeats", type=int, default=3, help="best of n for the breakdown and the choices")
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -378,12 +522,17 @@ def main() -> None:
     clips = manifest.read(args.manifest)
     if args.quick:
         clips = clips.head(QUICK_CLIPS)
-    print(machine())
+    print(machine(("torch", "opencv-contrib-python-headless", "dlib-bin", "h5py", "numpy")) + f" (cv2 {cv2.__version__})")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mer-bench-") as tmp:
-        print_breakdown(breakdown(clips, settings, Path(tmp) / "breakdown"))
+        print_breakdown(breakdown(clips, settings, Path(tmp) / "breakdown", args.repeats), "1. Breakdown")
+        large = manifest.read(make_set(Path(tmp) / "large", large_frames(params, args.quick), params,
+                                       DlibDetector(upsample=1)))
+        print_breakdown(breakdown(large, settings, Path(tmp) / "breakdown-large", args.repeats),
+                        f"1b. Breakdown at {LARGE[0]}x{LARGE[1]} (synthetic, faces {LARGE_FACE:.0f} px wide)")
         scaling(params, args.quick, Path(tmp))
         parallel_crop(clips, settings, Path(tmp))
+        choices(clips, settings, Path(tmp) / "breakdown/pass0/cropped", Path(tmp), args.repeats)
     print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
 
 

@@ -29,9 +29,9 @@ import argparse
 import contextlib
 import copy
 import json
+import math
 import multiprocessing
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -40,7 +40,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import version
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -56,8 +55,10 @@ from torchvision import transforms
 from mer import inputs
 from mer.cache import Cache, CacheWriter, ClipWindows
 from mer.face.crop import frame_file
+from mer.augment import STEP, Affine, Augment, ColourJitter, training_inputs
 from mer.models import build_model
-from mer.augment import Augment, training_inputs
+
+from common import load, machine, vmhwm_mb
 
 SUBJECT = "sub01"         # the fold measured, as `stages/train.py --subject sub01`
 SIZE = 224
@@ -215,46 +216,100 @@ def official_breakdown(clips: list[ClipFiles], threads: int) -> dict[str, float]
     return {part: 1e3 * s / len(clips) for part, s in seconds.items()}
 
 
+class Laps:
+    """Wall time between calls, added up per named part."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def __call__(self, part: str) -> None:
+        now = time.perf_counter()
+        self.seconds[part] = self.seconds.get(part, 0.0) + now - self.last
+        self.last = now
+
+
+def our_breakdown(frames: inputs.FoldFrames, reps: int) -> dict[str, float]:
+    """ms/sample of our parts, best of `reps` epochs: the steps of `mer.augment.training_inputs`
+    for kind 'difference', restated here to time them one by one, with 1 torch thread (with more,
+    training_inputs runs these same steps single-threaded in as many worker threads)."""
+    generator = torch.Generator().manual_seed(2)
+    augment = Augment()
+    best: dict[str, float] = {}
+    with torch_threads(1):
+        for _ in range(reps):
+            laps = Laps()
+            for rows in torch.randperm(len(frames), generator=generator).split(BATCH):
+                laps.last = time.perf_counter()
+                n = len(rows)
+                onset_at, apex_at = (torch.randint(0, frames.window, (n,), generator=generator) for _ in range(2))
+                colour = ColourJitter.draw(n, augment.colour, generator)
+                affine = Affine.draw(n, SIZE, augment, generator)
+                motion, onset = torch.empty(n, 3, SIZE, SIZE), torch.empty(n, 3, SIZE, SIZE)
+                laps("draw parameters, allocate the batch")
+                for begin in range(0, n, STEP):
+                    clips = slice(begin, begin + STEP)
+                    batch = inputs.select(frames, rows[clips], onset_at[clips], apex_at[clips], rgb=colour[clips].apply)
+                    laps("gather pair + colour jitter")
+                    warped = affine[clips].warp(batch.rgb.flatten(1, 2))
+                    laps("warp (grid + grid_sample)")
+                    torch.sub(warped[:, 3:], warped[:, :3], out=motion[clips])
+                    onset[clips] = warped[:, :3]
+                    laps("motion + onset into the batch")
+            best = {part: min(best.get(part, math.inf), 1e3 * s / len(frames)) for part, s in laps.seconds.items()}
+    return best
+
+
 def data_path(cache: Cache, cropped: Path, train_idx: np.ndarray, plan: Plan) -> dict[str, float]:
-    """Alternate official epochs (1 and all torch threads) and our load + epoch; print ms/sample and
-    ratios; return ms/sample, the official figure at its faster thread count."""
+    """Alternate official epochs and our load + epoch, each side with 1 and all torch threads; print
+    ms/sample and ratios; return ms/sample, each side at its faster thread count."""
     clips = clip_files(cropped, cache, train_idx)
     labels = torch.as_tensor(cache.labels[train_idx])
     loader = official_loader(clips, BATCH)
     generator = torch.Generator().manual_seed(0)
     counts = sorted({1, torch.get_num_threads()})
     official: dict[int, list[float]] = {threads: [] for threads in counts}
-    load, ours = [], []
+    ours: dict[int, list[float]] = {threads: [] for threads in counts}
+    loads = []
+    print(f"\n1. Data path: {load()} at the start")
     for _ in range(plan.data_reps):
         for threads in counts:
             official[threads].append(drain(official_batches(loader, threads)))
         t, frames = timed(lambda: inputs.load_frames(cache, train_idx, "difference", SIZE))
-        load.append(t)
-        ours.append(drain(our_batches(frames, labels, BATCH, generator)))
+        loads.append(t)
+        for threads in counts:
+            with torch_threads(threads):
+                ours[threads].append(drain(our_batches(frames, labels, BATCH, generator)))
     n = len(train_idx)
-    by_threads = {threads: best_ms(seconds, n) for threads, seconds in official.items()}
-    fastest = min(by_threads, key=by_threads.get)
-    ms = {"official": by_threads[fastest], "official_threads": fastest, "load": best_ms(load, n),
-          "ours": best_ms(ours, n)}
-    print(f"\n1. Data path: fold {SUBJECT}, {n} training clips, batch {BATCH}, {SIZE} px, "
-          f"best of {plan.data_reps} alternating epochs; ours at {torch.get_num_threads()} torch threads")
+    official_ms = {threads: best_ms(seconds, n) for threads, seconds in official.items()}
+    our_ms = {threads: best_ms(seconds, n) for threads, seconds in ours.items()}
+    fastest, our_fastest = min(official_ms, key=official_ms.get), min(our_ms, key=our_ms.get)
+    ms = {"official": official_ms[fastest], "official_threads": fastest, "load": best_ms(loads, n),
+          "ours": our_ms[our_fastest]}
+    print(f"fold {SUBJECT}, {n} training clips, batch {BATCH}, {SIZE} px, best of {plan.data_reps} alternating "
+          f"epochs; each side at 1 and {torch.get_num_threads()} torch threads, the faster counts")
     print(f"{'':<62}{'ms/sample':>10}{'samples/s':>11}")
     rows = (*((f"official loader (9 reads, PIL, workers=0), {threads} torch thread(s)", value)
-              for threads, value in by_threads.items()),
-            ("ours, per epoch (training_inputs on the in-memory fold)", ms["ours"]),
+              for threads, value in official_ms.items()),
+            *((f"ours, per epoch (training_inputs), {threads} torch thread(s)", value)
+              for threads, value in our_ms.items()),
             ("ours, one-time load (load_frames)", ms["load"]),
             ("ours, first epoch including the load", ms["load"] + ms["ours"]),
             ("ours, 70 epochs, load amortised", ms["load"] / 70 + ms["ours"]))
     for name, value in rows:
         print(f"{name:<62}{value:>10.3f}{1e3 / value:>11.0f}")
     ratio = ms["official"] / ms["ours"]
-    print(f"against the official loader at {fastest} thread(s): speed-up per epoch {ratio:.1f}x, first epoch with the load {ms['official'] / (ms['load'] + ms['ours']):.1f}x: "
+    print(f"official at {fastest} thread(s) against ours at {our_fastest}: speed-up per epoch {ratio:.1f}x, first "
+          f"epoch with the load {ms['official'] / (ms['load'] + ms['ours']):.1f}x: "
           f"goal >= {DATA_GOAL:.0f}x {'MET' if ratio >= DATA_GOAL else 'NOT met'}")
-    threads = torch.get_num_threads()
-    for n in sorted({1, threads}):
-        parts = official_breakdown(clips[:BREAKDOWN_CLIPS], n)
-        print(f"official loader by part, {n} torch thread(s), {BREAKDOWN_CLIPS} clips (ms/sample): "
+    for threads in counts:
+        parts = official_breakdown(clips[:BREAKDOWN_CLIPS], threads)
+        print(f"official loader by part, {threads} torch thread(s), {BREAKDOWN_CLIPS} clips (ms/sample): "
               + ", ".join(f"{part} {value:.2f}" for part, value in parts.items()))
+    parts = our_breakdown(frames, plan.data_reps)
+    print(f"ours by part, 1 torch thread, {n} clips, best of {plan.data_reps} (ms/sample): "
+          + ", ".join(f"{part} {value:.3f}" for part, value in parts.items()))
+    print(f"1. ends: {load()}")
     return ms
 
 
@@ -267,6 +322,7 @@ class Variant:
     channels_last: bool = False
     autocast: torch.dtype | None = None   # bf16 on CPU; fp16 (with GradScaler) is CUDA AMP
     adamw: str = "for-loop"               # for-loop (foreach=False) | foreach | fused
+    checkpointing: bool = False           # model.set_grad_checkpointing (train.grad_checkpointing)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -288,6 +344,7 @@ class Step:
         torch.manual_seed(0)
         self.variant, self.device = variant, device
         self.model = build_model("mmnet", CLASSES, 3).to(device, memory_format=variant.memory_format)
+        self.model.set_grad_checkpointing(variant.checkpointing)
         self.forward = torch.compile(self.model) if compiled else self.model
         self.optimiser = variant.optimiser(self.model.parameters())
         self.scaler = torch.amp.GradScaler(device.type, enabled=variant.autocast == torch.float16)
@@ -345,7 +402,11 @@ def variants() -> list[Variant]:
     combined = Variant(" + ".join(["channels_last"] + ["bf16"] * bf16 + [f"{'fused' if fused else 'foreach'} AdamW"]),
                        channels_last=True, autocast=torch.bfloat16 if bf16 else None,
                        adamw="fused" if fused else "foreach")
-    return [*found, combined]
+    ours = Variant(f"mer.train default (channels_last{' + bf16' * bf16})", channels_last=True,
+                   autocast=torch.bfloat16 if bf16 else None)
+    checkpointed = Variant(f"{ours.name[:-1]} + grad checkpointing)", channels_last=True,
+                           autocast=ours.autocast, checkpointing=True)
+    return [*found, combined, ours, checkpointed]
 
 
 def time_steps(steps: dict[str, Step], batch: int, warmup: int, reps: int) -> dict[str, list[float]]:
@@ -376,8 +437,8 @@ def print_steps(seconds: dict[str, list[float]], batch: int, reps: int) -> dict[
 def model_step(plan: Plan) -> tuple[dict[str, Step], dict[int, dict[str, float]]]:
     """Print the variant tables; return the (warmed) steps and best s/step per batch and variant."""
     print(f"\n2. Model step: MMNet full width, {SIZE} px, forward + backward + AdamW step, CPU, "
-          f"{torch.get_num_threads()} torch threads. The fp32 baseline is also what mer.train runs on CPU today "
-          f"(contiguous; AdamW's default is the for-loop kernel on CPU); train.precision bf16 is the bf16 autocast row")
+          f"{torch.get_num_threads()} torch threads. mer.train runs channels_last, with bf16 autocast where the CPU "
+          f"has native bf16 (train.precision auto) and AdamW's default (the for-loop kernel on CPU)")
     steps = {v.name: Step(v) for v in variants()}
     bests = {}
     for batch in plan.step_batches:
@@ -499,16 +560,6 @@ def epoch(cache: Cache, cropped: Path, train_idx: np.ndarray, steps: dict[str, S
 # ---------------------------------------------------------------- 4. peak RSS
 
 
-def vmhwm_mb(pid: int) -> float | None:
-    """A process's peak RSS so far (VmHWM); None once it has exited."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
-    return None if line is None else int(line.split()[1]) / 1024
-
-
 def peak_rss(command: list[str], log: Path) -> tuple[float, float]:
     """(peak RSS MB, seconds) of a child, polled every 20 ms: VmHWM only grows, the last reading is the peak."""
     start, peak = time.perf_counter(), 0.0
@@ -528,12 +579,13 @@ def train_command(params: Path, cache: Path, tmp: Path) -> list[str]:
             "--models", str(tmp / "models"), "--reports", str(tmp / "reports")]
 
 
-def paper_params(params: dict, path: Path) -> Path:
-    """params.yaml with the paper's scale for one epoch: 224 px, full-width MMNet, batch 32, padding 15."""
+def paper_params(params: dict, path: Path, **train: object) -> Path:
+    """params.yaml with the paper's scale for one epoch: 224 px, full-width MMNet, batch 32, padding 15,
+    and the `train` keys given."""
     p = copy.deepcopy(params)
     p["input"]["size"] = SIZE
     p["model"] = {"name": "mmnet", "options": {}}
-    p["train"].update(epochs=1, batch_size=BATCH, weight_decay=0.6)
+    p["train"].update(epochs=1, batch_size=BATCH, weight_decay=0.6, **train)
     p["train"]["augment"]["crop_padding"] = 15
     path.write_text(yaml.safe_dump(p))
     return path
@@ -573,12 +625,19 @@ def held_data_mb(cache_path: str) -> dict[str, float]:
     return {"held_mb": held, "train": len(train), "test": len(motion)}
 
 
+PAPER_MEMORY_RUNS = {"precision fp32": {"precision": "fp32"}, "precision auto": {"precision": "auto"},
+                     "precision auto + grad_checkpointing": {"precision": "auto", "grad_checkpointing": True}}
+MEMORY_GOAL_MB = 3000
+
+
 def memory(cache: Cache, params_path: Path, tmp: Path) -> None:
     """Peak RSS of the two training children, and the extrapolation to a CASME II-sized fold."""
     params = yaml.safe_load(params_path.read_text())
     default, default_s = peak_rss(train_command(params_path, cache.path, tmp / "default"), tmp / "default.log")
-    paper_yaml = paper_params(params, tmp / "paper.yaml")
-    paper, paper_s = peak_rss(train_command(paper_yaml, cache.path, tmp / "paper"), tmp / "paper.log")
+    paper_runs = {}
+    for name, train in PAPER_MEMORY_RUNS.items():
+        paper_yaml = paper_params(params, tmp / f"{name}.yaml", **train)
+        paper_runs[name] = peak_rss(train_command(paper_yaml, cache.path, tmp / name), tmp / f"{name}.log")
     big = replicated_cache(cache, tmp / "casme2-size.h5", CASME2["clips"])
     small_held, big_held = (in_child(held_data_mb, (str(path),)) for path in (cache.path, big))
     growth = big_held["held_mb"] - small_held["held_mb"]
@@ -587,15 +646,20 @@ def memory(cache: Cache, params_path: Path, tmp: Path) -> None:
     print(f"stages/train.py --subject {SUBJECT}, params.yaml ({params['input']['size']} px, "
           f"{params['model']['options']}, batch {params['train']['batch_size']}, {params['train']['epochs']} epochs): "
           f"{default:.0f} MB ({default_s:.0f} s)")
-    print(f"stages/train.py --subject {SUBJECT}, one epoch at {SIZE} px, full width, batch {BATCH}: "
-          f"{paper:.0f} MB ({paper_s:.0f} s)")
+    for name, (paper, paper_s) in paper_runs.items():
+        print(f"stages/train.py --subject {SUBJECT}, one epoch at {SIZE} px, full width, batch {BATCH}, {name}: "
+              f"{paper:.0f} MB ({paper_s:.0f} s)")
     print(f"fold data held in memory (RSS growth in a child): {small_held['held_mb']:.0f} MB for "
           f"{small_held['train']} + {small_held['test']} clips here; {big_held['held_mb']:.0f} MB for "
           f"{big_held['train']} + {big_held['test']} clips of a {CASME2['clips']}-clip cache (the real clips cycled), "
           f"{per_clip:.2f} MB per training clip")
-    print(f"extrapolated peak for a {CASME2['clips']}-clip (CASME II) fold at {SIZE} px, full width, batch {BATCH}: "
-          f"{paper:.0f} + {growth:.0f} = {paper + growth:.0f} MB (measured peak here plus the measured growth of "
-          f"the held data; activations, model and optimiser do not grow with the clips)")
+    for name, (paper, _) in paper_runs.items():
+        total = paper + growth
+        print(f"extrapolated peak for a {CASME2['clips']}-clip (CASME II) fold at {SIZE} px, full width, batch "
+              f"{BATCH}, {name}: {paper:.0f} + {growth:.0f} = {total:.0f} MB, goal <= {MEMORY_GOAL_MB} MB "
+              f"{'MET' if total <= MEMORY_GOAL_MB else 'NOT met'}")
+    print("(measured peak here plus the measured growth of the held data; activations, model and optimiser do "
+          "not grow with the clips)")
 
 
 # ---------------------------------------------------------------- 5. CUDA or computed LOSO time
@@ -628,21 +692,6 @@ def loso_estimate(step_s: dict[str, float], data_ms: dict[str, float], batch: in
 # ---------------------------------------------------------------- main
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    versions = ", ".join(f"{name} {version(name)}" for name in ("torch", "torchvision", "numpy", "h5py"))
-    return (f"{time.strftime('%Y-%m-%d %H:%M')}, nproc {os.cpu_count()}, {model}, {memory_gb:.0f} GB RAM, "
-            f"CPU capability {torch.backends.cpu.get_cpu_capability()}, python {platform.python_version()}, "
-            f"{versions}, cv2 {cv2.__version__}\n{load()}")
-
-
-def load() -> str:
-    """Timings are wall clock: a busy machine inflates them, so print what else was running."""
-    return "load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
@@ -650,6 +699,7 @@ def main() -> None:
     parser.add_argument("--cropped", default="data/cropped")
     parser.add_argument("--quick", action="store_true",
                         help="batch 8 only, no torch.compile, a 16-clip epoch at batch 8: ~3 min")
+    parser.add_argument("--only-data", action="store_true", help="section 1 (data path) only: ~1 min")
     args = parser.parse_args()
 
     plan = QUICK if args.quick else FULL
@@ -658,8 +708,12 @@ def main() -> None:
     torch.manual_seed(0)
     cache = Cache(args.cache)
     train_idx, _ = cache.fold(SUBJECT)
-    print(machine())
+    print(machine(("torch", "torchvision", "numpy", "h5py")) + f", cv2 {cv2.__version__}")
     started = time.perf_counter()
+    if args.only_data:
+        data_path(cache, Path(args.cropped), train_idx, plan)
+        print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
+        return
     with tempfile.TemporaryDirectory(prefix="mer-bench-train-") as tmp:
         data_ms = data_path(cache, Path(args.cropped), train_idx, plan)
         steps, bests = model_step(plan)

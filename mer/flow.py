@@ -42,15 +42,18 @@ def labelled_pair(cache: Cache, index: int, size: int) -> tuple[np.ndarray, np.n
 
 
 def write_flows(cache: Cache, out: str | Path, size: int, workers: int = 0) -> np.ndarray:
-    """Compute every clip's flow at size x size into `out` (atomically); returns the mean magnitude per clip."""
-    pairs = (labelled_pair(cache, i, size) for i in range(len(cache)))
+    """Compute every clip's flow at size x size into `out` (atomically); returns the mean magnitude per clip.
+
+    Workers get clip indices and read their own frames, so memory stays flat in the number of clips.
+    """
+    jobs = [(i, size) for i in range(len(cache))]
     magnitude = np.zeros(len(cache), np.float32)
     with atomic_path(out, ".h5") as tmp, h5py.File(tmp, "w") as f:
         flows = f.create_dataset("flow", (len(cache), 3, size, size), np.float32, chunks=(1, 3, size, size))
         f.create_dataset("sample_id", data=np.array(cache.sample_ids, dtype=object), dtype=STR)
         f.attrs.update(size=size, cache_params=json.dumps(cache.params))
-        for i, flow in enumerate(map_clips(_flow_of_pair, pairs, workers=workers, desc="flow",
-                                           initializer=_single_threaded, total=len(cache))):
+        for i, flow in enumerate(map_clips(_flow_of_clip, jobs, workers=workers, desc="flow",
+                                           initializer=_open_cache, initargs=(str(cache.path),))):
             flows[i] = flow
             magnitude[i] = flow[2].mean()
     return magnitude
@@ -66,10 +69,16 @@ def read_flows(path: str | Path, cache: Cache, indices: np.ndarray) -> np.ndarra
         return np.stack([f["flow"][int(i)] for i in indices]) if len(indices) else f["flow"][:0]
 
 
-def _flow_of_pair(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    return tvl1_flow(*pair)
+_worker_cache: Cache | None = None
 
 
-def _single_threaded() -> None:
-    """One OpenCV thread per worker process: the pool already uses every core."""
+def _open_cache(path: str) -> None:
+    """Per worker: the cache to read frames from, and one OpenCV thread (the pool already uses every core)."""
+    global _worker_cache
+    _worker_cache = Cache(path)
     cv2.setNumThreads(1)
+
+
+def _flow_of_clip(job: tuple[int, int]) -> np.ndarray:
+    index, size = job
+    return tvl1_flow(*labelled_pair(_worker_cache, index, size))

@@ -17,7 +17,8 @@ one onset and one apex per clip (the labelled ones at evaluation, random ones in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -43,10 +44,12 @@ def needs_depth(kind: str) -> bool:
 
 @dataclass(frozen=True)
 class FoldFrames:
-    """Every frame a fold needs, in memory; rows follow the `indices` given to `load_frames`."""
+    """Every frame a fold needs, in memory; rows follow the `indices` given to `load_frames`.
 
-    onset: Tensor                # (n, k, 3, H, W) uint8
-    apex: Tensor                 # (n, k, 3, H, W) uint8
+    The onset and apex windows are one tensor so that a batch's pairs are one gather (`select`).
+    """
+
+    rgb: Tensor                  # (n, 2, k, 3, H, W) uint8: onset window, apex window
     onset_position: Tensor       # (n,) long: the labelled frame's place in its window
     apex_position: Tensor
     depth_onset: Tensor | None   # (n, k, 1, H, W) float32, depth units
@@ -54,25 +57,41 @@ class FoldFrames:
     flow: Tensor | None          # (n, 3, H, W) float32: u, v, magnitude at the labelled frames
 
     def __len__(self) -> int:
-        return self.onset.shape[0]
+        return self.rgb.shape[0]
 
     @property
     def window(self) -> int:
-        return self.onset.shape[1]
+        return self.rgb.shape[2]
+
+    @property
+    def onset(self) -> Tensor:
+        return self.rgb[:, 0]
+
+    @property
+    def apex(self) -> Tensor:
+        return self.rgb[:, 1]
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One onset/apex pair per clip, as float tensors ready for augmentation and `motion`."""
+    """One onset/apex pair per clip, as float tensors ready for augmentation and `motion`.
 
-    onset: Tensor                # (B, 3, H, W) in [0, 1]
-    apex: Tensor
+    Onset and apex RGB are one (B, 2, 3, H, W) tensor, so that mer.augment colours and warps
+    both frames in one pass, and viewed as (B, 6, H, W) without a copy.
+    """
+
+    rgb: Tensor                  # (B, 2, 3, H, W) onset, apex in [0, 1]
     depth_onset: Tensor | None   # (B, 1, H, W)
     depth_apex: Tensor | None
     flow: Tensor | None          # (B, 3, H, W)
 
-    def with_rgb(self, onset: Tensor, apex: Tensor) -> "Batch":
-        return replace(self, onset=onset, apex=apex)
+    @property
+    def onset(self) -> Tensor:
+        return self.rgb[:, 0]
+
+    @property
+    def apex(self) -> Tensor:
+        return self.rgb[:, 1]
 
 
 def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
@@ -90,7 +109,6 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
         raise ValueError(f"input kind {kind!r} needs depth frames, but the cache {cache.path} (data set "
                          f"{dataset!r}) has none; use kind 'difference' or 'flow', or a data set with depth "
                          f"such as CAS(ME)^3")
-    onset, apex = cache.load("onset", indices), cache.load("apex", indices)
     positions = {name: torch.as_tensor(getattr(cache, f"{name}_position")[indices], dtype=torch.long)
                  for name in ("onset", "apex")}
     depth = {name: None for name in ("onset", "apex")}
@@ -98,45 +116,64 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
         depth = {name: _resize(torch.from_numpy(cache.load(f"depth_{name}", indices).astype(np.float32))
                                .unsqueeze(2), size) for name in depth}
     flow = _resize_flow(torch.from_numpy(np.asarray(flow, np.float32)), size) if kind == "flow" else None
-    return FoldFrames(onset=_resize_uint8(onset, size), apex=_resize_uint8(apex, size),
-                      onset_position=positions["onset"], apex_position=positions["apex"],
+    rgb = torch.empty(len(indices), 2, cache.window, 3, size, size, dtype=torch.uint8)
+    for i, name in enumerate(("onset", "apex")):
+        _resize_uint8(cache.load(name, indices), size, out=rgb[:, i])
+    return FoldFrames(rgb=rgb, onset_position=positions["onset"], apex_position=positions["apex"],
                       depth_onset=depth["onset"], depth_apex=depth["apex"], flow=flow)
 
 
-def select(frames: FoldFrames, rows: Tensor, onset_at: Tensor | None = None,
-           apex_at: Tensor | None = None) -> Batch:
-    """Clips `rows` with onset/apex taken at window positions `onset_at`/`apex_at` (default: labelled)."""
+def to_unit(pair: Tensor) -> Tensor:
+    """uint8 RGB -> float in [0, 1]."""
+    return pair.float().div_(255)
+
+
+def select(frames: FoldFrames, rows: Tensor, onset_at: Tensor | None = None, apex_at: Tensor | None = None,
+           rgb: Callable[[Tensor], Tensor] = to_unit) -> Batch:
+    """Clips `rows` with onset/apex taken at window positions `onset_at`/`apex_at` (default: labelled).
+
+    `rgb` turns the uint8 pair (B, 2, 3, H, W) into float in [0, 1]; mer.augment passes its colour
+    jitter, which folds the /255 into its colour transform so the pixels are converted only once.
+    """
     onset_at = frames.onset_position[rows] if onset_at is None else onset_at
     apex_at = frames.apex_position[rows] if apex_at is None else apex_at
-    return Batch(onset=_pick(frames.onset, rows, onset_at) / 255, apex=_pick(frames.apex, rows, apex_at) / 255,
-                 depth_onset=_pick(frames.depth_onset, rows, onset_at),
+    k = frames.window
+    at = (rows[:, None] * 2 * k + torch.stack([onset_at, k + apex_at], dim=1)).view(-1)  # in frames.rgb's frames
+    pair = frames.rgb.flatten(0, 2).index_select(0, at).view(len(rows), 2, *frames.rgb.shape[-3:])
+    return Batch(rgb=rgb(pair), depth_onset=_pick(frames.depth_onset, rows, onset_at),
                  depth_apex=_pick(frames.depth_apex, rows, apex_at),
                  flow=None if frames.flow is None else frames.flow[rows])
 
 
-def motion(batch: Batch, kind: str) -> Tensor:
-    """The main-branch input (B, in_channels(kind), H, W) of `batch`."""
+def motion(batch: Batch, kind: str, out: Tensor | None = None) -> Tensor:
+    """The main-branch input (B, in_channels(kind), H, W) of `batch`, written to `out` if given.
+
+    `out` spares mer.augment a copy when it assembles a batch a few clips at a time.
+    """
     _check_kind(kind)
     if kind == "flow":
-        return batch.flow
-    rgb = batch.apex - batch.onset
+        return batch.flow if out is None else out.copy_(batch.flow)
     if kind == "difference":
-        return rgb
+        return torch.sub(batch.apex, batch.onset, out=out)
     depth = (batch.depth_apex - batch.depth_onset) * DEPTH_SCALE
-    return depth if kind == "depth" else torch.cat([rgb, depth], dim=1)
+    if kind == "depth":
+        return depth if out is None else out.copy_(depth)
+    return torch.cat([batch.apex - batch.onset, depth], dim=1, out=out)
 
 
 def _pick(windows: Tensor | None, rows: Tensor, at: Tensor) -> Tensor | None:
-    """Frame `at[i]` of the window of clip `rows[i]`, as float."""
-    return None if windows is None else windows[rows, at].float()
+    """Frame `at[i]` of the window of clip `rows[i]` (float windows: depth)."""
+    return None if windows is None else windows[rows, at]
 
 
-def _resize_uint8(windows: np.ndarray, size: int) -> Tensor:
-    """(n, k, S, S, 3) uint8 -> (n, k, 3, size, size) uint8, clip by clip to bound memory."""
+def _resize_uint8(windows: np.ndarray, size: int, out: Tensor) -> None:
+    """(n, k, S, S, 3) uint8 -> `out` (n, k, 3, size, size) uint8, clip by clip to bound memory."""
     clips = torch.from_numpy(windows).permute(0, 1, 4, 2, 3)
     if clips.shape[-1] == size:
-        return clips.contiguous()
-    return torch.stack([_resize(clip.float(), size).round().clamp(0, 255).to(torch.uint8) for clip in clips])
+        out.copy_(clips)
+        return
+    for clip, target in zip(clips, out):
+        target.copy_(_resize(clip.float(), size).round().clamp(0, 255))
 
 
 def _resize(images: Tensor, size: int) -> Tensor:

@@ -128,6 +128,13 @@ def evaluate(folds: Folds, upstream: dict[str, int]) -> dict[str, Any]:
     }
 
 
+def trained_on(folds: Folds) -> str:
+    """Device and precision of the folds' training, e.g. "cpu, bf16 (6 folds)": runs compare only alike."""
+    counts = Counter(f"{c.get('device', 'unknown device')}, {c.get('precision', 'unknown precision')}"
+                     for c in folds.curves.values())
+    return "; ".join(f"{setting} ({n} fold{'s' * (n > 1)})" for setting, n in sorted(counts.items()))
+
+
 def curves_table(folds: Folds) -> pd.DataFrame:
     """Per epoch: mean, min and max across folds of the training loss/accuracy and the test accuracy."""
     long = pd.DataFrame([{"subject": s, **{k: e[k] for k in ("epoch", "train_loss", "train_acc", "test_acc")}}

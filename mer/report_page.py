@@ -19,7 +19,8 @@ def code_version() -> str:
     return f"{commit} + uncommitted changes" if dirty else commit
 
 
-def render(metrics: dict[str, Any], params: dict[str, Any], version: str, reasons: dict[str, int]) -> str:
+def render(metrics: dict[str, Any], params: dict[str, Any], version: str, reasons: dict[str, int],
+           trained_on: str) -> str:
     """Markdown: provenance, honest and optimistic scores, published figures, per-class/subject tables, plots."""
     dataset, model, inputs, train = params["dataset"], params["model"], params["input"], params["train"]
     selection = ("final epoch" if not train.get("validation_subjects")
@@ -33,6 +34,7 @@ def render(metrics: dict[str, Any], params: dict[str, Any], version: str, reason
         f"- {train['epochs']} epochs, batch {train['batch_size']}, lr {train['lr']}, weight decay "
         f"{train['weight_decay']}, class weights {train['class_weights']}, seed {train['seed']}; model kept: "
         f"{selection}",
+        f"- trained on {trained_on}",
         f"- code: {version}",
         "",
         "## Pooled over all folds",

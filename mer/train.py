@@ -33,7 +33,7 @@ from mer.cache import Cache
 from mer.io import atomic_path, write_bytes, write_json
 from mer.models import build_model, model_options
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EVAL_BATCH = 64
 
 
@@ -47,7 +47,8 @@ class TrainConfig:
     seed: int = 0
     class_weights: str | list[float] = "none"  # none | inverse_frequency | one weight per class
     validation_subjects: int = 0               # 0: keep the final epoch; n: choose the epoch on n held-out subjects
-    precision: str = "fp32"                    # fp32 | bf16 (autocast; CUDA always uses AMP)
+    precision: str = "auto"                    # auto | fp32 | bf16 | fp16 (see resolve_precision)
+    grad_checkpointing: bool = False           # recompute activations in backward: less memory, slower step
     augment: Augment = field(default_factory=Augment)
 
     @classmethod
@@ -119,6 +120,26 @@ def select_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 in hardware; elsewhere bf16 autocast is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The precision a run uses: `auto` is bf16 autocast where `device` has native bf16, fp16 AMP on
+    other CUDA devices, fp32 elsewhere. The resolved value is recorded in curves.json."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("train.precision fp16 needs a CUDA device (CPU autocast has no fp16 GradScaler path); "
+                         "use bf16, fp32 or auto")
+    if precision != "auto":
+        return precision
+    if native_bf16(device):
+        return "bf16"
+    return "fp16" if device.type == "cuda" else "fp32"
+
+
 def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, Any], input_config: InputConfig,
                config: TrainConfig, flow: str | Path | None = None,
                log: Callable[[str], None] = print) -> FoldResult:
@@ -127,6 +148,7 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     `flow`: the flow stage's file (mer.flow), needed for input kind `flow` only.
     """
     device = select_device()
+    precision = resolve_precision(config.precision, device)
     _seed(config.seed, device)
     train_idx, test_idx = cache.fold(subject)
     train_idx, val_idx = validation_split(cache, train_idx, config.validation_subjects, config.seed)
@@ -138,15 +160,16 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     val = _Evaluation(load(val_idx), cache.labels[val_idx], kind) if len(val_idx) else None
 
     model = _build(model_name, options, num_classes, kind, input_config.size).to(device)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    memory_format = torch.channels_last  # 1.2x a CPU step too (benchmarks/README.md)
     model = model.to(memory_format=memory_format)
+    model.set_grad_checkpointing(config.grad_checkpointing)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.gamma)
     weights = class_weights(cache.labels[train_idx], num_classes, config.class_weights)
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and config.precision == "fp32")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     generator = torch.Generator().manual_seed(config.seed)
-    run = functools.partial(_predict, model, device=device, memory_format=memory_format, precision=config.precision)
+    run = functools.partial(_predict, model, device=device, memory_format=memory_format, precision=precision)
 
     epochs, selected = [], None
     for epoch in range(1, config.epochs + 1):
@@ -157,7 +180,7 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
         for rows in _batches(len(train_frames), config.batch_size, generator):
             motion, onset = training_inputs(train_frames, rows, kind, config.augment, generator)
             labels = train_labels[rows].to(device)
-            with _autocast(device, config.precision):
+            with _autocast(device, precision):
                 logits = model(_to(motion, device, memory_format), _to(onset, device, memory_format))
                 loss = criterion(logits.float(), labels)
             optimiser.zero_grad(set_to_none=True)
@@ -184,7 +207,7 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
 
     predictions = _predictions_table(cache, test_idx, selected["probs"])
     curves = _curves(cache, subject, train_idx, val_idx, test_idx, model_name, options, input_config, config,
-                     epochs, selected["epoch"], device)
+                     epochs, selected["epoch"], device, precision)
     curves["class_weights"] = None if weights is None else weights.tolist()
     state = selected["state"] if val is not None else _cpu_state(model)
     return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
@@ -241,11 +264,9 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def _to(x: Tensor, device: torch.device, memory_format: torch.memory_format) -> Tensor:
@@ -276,12 +297,13 @@ def _predictions_table(cache: Cache, test_idx: np.ndarray, probs: Tensor) -> pd.
 
 def _curves(cache: Cache, subject: str, train_idx: np.ndarray, val_idx: np.ndarray, test_idx: np.ndarray,
             model_name: str, options: dict[str, Any], input_config: InputConfig, config: TrainConfig,
-            epochs: list[dict], selected_epoch: int, device: torch.device) -> dict[str, Any]:
+            epochs: list[dict], selected_epoch: int, device: torch.device, precision: str) -> dict[str, Any]:
     best = max(epochs, key=lambda e: e["test_acc"])
     ids = lambda idx: [cache.sample_ids[i] for i in idx]  # noqa: E731
     return {
         "subject": subject, "classes": cache.classes, "model": {"name": model_name, "options": options},
         "input": asdict(input_config), "train": asdict(config), "device": device.type,
+        "precision": precision,
         "train_samples": ids(train_idx), "validation_samples": ids(val_idx), "test_samples": ids(test_idx),
         "test_labels": cache.labels[test_idx],
         "selection": "validation" if len(val_idx) else "final",

@@ -4,18 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from mer.face import store
-from mer.face.align import normalised_landmarks
-from mer.face.lwm import LWMTransform, sampling_maps
+from mer.face.align import PREVIEW_STEP, normalised_landmarks, preview_warp
+from mer.face.lwm import LWMTransform
 from mer.images import read_rgb
 from mer.io import load_params, write_json
 from mer.plots import image_grid
-
-IDENTITY = np.array([[1.0, 0, 0], [0, 1.0, 0]])
 
 
 def main() -> None:
@@ -34,8 +31,7 @@ def main() -> None:
     shown = set(np.linspace(0, len(marks.sample_ids) - 1, min(p["preview_clips"], len(marks.sample_ids)))
                 .round().astype(int).tolist())
     transforms, normalised, previews = [], [], []
-    mean_face = np.zeros((height, width, 3))
-    coverage = np.empty((height, width), bool)
+    mean_face = np.zeros((height // PREVIEW_STEP, width // PREVIEW_STEP, 3))
     for i, (sample_id, frame, points) in enumerate(tqdm(list(zip(marks.sample_ids, marks.frames, marks.landmarks)),
                                                          desc="normalise", unit="clip")):
         try:
@@ -44,11 +40,9 @@ def main() -> None:
             sys.exit(f"normalise: {sample_id}: {exc}")
         transforms.append(transform)
         normalised.append(normalised_landmarks(transform, points, template.landmarks))
-        # the preview's running mean of all normalised first frames (sharp eyes/mouth = aligned);
-        # circles live in template space, so the canvas coverage is the same for every clip
+        # the preview's running mean of all normalised first frames (sharp eyes/mouth = aligned)
         raw = read_rgb(frame)
-        map_x, map_y = sampling_maps(transform, IDENTITY, (height, width), coverage=coverage)
-        warped = cv2.remap(raw, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped = preview_warp(transform, raw, template.canvas)
         mean_face += warped
         if i in shown:
             previews.append((sample_id, raw, warped))
@@ -62,9 +56,16 @@ def main() -> None:
         "clips": len(transforms), "neighbours": p["neighbours"], "template": template.source,
         "canvas": list(template.canvas),
         "landmark_residual_px": {"mean": float(residual.mean()), "max": float(residual.max())},
-        "canvas_coverage": float(coverage.mean()) if transforms else None,
+        "canvas_coverage": _canvas_coverage(transforms[0], width, height) if transforms else None,
     })
     print(f"normalise: {len(transforms)} clips, mean landmark residual {residual.mean():.2f} px in template space")
+
+
+def _canvas_coverage(transform: LWMTransform, width: int, height: int) -> float:
+    """Fraction of canvas pixels inside some circle of influence. Circles live in template space
+    (every clip has the same centres and radii), so one clip's coverage is every clip's."""
+    v, u = np.mgrid[0:height, 0:width]
+    return float(transform.covered(np.column_stack([u.ravel(), v.ravel()])).mean())
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def main() -> None:
     report_plots.subject_bars(out / "subjects.png", metrics["per_subject"], metrics["accuracy"])
     report_plots.training_curves(out / "curves.png", curves)
     with atomic_path(out / "README.md", ".md") as tmp:
-        tmp.write_text(report_page.render(metrics, params, report_page.code_version(), report.skip_reasons(*upstream)))
+        tmp.write_text(report_page.render(metrics, params, report_page.code_version(), report.skip_reasons(*upstream),
+                                          report.trained_on(folds)))
     print(f"report: {metrics['clips']} clips, {metrics['folds']} folds: accuracy {metrics['accuracy']:.4f}, "
           f"UF1 {metrics['uf1']:.4f}, UAR {metrics['uar']:.4f} (optimistic best-epoch accuracy "
           f"{metrics['optimistic_best_epoch']['accuracy']:.4f}) -> {out / 'README.md'}")

@@ -46,3 +46,14 @@ def test_incomplete_write_leaves_no_file(tmp_path):
     with pytest.raises(RuntimeError, match="1 of 2 clips written"):
         writer.close()
     assert not (tmp_path / "c.h5").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_windows_are_stored_one_clip_per_chunk_uncompressed(tmp_path):
+    """The layout the module docstring promises (compression was measured not to pay)."""
+    h5py = pytest.importorskip("h5py")
+    writer = CacheWriter(tmp_path / "c.h5", 1, 4, 16, ["a"], True, {})
+    writer.add(_clip(0, "sub01", True))
+    writer.close()
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        for name in ("onset", "apex", "depth_onset", "depth_apex"):
+            assert f[name].chunks == (1, *f[name].shape[1:]) and f[name].compression is None

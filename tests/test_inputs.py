@@ -76,3 +76,25 @@ def test_flow_kind_needs_the_stored_flow(depth_cache):
         inputs.load_frames(depth_cache, np.array([0, 1]), "flow", SIZE)
     with pytest.raises(ValueError, match="got 1"):
         inputs.load_frames(depth_cache, np.array([0, 1]), "flow", SIZE, np.zeros((1, 3, SIZE, SIZE)))
+
+
+def test_select_hands_the_uint8_pair_to_rgb(depth_cache):
+    frames = inputs.load_frames(depth_cache, np.array([0, 1]), "difference", SIZE)
+    seen = []
+    batch = inputs.select(frames, torch.tensor([1, 0]), onset_at=torch.tensor([2, 0]), apex_at=torch.tensor([0, 1]),
+                          rgb=lambda pair: seen.append(pair) or pair.float() / 255)
+    (pair,) = seen
+    onset, apex = depth_cache.load("onset", [1, 0]), depth_cache.load("apex", [1, 0])
+    expected = np.stack([np.stack([onset[0, 2], apex[0, 0]]), np.stack([onset[1, 0], apex[1, 1]])])
+    assert pair.dtype == torch.uint8 and pair.shape == (2, 2, 3, SIZE, SIZE)
+    np.testing.assert_array_equal(pair.permute(0, 1, 3, 4, 2).numpy(), expected)
+    assert torch.equal(batch.apex, pair[:, 1] / 255)
+
+
+@pytest.mark.parametrize("kind", inputs.KINDS)
+def test_motion_into_out_is_motion(depth_cache, kind):
+    flow = np.random.default_rng(0).normal(size=(2, 3, SIZE, SIZE)) if kind == "flow" else None
+    batch = inputs.select(inputs.load_frames(depth_cache, np.array([0, 1]), kind, SIZE, flow), torch.tensor([0, 1]))
+    out = torch.full((2, inputs.in_channels(kind), SIZE, SIZE), float("nan"))
+    assert inputs.motion(batch, kind, out=out) is out
+    assert torch.equal(out, inputs.motion(batch, kind))

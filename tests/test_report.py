@@ -26,7 +26,8 @@ def _write_folds(folder) -> None:
         epochs = [{"epoch": e + 1, "train_loss": 1.0 / (e + 1), "train_acc": 0.5 + 0.25 * e,
                    "test_acc": float(np.mean(np.equal(pred, fold["labels"]))), "test_pred": pred}
                   for e, pred in enumerate(fold["epochs"])]
-        curves = {"classes": CLASSES, "test_labels": fold["labels"], "epochs": epochs}
+        curves = {"classes": CLASSES, "test_labels": fold["labels"], "epochs": epochs, "device": "cpu",
+                  "precision": "bf16" if subject == "s1" else "fp32"}
         (folder / subject / "curves.json").write_text(json.dumps(curves))
 
 
@@ -94,7 +95,7 @@ def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
     assert reasons == {"ingest: missing frames": 1, "ingest: offset before onset": 1, "landmarks: no face": 1}
     metrics = report.evaluate(folds, counts)
     assert metrics["skipped"] == counts
-    page = report_page.render(metrics, PARAMS, "abc1234", reasons)
+    page = report_page.render(metrics, PARAMS, "abc1234", reasons, report.trained_on(folds))
     assert "3 clip(s) failed upstream (ingest rejected 2, landmarks 1, crop 0); 4 clip(s) had labels" in page
     assert "- landmarks: no face: 1" in page
 
@@ -102,8 +103,9 @@ def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
 def test_page_shows_both_figures_labelled_and_the_published_table(folds):
     metrics = report.evaluate(folds, {"total": 0, "ingest_rejected": 0, "landmarks_failed": 0, "crop_failed": 0,
                                       "dropped_by_protocol": 0})
-    page = report_page.render(metrics, PARAMS, "abc1234", {})
+    page = report_page.render(metrics, PARAMS, "abc1234", {}, report.trained_on(folds))
     assert "| **this run** (honest) | 0.8333 |" in page
     assert "| optimistic: best epoch per test subject | 1.0000 |" in page and "OPTIMISTIC" in page
     assert "| paper | 88.35 | 0.8676 |" in page and "code: abc1234" in page
     assert "model kept: final epoch" in page and "![confusion matrices](confusion.png)" in page
+    assert "- trained on cpu, bf16 (1 fold); cpu, fp32 (1 fold)" in page

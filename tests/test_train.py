@@ -98,14 +98,37 @@ def test_fold_outputs(fold, cache, tmp_path):
     assert curves["epochs"][-1]["test_pred"] == table.pred.tolist()
     assert all(np.isfinite(e["train_loss"]) and len(e["test_pred"]) == 4 for e in curves["epochs"])
     assert "OPTIMISTIC" in curves["optimistic_best_epoch"]["note"]
+    assert curves["precision"] == ("bf16" if train.native_bf16(torch.device("cpu")) else "fp32")
 
 
-def test_same_seed_same_predictions(fold, cache):
-    again = train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), CONFIG,
-                             log=lambda _: None)
-    pd.testing.assert_frame_equal(fold.predictions, again.predictions, check_exact=True)
-    for key, value in fold.state_dict.items():
-        assert torch.equal(value, again.state_dict[key]), key
+def test_same_seed_same_predictions_in_each_precision(cache):
+    runs = {}
+    for precision in ("fp32", "bf16", "fp32", "bf16"):
+        config = train.TrainConfig(**{**CONFIG.__dict__, "precision": precision})
+        result = train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config,
+                                  log=lambda _: None)
+        assert result.curves["precision"] == precision
+        if precision not in runs:
+            runs[precision] = result
+            continue
+        pd.testing.assert_frame_equal(result.predictions, runs[precision].predictions, check_exact=True)
+        for key, value in result.state_dict.items():
+            assert torch.equal(value, runs[precision].state_dict[key]), (precision, key)
+    # bf16 autocast really ran: the weights differ from fp32's
+    assert not all(torch.equal(v, runs["bf16"].state_dict[k]) for k, v in runs["fp32"].state_dict.items())
+
+
+def test_auto_precision_is_bf16_only_on_native_bf16(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(train, "native_bf16", lambda device: True)
+    assert train.resolve_precision("auto", cpu) == "bf16" and train.resolve_precision("auto", cuda) == "bf16"
+    monkeypatch.setattr(train, "native_bf16", lambda device: False)
+    assert train.resolve_precision("auto", cpu) == "fp32" and train.resolve_precision("auto", cuda) == "fp16"
+    assert train.resolve_precision("bf16", cpu) == "bf16" and train.resolve_precision("fp32", cuda) == "fp32"
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        train.resolve_precision("fp16", cpu)
+    with pytest.raises(ValueError, match="train.precision must be one of"):
+        train.TrainConfig.from_params({"precision": "half"})
 
 
 def test_stage_cli(cache, tmp_path):

@@ -63,6 +63,10 @@ Options (all keyword-only):
   runs and tests.
 * ``pc_antialias`` (False): see above.
 
+``model.set_grad_checkpointing()`` (as in timm) recomputes the motion branch's activations
+during backward instead of keeping them: less memory for more compute (figures in
+benchmarks/README.md); BatchNorm statistics stay as without it (:mod:`mer.models.checkpointing`).
+
 The module makes no device or dtype assumptions: it runs on CPU/GPU, under
 ``torch.autocast`` and with ``channels_last`` inputs.
 """
@@ -76,6 +80,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .checkpointing import runner
 
 __all__ = [
     "MMNet",
@@ -343,8 +349,13 @@ class MMNet(nn.Module):
                 antialias=pc_antialias,
             )
         self.fc = nn.Linear(widths[3] * self.feature_size**2, num_classes)
+        self.grad_checkpointing = False
 
         self._init_motion_branch()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute the motion branch's activations during backward (less memory, more compute)."""
+        self.grad_checkpointing = enable
 
     def _init_motion_branch(self) -> None:
         # as in the official code: the first stem conv and the fc keep PyTorch's default init
@@ -366,11 +377,12 @@ class MMNet(nn.Module):
         if motion.dim() != 4 or tuple(motion.shape[1:]) != expected:
             raise ValueError(f"motion must be (B, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(motion.shape)}")
 
-        x = self.stem(motion)
-        x, attn = self.layer1(x)
-        x, attn = self.layer2(x, self._prior(attn))
-        x, attn = self.layer3(x, self._prior(attn))
-        x, _ = self.layer4(x, self._prior(attn))
+        run = runner(self.grad_checkpointing)
+        x = run(self.stem, motion)
+        x, attn = run(self.layer1, x)
+        x, attn = run(self.layer2, x, self._prior(attn))
+        x, attn = run(self.layer3, x, self._prior(attn))
+        x, _ = run(self.layer4, x, self._prior(attn))
 
         if self.pc is not None:
             if onset is None:

@@ -32,6 +32,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from .checkpointing import runner
+
 __all__ = ["ResNetBaseline", "resnet18", "resnet50", "adapt_first_conv", "load_pretrained"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -55,10 +57,21 @@ class ResNetBaseline(ResNet):
         if in_channels != 3:
             self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each residual stage's activations during backward (less memory, more compute)."""
+        self.grad_checkpointing = enable
 
     def forward(self, motion: Tensor, onset: Optional[Tensor] = None) -> Tensor:  # noqa: ARG002
         """Logits for ``motion`` (B, in_channels, H, W); ``onset`` is ignored."""
-        return self._forward_impl(motion)
+        if not self.grad_checkpointing:
+            return self._forward_impl(motion)
+        run = runner(True)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(motion))))
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = run(layer, x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def adapt_first_conv(weight: Tensor, in_channels: int) -> Tensor:

@@ -309,3 +309,45 @@ def test_sampling_maps_coverage_equals_covered_on_the_mapped_grid() -> None:
     assert covered.all()
     with pytest.raises(ValueError, match="coverage must be a bool array of shape"):
         sampling_maps(transform, grid_to_fixed, (height, width), coverage=np.empty((height, width)))
+
+
+def test_affine_basis_carries_quadratics_exactly() -> None:
+    rng = np.random.default_rng(9)
+    u = rng.uniform(-50.0, 250.0, (40, 2))
+    linear, shift = rng.normal(0.0, 1.0, (3, 2, 2)), rng.normal(0.0, 30.0, (3, 2))
+    batched = lwm._affine_basis(linear, shift)
+    assert batched.shape == (3, 6, 6)
+    for k in range(3):
+        x = u @ linear[k].T + shift[k]
+        np.testing.assert_allclose(quadratic_basis(x), quadratic_basis(u) @ batched[k].T, rtol=1e-12, atol=1e-9)
+        np.testing.assert_array_equal(lwm._affine_basis(linear[k], shift[k]), batched[k])
+
+
+@pytest.mark.parametrize("seed", [10, 11, 12])
+def test_sampling_maps_equal_the_transform_under_rotated_sheared_grids(seed: int) -> None:
+    """Maps are accumulated circle by circle; they must equal evaluating every pixel, covered or not."""
+    rng = np.random.default_rng(seed)
+    fixed = face_points()
+    transform = LWMTransform.fit(fixed, smooth_warp(fixed) + rng.normal(0.0, 1.0, fixed.shape), 12)
+    angle = rng.uniform(-0.6, 0.6)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    linear = rotation @ np.array([[rng.uniform(0.8, 2.5), rng.uniform(-0.3, 0.3)], [0.0, rng.uniform(0.8, 2.5)]])
+    height, width = 150, 170
+    # the grid's centre on the face's, so the grid holds covered and fallback pixels
+    shift = fixed.mean(axis=0) - linear @ np.array([width / 2, height / 2]) + rng.normal(0.0, 20.0, 2)
+    grid_to_fixed = np.column_stack([linear, shift])
+    coverage = np.empty((height, width), bool)
+    map_x, map_y = sampling_maps(transform, grid_to_fixed, (height, width), coverage=coverage)
+    v, u = np.mgrid[0:height, 0:width]
+    points = np.column_stack([u.ravel(), v.ravel()]) @ linear.T + shift
+    expected, covered = transform.evaluate(points)
+    assert 0.2 < covered.mean() < 0.98
+    np.testing.assert_array_equal(coverage, covered.reshape(height, width))
+    np.testing.assert_allclose(map_x, expected[:, 0].reshape(height, width), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(map_y, expected[:, 1].reshape(height, width), rtol=0, atol=1e-4)
+
+
+def test_sampling_maps_refuse_a_singular_grid() -> None:
+    transform = LWMTransform.fit(face_points(), face_points() + 1.0, 12)
+    with pytest.raises(ValueError, match="grid_to_fixed must be invertible"):
+        sampling_maps(transform, np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0]]), (10, 10))

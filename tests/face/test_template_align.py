@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from mer.face.align import crop_affine, normalised_landmarks
+from mer.face.align import PREVIEW_STEP, crop_affine, normalised_landmarks, preview_warp
 from mer.face.lwm import LWMTransform
 from mer.face.template import eye_centres, mean_template, procrustes_mean
 
@@ -58,3 +58,15 @@ def test_crop_places_the_eyes_where_the_rule_says(face_points):
     assert v_right == pytest.approx(v_left, abs=1e-6)  # box aligned with the eye line
     assert u_left == pytest.approx((width / 2 - 0.5) / width * size - 0.5, abs=1e-6)
     assert u_right - u_left == pytest.approx(size / width, abs=1e-6)
+
+
+def test_preview_samples_the_canvas_at_the_centres_of_its_blocks(face_points):
+    """With an identity LWM, preview pixel (u, v) is the frame at the centre of the canvas block it
+    covers: bilinear sampling there is the mean of the block (PREVIEW_STEP = 2: 2x2 pixels)."""
+    assert PREVIEW_STEP == 2
+    image = skimage.data.astronaut()[:400, :500]  # non-square: a swapped (width, height) shows
+    transform = LWMTransform.fit(face_points, face_points, 12)
+    preview = preview_warp(transform, image, (500, 400))
+    assert preview.shape == (200, 250, 3)
+    blocks = image.reshape(200, 2, 250, 2, 3).astype(float).mean(axis=(1, 3))
+    assert np.abs(preview - blocks).max() <= 1.0
