@@ -13,15 +13,15 @@ from pathlib import Path
 import torch
 
 
-def machine(packages: tuple[str, ...]) -> str:
-    """Date, cores, CPU model, RAM, torch's CPU capability, Python and `packages`' versions, then the load."""
+def machine(packages: tuple[str, ...], extra: str = "") -> str:
+    """Date, cores, CPU model, RAM, torch's CPU capability, Python, `packages`' versions and `extra`, then the load."""
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = ", ".join(f"{name} {_version(name)}" for name in packages)
     return (f"{time.strftime('%Y-%m-%d %H:%M')}, nproc {os.cpu_count()}, {model}, {memory_gb:.0f} GB RAM, "
             f"CPU capability {torch.backends.cpu.get_cpu_capability()}, python {platform.python_version()}, "
-            f"{versions}\n{load()}")
+            f"{versions}{extra}\n{load()}")
 
 
 def load() -> str:

@@ -522,7 +522,7 @@ def main() -> None:
     clips = manifest.read(args.manifest)
     if args.quick:
         clips = clips.head(QUICK_CLIPS)
-    print(machine(("torch", "opencv-contrib-python-headless", "dlib-bin", "h5py", "numpy")) + f" (cv2 {cv2.__version__})")
+    print(machine(("torch", "opencv-contrib-python-headless", "dlib-bin", "h5py", "numpy"), f" (cv2 {cv2.__version__})"))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mer-bench-") as tmp:
         print_breakdown(breakdown(clips, settings, Path(tmp) / "breakdown", args.repeats), "1. Breakdown")

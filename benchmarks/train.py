@@ -708,7 +708,7 @@ def main() -> None:
     torch.manual_seed(0)
     cache = Cache(args.cache)
     train_idx, _ = cache.fold(SUBJECT)
-    print(machine(("torch", "torchvision", "numpy", "h5py")) + f", cv2 {cv2.__version__}")
+    print(machine(("torch", "torchvision", "numpy", "h5py"), f", cv2 {cv2.__version__}"))
     started = time.perf_counter()
     if args.only_data:
         data_path(cache, Path(args.cropped), train_idx, plan)

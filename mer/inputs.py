@@ -42,8 +42,22 @@ def needs_depth(kind: str) -> bool:
     return kind in ("depth", "rgbd")
 
 
+class _OnsetApex:
+    """`onset` and `apex` as views of `rgb`, whose dimension 1 is (onset, apex)."""
+
+    rgb: Tensor
+
+    @property
+    def onset(self) -> Tensor:
+        return self.rgb[:, 0]
+
+    @property
+    def apex(self) -> Tensor:
+        return self.rgb[:, 1]
+
+
 @dataclass(frozen=True)
-class FoldFrames:
+class FoldFrames(_OnsetApex):
     """Every frame a fold needs, in memory; rows follow the `indices` given to `load_frames`.
 
     The onset and apex windows are one tensor so that a batch's pairs are one gather (`select`).
@@ -63,17 +77,9 @@ class FoldFrames:
     def window(self) -> int:
         return self.rgb.shape[2]
 
-    @property
-    def onset(self) -> Tensor:
-        return self.rgb[:, 0]
-
-    @property
-    def apex(self) -> Tensor:
-        return self.rgb[:, 1]
-
 
 @dataclass(frozen=True)
-class Batch:
+class Batch(_OnsetApex):
     """One onset/apex pair per clip, as float tensors ready for augmentation and `motion`.
 
     Onset and apex RGB are one (B, 2, 3, H, W) tensor, so that mer.augment colours and warps
@@ -84,14 +90,6 @@ class Batch:
     depth_onset: Tensor | None   # (B, 1, H, W)
     depth_apex: Tensor | None
     flow: Tensor | None          # (B, 3, H, W)
-
-    @property
-    def onset(self) -> Tensor:
-        return self.rgb[:, 0]
-
-    @property
-    def apex(self) -> Tensor:
-        return self.rgb[:, 1]
 
 
 def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
