@@ -10,9 +10,8 @@ import os
 import re
 from pathlib import Path
 
-from mer.datasets import frames
-from mer.datasets.keyframes import row_key_frames
-from mer.datasets.records import Clip, ReadResult, Row, read_rows, selected_clip
+from mer.datasets.folders import clip_in_folder
+from mer.datasets.records import Clip, ReadResult, Row, read_rows
 from mer.datasets.tables import cell_text, column, load_table
 
 FRAME_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
@@ -59,10 +58,7 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         result.subjects.add(subject)
         if not clip_name or not emotion:
             raise ValueError("filename or emotion is empty")
-        onset, apex, offset, repaired = row_key_frames(cells, cols, apex_repair)
-        folder = frames.inside(root, folders.get(emotion.lower(), emotion), clip_name)
-        available = frames.list_frames(folder, FRAME_PATTERN)
-        sel = frames.select(available, onset, apex, offset, margin, where=str(folder))
-        return selected_clip(row, subject, clip_name, emotion, sel, available, repaired)
+        return clip_in_folder(row, cols, apex_repair, margin, subject, clip_name, emotion,
+                              root, (folders.get(emotion.lower(), emotion), clip_name), FRAME_PATTERN)
 
     return read_rows(table, labels, read_row)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mer.datasets import frames
-from mer.datasets.keyframes import row_key_frames
-from mer.datasets.records import Clip, ReadResult, Row, read_rows, selected_clip
+from mer.datasets.folders import clip_in_folder
+from mer.datasets.records import Clip, ReadResult, Row, read_rows
 from mer.datasets.tables import cell_text, column, load_table, parse_frame
 
 
@@ -44,10 +43,7 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         result.subjects.add(subject)
         if not clip_name:
             raise ValueError("filename is empty")
-        onset, apex, offset, repaired = row_key_frames(cells, cols, apex_repair)
-        folder = frames.inside(root, subject, clip_name)
-        available = frames.list_frames(folder, frame_pattern(subject))
-        sel = frames.select(available, onset, apex, offset, margin, where=str(folder))
-        return selected_clip(row, subject, clip_name, cell_text(cells[cols["emotion"]]), sel, available, repaired)
+        return clip_in_folder(row, cols, apex_repair, margin, subject, clip_name, cell_text(cells[cols["emotion"]]),
+                              root, (subject, clip_name), frame_pattern(subject))
 
     return read_rows(table, labels, read_row)
