@@ -53,10 +53,11 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from mer import inputs
+from mer.augment import STEP, Affine, Augment, ColourJitter, training_inputs
 from mer.cache import Cache, CacheWriter, ClipWindows
 from mer.face.crop import frame_file
-from mer.augment import STEP, Affine, Augment, ColourJitter, training_inputs
 from mer.models import build_model
+from mer.train import native_bf16
 
 from common import load, machine, vmhwm_mb
 
@@ -388,7 +389,7 @@ def fused_adamw_supported() -> bool:
 
 def variants() -> list[Variant]:
     """Baseline, each option alone, and every supported option together."""
-    bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    bf16 = native_bf16(torch.device("cpu"))
     print(f"bf16 autocast: CPU {'has' if bf16 else 'lacks'} native bf16 (avx512_bf16 "
           f"{torch.cpu._is_avx512_bf16_supported()}, AMX {torch.cpu._is_amx_tile_supported()})"
           + ("" if bf16 else ": skipped, it would run emulated"))

@@ -35,6 +35,7 @@ from mer.models import build_model, model_options
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EVAL_BATCH = 64
+MEMORY_FORMAT = torch.channels_last  # on every device: 1.2x a CPU step too (benchmarks/README.md)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def select_device() -> torch.device:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware; elsewhere bf16 autocast is emulated and slower than fp32."""
+    """Whether `device` computes bf16 in hardware; elsewhere bf16 autocast would run emulated in software."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
@@ -160,8 +161,7 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     val = _Evaluation(load(val_idx), cache.labels[val_idx], kind) if len(val_idx) else None
 
     model = _build(model_name, options, num_classes, kind, input_config.size).to(device)
-    memory_format = torch.channels_last  # 1.2x a CPU step too (benchmarks/README.md)
-    model = model.to(memory_format=memory_format)
+    model = model.to(memory_format=MEMORY_FORMAT)
     model.set_grad_checkpointing(config.grad_checkpointing)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.gamma)
@@ -169,7 +169,7 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     generator = torch.Generator().manual_seed(config.seed)
-    run = functools.partial(_predict, model, device=device, memory_format=memory_format, precision=precision)
+    run = functools.partial(_predict, model, device=device, precision=precision)
 
     epochs, selected = [], None
     for epoch in range(1, config.epochs + 1):
@@ -181,7 +181,7 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
             motion, onset = training_inputs(train_frames, rows, kind, config.augment, generator)
             labels = train_labels[rows].to(device)
             with _autocast(device, precision):
-                logits = model(_to(motion, device, memory_format), _to(onset, device, memory_format))
+                logits = model(_to(motion, device), _to(onset, device))
                 loss = criterion(logits.float(), labels)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -269,19 +269,18 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def _to(x: Tensor, device: torch.device, memory_format: torch.memory_format) -> Tensor:
-    return x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+def _to(x: Tensor, device: torch.device) -> Tensor:
+    return x.to(device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.device,
-             memory_format: torch.memory_format, precision: str) -> Tensor:
+def _predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.device, precision: str) -> Tensor:
     """Class probabilities (n, C) on CPU, in eval mode, EVAL_BATCH clips at a time."""
     model.eval()
     probs = []
     for m, o in zip(motion.split(EVAL_BATCH), onset.split(EVAL_BATCH)):
         with _autocast(device, precision):
-            logits = model(_to(m, device, memory_format), _to(o, device, memory_format))
+            logits = model(_to(m, device), _to(o, device))
         probs.append(logits.float().softmax(1).cpu())
     return torch.cat(probs)
 

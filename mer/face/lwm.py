@@ -105,13 +105,19 @@ def _weights(points: np.ndarray, centers: np.ndarray, radii: np.ndarray) -> np.n
     r += weights
     np.sqrt(r, out=r)
     r /= radii
+    return _profile(r, out=weights)
+
+
+def _profile(r: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``(1 - R)^2 (1 + 2R)`` of distances `r` in radii, into `out`; `r` is overwritten.
+    Clamping R at 1 zeroes the weight outside the circle."""
     np.minimum(r, 1.0, out=r)
-    np.subtract(1.0, r, out=weights)
-    weights *= weights
+    np.subtract(1.0, r, out=out)
+    out *= out
     r *= 2.0
     r += 1.0
-    weights *= r
-    return weights
+    out *= r
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -373,18 +379,12 @@ def _blend_on_grid(transform: LWMTransform, affine: np.ndarray, height: int, wid
 
 
 def _grid_weights(linear: np.ndarray, centre: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """(len(v), len(u)) weights ``(1 - R)^2 (1 + 2R)`` of one circle, R = |linear @ (u, v) - centre|
-    (both already divided by the radius); in place on two buffers, as :func:`_weights`."""
+    """(len(v), len(u)) weights of one circle, R = |linear @ (u, v) - centre| (both already divided
+    by the radius); in place on two buffers, as :func:`_weights`."""
     r = (linear[0, 1] * v - centre[0])[:, None] + linear[0, 0] * u
     weights = (linear[1, 1] * v - centre[1])[:, None] + linear[1, 0] * u
     r *= r
     weights *= weights
     r += weights
     np.sqrt(r, out=r)
-    np.subtract(1.0, r, out=weights)
-    np.maximum(weights, 0.0, out=weights)
-    weights *= weights
-    r *= 2.0
-    r += 1.0
-    weights *= r
-    return weights
+    return _profile(r, out=weights)
