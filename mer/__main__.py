@@ -1,0 +1,7 @@
+"""`python -m mer ...`: the same front door as the `mer` console script."""
+
+import sys
+
+from mer.cli import main
+
+sys.exit(main())

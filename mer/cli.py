@@ -1,0 +1,67 @@
+"""The `mer` command: the user-facing verbs beside `dvc` (the stages stay DVC's entry points).
+
+Each subcommand lives in its own module, which provides `add_arguments(parser)` and
+`run(args) -> int`, and keeps heavy imports (torch, cv2) inside `run` so that `mer --help`
+stays instant. A new verb is one line in `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import NamedTuple
+
+
+class Command(NamedTuple):
+    name: str
+    module: str
+    summary: str
+
+
+COMMANDS: tuple[Command, ...] = ()
+
+
+def version() -> str:
+    """The installed package version and the git commit of the checkout it runs from."""
+    try:
+        package = metadata.version("mer")
+    except metadata.PackageNotFoundError:
+        package = "unknown (not installed)"
+    root = Path(__file__).resolve().parents[1]
+    try:
+        done = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+                              capture_output=True, text=True, check=True)
+        commit = done.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "no git checkout"
+    return f"mer {package} (commit {commit})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mer", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for command in COMMANDS:
+        module = importlib.import_module(command.module)
+        sub = subparsers.add_parser(command.name, help=command.summary, description=module.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
