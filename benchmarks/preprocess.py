@@ -167,7 +167,7 @@ def _breakdown_pass(rows: list, s: Settings, detector: DlibDetector, out_dir: Pa
         template = s.template(np.stack(shapes))
     size, canvas = s.crop["size"], s.params["landmarks"]["canvas"]
     writer = s.cache_writer(out_dir / "cache.h5", len(rows))
-    for row, points in zip(rows, shapes):
+    for row, points in zip(rows, shapes, strict=True):
         with watch.time("LWM fit"):  # stage normalise
             transform = LWMTransform.fit(template, points, s.neighbours)
         with watch.time("normalised landmarks (Newton)"):
@@ -401,7 +401,7 @@ def landmark_choice(rows: list, firsts: list[np.ndarray], s: Settings, repeats: 
                                            for f in firsts]
         for upsample in (0, 1):
             detector = DlibDetector(upsample=upsample)
-            seconds, points = best_of(lambda: [_landmarks_or_none(detector, image) for image in images], repeats)
+            seconds, points = best_of(lambda d=detector, ims=images: [_landmarks_or_none(d, im) for im in ims], repeats)
             found[zoom, upsample] = points
             faces = sum(p is not None for p in points)
             spread = _subject_spread(points, subjects) / zoom if faces == len(points) else np.array([np.nan])
@@ -444,7 +444,7 @@ def map_choice(rows: list, shapes: np.ndarray, s: Settings, repeats: int) -> Non
     by_points, exact = best_of(lambda: [t.evaluate(pixels @ a[:, :2].T + a[:, 2])[0] for t, a in grids], repeats)
     by_circles, maps = best_of(lambda: [sampling_maps(t, a, (size, size)) for t, a in grids], repeats)
     error = max(max(np.abs(m[0].ravel() - e[:, 0]).max(), np.abs(m[1].ravel() - e[:, 1]).max())
-                for m, e in zip(maps, exact))
+                for m, e in zip(maps, exact, strict=True))
     identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
     full, _ = best_of(lambda: [sampling_maps(t, identity, (canvas, canvas)) for t, _ in grids], repeats)
     step = PREVIEW_STEP
@@ -467,8 +467,8 @@ def png_choice(crop_dir: Path, repeats: int) -> None:
         for name, options in PNG_VARIANTS.items():
             encoded = []
             for i, frame in enumerate(frames):
-                encode, data = best_of(lambda: cv2.imencode(".png", frame, options)[1], 1)
-                decode, _ = best_of(lambda: cv2.imdecode(data, cv2.IMREAD_COLOR_RGB), 1)
+                encode, data = best_of(lambda f=frame, o=options: cv2.imencode(".png", f, o)[1], 1)
+                decode, _ = best_of(lambda d=data: cv2.imdecode(d, cv2.IMREAD_COLOR_RGB), 1)
                 best[name][:, i] = np.minimum(best[name][:, i], (encode, decode))
                 encoded.append(data.size)
             sizes[name] = sum(encoded) / len(frames) / 1024
@@ -483,8 +483,8 @@ def hdf5_choice(rows: list, s: Settings, crop_dir: Path, tmp: Path, repeats: int
     print(f"HDF5 windows ({len(clips)} clips)     write ms/clip  read ms/clip  MB")
     for name, options in HDF5_VARIANTS.items():
         path = tmp / f"windows-{len(options)}-{options.get('compression', 'none')}.h5"
-        write, _ = best_of(lambda: _write_windows(path, clips, options), repeats)
-        read, _ = best_of(lambda: _read_all(path), repeats)
+        write, _ = best_of(lambda p=path, o=options: _write_windows(p, clips, o), repeats)
+        read, _ = best_of(lambda p=path: _read_all(p), repeats)
         print(f"  {name:<31}{1e3 * write / len(clips):>10.2f}{1e3 * read / len(clips):>14.2f}"
               f"{path.stat().st_size / 1e6:>7.1f}")
 

@@ -61,6 +61,7 @@ from mer.train import native_bf16
 
 from common import load, machine, vmhwm_mb
 
+CPU = torch.device("cpu")
 SUBJECT = "sub01"         # the fold measured, as `stages/train.py --subject sub01`
 SIZE = 224
 BATCH = 32                # the paper's batch size
@@ -209,11 +210,11 @@ def official_breakdown(clips: list[ClipFiles], threads: int) -> dict[str, float]
     with torch_threads(threads):
         for clip in clips:
             paths = [*clip.onset, clip.apex[0], *clip.apex]
-            t, images = timed(lambda: [cv2.imread(str(p))[:, :, ::-1] for p in paths])
+            t, images = timed(lambda ps=paths: [cv2.imread(str(p))[:, :, ::-1] for p in ps])
             seconds["9 x cv2.imread + BGR->RGB"] += t
-            t, frames = timed(lambda: torch.cat([dataset.frame(image) for image in images]))
+            t, frames = timed(lambda ims=images: torch.cat([dataset.frame(im) for im in ims]))
             seconds["9 x PIL/ToTensor/Normalize"] += t
-            seconds["27-channel augment"] += timed(lambda: dataset.augment(frames))[0]
+            seconds["27-channel augment"] += timed(lambda f=frames: dataset.augment(f))[0]
     return {part: 1e3 * s / len(clips) for part, s in seconds.items()}
 
 
@@ -341,7 +342,7 @@ BASELINE = Variant("fp32 baseline (contiguous, AdamW foreach=False)")
 class Step:
     """One MMNet training step of a variant; model and optimiser persist across calls, as in training."""
 
-    def __init__(self, variant: Variant, device: torch.device = torch.device("cpu"), compiled: bool = False) -> None:
+    def __init__(self, variant: Variant, device: torch.device = CPU, compiled: bool = False) -> None:
         torch.manual_seed(0)
         self.variant, self.device = variant, device
         self.model = build_model("mmnet", CLASSES, 3).to(device, memory_format=variant.memory_format)
@@ -419,7 +420,7 @@ def time_steps(steps: dict[str, Step], batch: int, warmup: int, reps: int) -> di
     seconds: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(reps):
         for name, step in steps.items():
-            seconds[name].append(timed(lambda: step(*data))[0])
+            seconds[name].append(timed(lambda s=step: s(*data))[0])
     return seconds
 
 

@@ -207,7 +207,7 @@ def _warp_inputs(batch: inputs.Batch, kind: str, affine: Affine, motion: Tensor,
     afterwards: the same as warping the motion, to float rounding.
     """
     if kind == "flow":
-        out = affine.warp(torch.cat([batch.flow, batch.onset], dim=1), vectors=slice(0, 2))
+        out = affine.warp(torch.cat([inputs.present(batch.flow, "flow"), batch.onset], dim=1), vectors=slice(0, 2))
         motion.copy_(out[:, :3])
         onset.copy_(out[:, 3:])
         return
@@ -215,7 +215,7 @@ def _warp_inputs(batch: inputs.Batch, kind: str, affine: Affine, motion: Tensor,
     if batch.depth_onset is None:
         warped = inputs.Batch(rgb=affine.warp(rgb).unflatten(1, (2, 3)), depth_onset=None, depth_apex=None, flow=None)
     else:
-        out = affine.warp(torch.cat([rgb, batch.depth_onset, batch.depth_apex], dim=1))
+        out = affine.warp(torch.cat([rgb, batch.depth_onset, inputs.present(batch.depth_apex, "depth")], dim=1))
         warped = inputs.Batch(rgb=out[:, :6].unflatten(1, (2, 3)), depth_onset=out[:, 6:7], depth_apex=out[:, 7:8],
                               flow=None)
     inputs.motion(warped, kind, out=motion)

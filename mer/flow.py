@@ -26,7 +26,8 @@ from mer.parallel import map_clips
 def tvl1_flow(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
     """(3, H, W) float32 u, v, magnitude of the TV-L1 flow between two RGB uint8 frames."""
     grey = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in (onset, apex)]
-    uv = cv2.optflow.DualTVL1OpticalFlow_create().calc(grey[0], grey[1], None)
+    # OpenCV's type stubs cover the main modules only, not contrib's optflow
+    uv = cv2.optflow.DualTVL1OpticalFlow_create().calc(grey[0], grey[1], None)  # type: ignore[attr-defined]
     return np.concatenate([uv, np.linalg.norm(uv, axis=2, keepdims=True)], axis=2).transpose(2, 0, 1)
 
 
@@ -81,4 +82,5 @@ def _open_cache(path: str) -> None:
 
 def _flow_of_clip(job: tuple[int, int]) -> np.ndarray:
     index, size = job
+    assert _worker_cache is not None, "_open_cache runs first in every worker"
     return tvl1_flow(*labelled_pair(_worker_cache, index, size))

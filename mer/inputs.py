@@ -109,16 +109,16 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
                          f"such as CAS(ME)^3")
     positions = {name: torch.as_tensor(getattr(cache, f"{name}_position")[indices], dtype=torch.long)
                  for name in ("onset", "apex")}
-    depth = {name: None for name in ("onset", "apex")}
+    depth: dict[str, Tensor | None] = {name: None for name in ("onset", "apex")}
     if needs_depth(kind):
         depth = {name: _resize(torch.from_numpy(cache.load(f"depth_{name}", indices).astype(np.float32))
                                .unsqueeze(2), size) for name in depth}
-    flow = _resize_flow(torch.from_numpy(np.asarray(flow, np.float32)), size) if kind == "flow" else None
+    flows = _resize_flow(torch.from_numpy(np.asarray(flow, np.float32)), size) if kind == "flow" else None
     rgb = torch.empty(len(indices), 2, cache.window, 3, size, size, dtype=torch.uint8)
     for i, name in enumerate(("onset", "apex")):
         _resize_uint8(cache.load(name, indices), size, out=rgb[:, i])
     return FoldFrames(rgb=rgb, onset_position=positions["onset"], apex_position=positions["apex"],
-                      depth_onset=depth["onset"], depth_apex=depth["apex"], flow=flow)
+                      depth_onset=depth["onset"], depth_apex=depth["apex"], flow=flows)
 
 
 def to_unit(pair: Tensor) -> Tensor:
@@ -150,13 +150,21 @@ def motion(batch: Batch, kind: str, out: Tensor | None = None) -> Tensor:
     """
     _check_kind(kind)
     if kind == "flow":
-        return batch.flow if out is None else out.copy_(batch.flow)
+        flow = present(batch.flow, "flow")
+        return flow if out is None else out.copy_(flow)
     if kind == "difference":
         return torch.sub(batch.apex, batch.onset, out=out)
-    depth = (batch.depth_apex - batch.depth_onset) * DEPTH_SCALE
+    depth = (present(batch.depth_apex, "depth") - present(batch.depth_onset, "depth")) * DEPTH_SCALE
     if kind == "depth":
         return depth if out is None else out.copy_(depth)
     return torch.cat([batch.apex - batch.onset, depth], dim=1, out=out)
+
+
+def present(tensor: Tensor | None, what: str) -> Tensor:
+    """`tensor`, which a batch holds only when it was built for an input kind that needs `what`."""
+    if tensor is None:
+        raise ValueError(f"this batch has no {what} frames: it was built for an input kind without them")
+    return tensor
 
 
 def _pick(windows: Tensor | None, rows: Tensor, at: Tensor) -> Tensor | None:
@@ -170,7 +178,7 @@ def _resize_uint8(windows: np.ndarray, size: int, out: Tensor) -> None:
     if clips.shape[-1] == size:
         out.copy_(clips)
         return
-    for clip, target in zip(clips, out):
+    for clip, target in zip(clips, out, strict=True):
         target.copy_(_resize(clip.float(), size).round().clamp(0, 255))
 
 

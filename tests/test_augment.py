@@ -169,5 +169,5 @@ def test_training_inputs_are_deterministic_per_seed_whatever_the_threads():
         finally:
             torch.set_num_threads(before)
     first, again, other = runs
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not torch.equal(first[0], other[0])

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from mer.failures import ClipError, ClipFailure
-from mer.face.landmarks import Detection, NoFace, make_detector
+from mer.face.landmarks import Detection, Detector, NoFace, make_detector
 from mer.images import read_rgb
 
 OUTSIDE_TOLERANCE = 0.05  # fraction of the image size a landmark may stray past the border
 
-_detector = None
+_detector: Detector | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ def detect_clip(task: tuple[str, str]) -> ClipLandmarks | ClipFailure:
     sample_id, frame = task
     try:
         image = read_rgb(frame)
+        assert _detector is not None, "init_worker runs first in every worker"
         detection = _detector(image)
         check_inside(detection.landmarks, image.shape[1], image.shape[0])
     except NoFace as exc:

@@ -111,4 +111,5 @@ def _write_template(f: h5py.File, template: Template) -> None:
 
 def _read_template(f: h5py.File) -> Template:
     t = f["template"]
-    return Template(t["landmarks"][()], str(t.attrs["source"]), tuple(int(v) for v in t.attrs["canvas"]))
+    width, height = (int(v) for v in t.attrs["canvas"])
+    return Template(t["landmarks"][()], str(t.attrs["source"]), (width, height))
