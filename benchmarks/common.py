@@ -1,4 +1,9 @@
-"""What every benchmark prints beside its figures: the machine, its load, and peak memory.
+"""What every benchmark prints beside its figures: the machine, its load, its peak, and peak memory.
+
+A CPU figure holds for one hardware class: with native bf16 (AVX512-BF16 or AMX) training runs
+bf16, without it fp32 at roughly half the speed. Every benchmark therefore prints the CPU's
+features and the class they put it in, and the step benchmark relates its FLOP/s to a GEMM
+measured in the same run.
 
 Scripts run as `python benchmarks/<name>.py`, so this module is imported as `common`.
 """
@@ -13,15 +18,54 @@ from pathlib import Path
 import torch
 
 
+FEATURES = {"AVX2": "avx2", "AVX512": "avx512f", "AVX512-BF16": "avx512_bf16", "AMX": "amx_bf16"}
+
+
+def cpu_flags() -> set[str]:
+    flags = next((line.split(":", 1)[1] for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("flags")), "")
+    return set(flags.split())
+
+
+def hardware_class() -> str:
+    """The class a figure holds for: "GPU <name>", "bf16 CPU" or "fp32-only CPU"."""
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)}"
+    flags = cpu_flags()
+    return "bf16 CPU" if {"avx512_bf16", "amx_bf16"} & flags else "fp32-only CPU"
+
+
+def cpu_features() -> str:
+    """E.g. "AVX2 yes, AVX512 yes, AVX512-BF16 yes, AMX no -> bf16 CPU"."""
+    flags = cpu_flags()
+    listed = ", ".join(f"{name} {'yes' if flag in flags else 'no'}" for name, flag in FEATURES.items())
+    return f"CPU features: {listed} -> hardware class: {hardware_class()}"
+
+
+def gemm_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    """Best-of-`reps` GFLOP/s of an n x n matmul in `dtype` on this CPU's torch threads: the peak a step is
+    measured against (a network step cannot beat the GEMM its convolutions and linears lower to)."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator).to(dtype) for _ in range(2))
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
 def machine(packages: tuple[str, ...], extra: str = "") -> str:
-    """Date, cores, CPU model, RAM, torch's CPU capability, Python, `packages`' versions and `extra`, then the load."""
+    """Date, cores, CPU model, RAM, torch's CPU capability, Python, `packages`' versions and `extra`, the CPU's
+    features and hardware class, then the load."""
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = ", ".join(f"{name} {_version(name)}" for name in packages)
     return (f"{time.strftime('%Y-%m-%d %H:%M')}, nproc {os.cpu_count()}, {model}, {memory_gb:.0f} GB RAM, "
             f"CPU capability {torch.backends.cpu.get_cpu_capability()}, python {platform.python_version()}, "
-            f"{versions}{extra}\n{load()}")
+            f"{versions}{extra}\n{cpu_features()}\n{load()}")
 
 
 def load() -> str:

@@ -50,6 +50,7 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
 from mer import inputs
@@ -59,7 +60,7 @@ from mer.face.crop import frame_file
 from mer.models import build_model
 from mer.train import native_bf16
 
-from common import load, machine, vmhwm_mb
+from common import gemm_gflops, load, machine, vmhwm_mb
 
 CPU = torch.device("cpu")
 SUBJECT = "sub01"         # the fold measured, as `stages/train.py --subject sub01`
@@ -424,15 +425,40 @@ def time_steps(steps: dict[str, Step], batch: int, warmup: int, reps: int) -> di
     return seconds
 
 
-def print_steps(seconds: dict[str, list[float]], batch: int, reps: int) -> dict[str, float]:
-    """The table of one batch size; returns the best s/step per variant."""
+def step_gflop(batch: int) -> float:
+    """GFLOP of one step's forward + backward at `batch`, as torch's FlopCounterMode counts them (the
+    convolutions and matmuls; the optimiser and elementwise work are not counted)."""
+    model = build_model("mmnet", CLASSES, 3)
+    motion, onset, labels = fake_batch(batch)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(motion, onset), labels).backward()
+    return counter.get_total_flops() / 1e9
+
+
+def gemm_peaks() -> dict[str, float]:
+    """GEMM GFLOP/s per precision the variants use, measured now on the same threads."""
+    peaks = {"fp32": gemm_gflops(torch.float32)}
+    if native_bf16(CPU):
+        peaks["bf16"] = gemm_gflops(torch.bfloat16)
+    print("GEMM peak (2048^2 matmul, best of 5): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+    return peaks
+
+
+def print_steps(seconds: dict[str, list[float]], batch: int, reps: int, steps: dict[str, Step], gflop: float,
+                peaks: dict[str, float]) -> dict[str, float]:
+    """The table of one batch size, with each variant's FLOP/s against the GEMM peak of the precision it runs
+    in; returns the best s/step per variant."""
     best = {name: min(s) for name, s in seconds.items()}
     base = best[BASELINE.name]
-    print(f"\nbatch {batch} ({reps} timed steps per variant, alternating; best of {reps}, median, max)")
-    print(f"{'variant':<48}{'s/step':>8}{'median':>8}{'max':>7}{'s/sample':>10}{'x fp32':>8}")
+    print(f"\nbatch {batch} ({reps} timed steps per variant, alternating; best of {reps}, median, max; "
+          f"{gflop:.1f} GFLOP forward + backward per step)")
+    print(f"{'variant':<48}{'s/step':>8}{'median':>8}{'max':>7}{'s/sample':>10}{'x fp32':>8}{'GFLOP/s':>9}"
+          f"{'of GEMM':>9}")
     for name, s in seconds.items():
+        precision = "bf16" if steps[name].variant.autocast == torch.bfloat16 else "fp32"
+        achieved = gflop / best[name]
         print(f"{name:<48}{best[name]:>8.2f}{statistics.median(s):>8.2f}{max(s):>7.2f}{best[name] / batch:>10.3f}"
-              f"{base / best[name]:>8.2f}")
+              f"{base / best[name]:>8.2f}{achieved:>9.1f}{achieved / peaks[precision]:>8.0%} {precision}")
     return best
 
 
@@ -442,10 +468,11 @@ def model_step(plan: Plan) -> tuple[dict[str, Step], dict[int, dict[str, float]]
           f"{torch.get_num_threads()} torch threads. mer.train runs channels_last, with bf16 autocast where the CPU "
           f"has native bf16 (train.precision auto) and AdamW's default (the for-loop kernel on CPU)")
     steps = {v.name: Step(v) for v in variants()}
+    peaks = gemm_peaks()
     bests = {}
     for batch in plan.step_batches:
         seconds = time_steps(steps, batch, plan.warmup[batch], plan.timed[batch])
-        bests[batch] = print_steps(seconds, batch, plan.timed[batch])
+        bests[batch] = print_steps(seconds, batch, plan.timed[batch], steps, step_gflop(batch), peaks)
     for batch, best_s in bests.items():
         best = min(best_s, key=best_s.get)
         ratio = best_s[BASELINE.name] / best_s[best]
