@@ -15,11 +15,13 @@ from mer.face import store
 from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file
 from mer.images import read_rgb
 from mer.io import atomic_dir, load_params, write_json
+from mer.lifecycle import exit_with_parent
 from mer.parallel import map_clips
 from mer.plots import image_grid
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--manifest", default="data/manifest.csv")

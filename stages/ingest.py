@@ -9,9 +9,11 @@ from mer.datasets.ingest import ingest
 from mer.datasets.records import IngestError
 from mer.datasets.protocols import Protocol
 from mer.io import load_params, write_json
+from mer.lifecycle import exit_with_parent
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--manifest", default="data/manifest.csv")
