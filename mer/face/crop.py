@@ -113,8 +113,8 @@ def window(numbers: list[int], labelled: int, k: int) -> list[int]:
     run = numbers[start : start + k]
     missing = sorted(set(range(run[0], run[-1] + 1)) - set(run))
     if missing:
-        raise ClipError(f"gap in the window around frame {labelled}: frame(s) {missing} missing between "
-                        f"{run[0]} and {run[-1]} (a window needs consecutive frames)")
+        raise ClipError(f"gap in window: frame(s) {missing} missing between {run[0]} and {run[-1]}, the window "
+                        f"around frame {labelled} (a window needs consecutive frames)")
     return run
 
 
@@ -153,13 +153,13 @@ def check_frame(rgb: np.ndarray, reference: np.ndarray, number: int) -> None:
     grey = _grey(rgb)
     spread = float(grey.std())
     if spread < BLANK_STD:
-        raise ClipError(f"blank frame {number}: grey-level standard deviation {spread:.2f} < {BLANK_STD} "
+        raise ClipError(f"blank frame: frame {number} has grey-level standard deviation {spread:.2f} < {BLANK_STD} "
                         "(an empty or constant image in the window)")
     window = cv2.createHanningWindow(grey.shape[::-1], cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(reference, grey, window)
     shift = float(np.hypot(dx, dy)) / grey.shape[0]
     if response < MIN_RESPONSE or shift > MAX_SHIFT:
-        raise ClipError(f"face moved in frame {number}: {shift:.2f} of the crop from the first frame's landmarks "
+        raise ClipError(f"face moved: frame {number} is {shift:.2f} of the crop from the first frame's landmarks "
                         f"(limit {MAX_SHIFT}), match {response:.2f} (minimum {MIN_RESPONSE})")
 
 

@@ -18,8 +18,8 @@ def test_a_missing_frame_inside_a_window_is_reported_not_joined_over():
     numbers = [74, 75, 76, 77, 78, 79, 81, 82, 83]  # frame 80 deleted
     with pytest.raises(
         ClipError,
-        match=r"gap in the window around frame 79: frame\(s\) \[80\] missing "
-        r"between 77 and 81 \(a window needs consecutive frames\)",
+        match=r"^gap in window: frame\(s\) \[80\] missing between 77 and 81, the window around frame 79 "
+        r"\(a window needs consecutive frames\)$",
     ):
         window(numbers, 79, 4)
     assert window(numbers, 75, 4) == [74, 75, 76, 77]  # a gap outside the window is harmless
@@ -55,7 +55,7 @@ def test_blank_grey_apex_frame_fails_the_clip(tmp_path, face_clip):
     assert isinstance(result, ClipFailure) and result.sample_id == "s1/c1"
     assert (
         result.reason
-        == f"blank frame 6: grey-level standard deviation 0.00 < {BLANK_STD} (an empty or constant image in the window)"
+        == f"blank frame: frame 6 has grey-level standard deviation 0.00 < {BLANK_STD} (an empty or constant image in the window)"
     )
 
 
@@ -63,7 +63,7 @@ def test_near_constant_frame_fails_but_a_dim_face_does_not(tmp_path, face_clip):
     face, marks, frames = face_clip
     rng = np.random.default_rng(0)
     cv2.imwrite(frames[6], (127 + rng.integers(-1, 2, face.shape)).astype(np.uint8))  # frame 7: noise of +-1
-    assert _crop(tmp_path, marks, frames).reason.startswith("blank frame 7:")
+    assert _crop(tmp_path, marks, frames).reason.startswith("blank frame: frame 7 has")
     cv2.imwrite(frames[6], (face[..., ::-1] // 4))  # frame 7: a quarter as bright, still the face
     assert isinstance(_crop(tmp_path, marks, frames), Cropped)
 
@@ -74,7 +74,7 @@ def test_face_far_from_the_first_frames_landmarks_fails_the_clip(tmp_path, face_
     moved = np.roll(face, shift, axis=1)
     cv2.imwrite(frames[2], moved[..., ::-1])  # frame 3, in the onset window
     result = _crop(tmp_path, marks, frames)
-    assert isinstance(result, ClipFailure) and result.reason.startswith("face moved in frame 3:")
+    assert isinstance(result, ClipFailure) and result.reason.startswith("face moved: frame 3 is")
     small = np.roll(face, 2, axis=1)  # a 2-pixel head motion is what micro-expression clips have
     cv2.imwrite(frames[2], small[..., ::-1])
     assert isinstance(_crop(tmp_path, marks, frames), Cropped)
