@@ -54,8 +54,8 @@ def test_blank_grey_apex_frame_fails_the_clip(tmp_path, face_clip):
     result = _crop(tmp_path, marks, frames)
     assert isinstance(result, ClipFailure) and result.sample_id == "s1/c1"
     assert (
-        result.reason
-        == f"blank frame: frame 6 has grey-level standard deviation 0.00 < {BLANK_STD} (an empty or constant image in the window)"
+        result.reason == f"blank frame: frame 6 has grey-level standard deviation 0.00 < {BLANK_STD} "
+        "(an empty or constant image in the window)"
     )
 
 
