@@ -11,11 +11,13 @@ import numpy as np  # noqa: E402
 
 from mer.io import atomic_path  # noqa: E402
 
+DPI = 100  # figures are read on screen: 100 dpi keeps 9-point text legible
+
 
 def save(fig: plt.Figure, path: str | Path) -> None:
     """Save atomically and free the figure."""
     with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -48,7 +50,7 @@ def image_grid(path: str | Path, panels: list[list[np.ndarray]], row_titles: lis
                col_titles: list[str]) -> None:
     """A grid of images (rows of equal length), e.g. onset / apex / |apex - onset| per clip."""
     rows, cols = len(panels), len(col_titles)
-    fig, axes = plt.subplots(max(rows, 1), cols, figsize=(2.2 * cols, 2.2 * max(rows, 1)), squeeze=False)
+    fig, axes = plt.subplots(max(rows, 1), cols, figsize=(3.0 * cols, 3.0 * max(rows, 1)), squeeze=False)
     for r, row in enumerate(panels):
         for c, image in enumerate(row):
             ax = axes[r, c]
@@ -56,9 +58,9 @@ def image_grid(path: str | Path, panels: list[list[np.ndarray]], row_titles: lis
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(col_titles[c], fontsize=8)
+                ax.set_title(col_titles[c], fontsize=10)
             if c == 0:
-                ax.set_ylabel(row_titles[r], fontsize=7)
+                ax.set_ylabel(row_titles[r], fontsize=9)
     save(fig, path)
 
 

@@ -136,9 +136,10 @@ def trained_on(folds: Folds) -> str:
 
 
 def curves_table(folds: Folds) -> pd.DataFrame:
-    """Per epoch: mean, min and max across folds of the training loss/accuracy and the test accuracy."""
-    long = pd.DataFrame([{"subject": s, **{k: e[k] for k in ("epoch", "train_loss", "train_acc", "test_acc")}}
+    """Per epoch: mean, min and max across folds of the training loss/accuracy and the test loss/accuracy."""
+    names = ["train_loss", "train_acc", "test_loss", "test_acc"]
+    long = pd.DataFrame([{"subject": s, **{k: e[k] for k in ("epoch", *names)}}
                          for s, curves in folds.curves.items() for e in curves["epochs"]])
-    stats = long.groupby("epoch")[["train_loss", "train_acc", "test_acc"]].agg(["mean", "min", "max"])
+    stats = long.groupby("epoch")[names].agg(["mean", "min", "max"])
     stats.columns = [f"{name}_{stat}" for name, stat in stats.columns]
     return stats.reset_index()

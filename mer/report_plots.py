@@ -35,28 +35,30 @@ def confusion(path: str | Path, matrix: np.ndarray, classes: list[str], title: s
 def subject_bars(path: str | Path, per_subject: dict[str, dict], overall: float) -> None:
     """Test accuracy of each LOSO fold with its clip count, and the pooled accuracy as a line."""
     names = list(per_subject)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(names) + 1.5), 3))
-    ax.bar(names, [per_subject[n]["accuracy"] for n in names], color="tab:blue")
-    for x, name in enumerate(names):
-        ax.text(x, per_subject[name]["accuracy"] + 0.01, str(per_subject[name]["clips"]), ha="center", fontsize=7)
-    ax.axhline(overall, color="tab:red", lw=1, label=f"pooled {overall:.3f}")
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("accuracy (numbers: clips)")
-    ax.tick_params(axis="x", rotation=90, labelsize=7)
-    ax.legend(fontsize=8, loc="lower right")
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.45 * len(names) + 3), 4.5), layout="constrained")
+    bars = ax.bar(names, [per_subject[n]["accuracy"] for n in names], color="tab:blue", label="fold accuracy")
+    ax.bar_label(bars, labels=[f"n={per_subject[n]['clips']}" for n in names], padding=2, fontsize=9)
+    ax.axhline(overall, color="tab:red", lw=1.5, ls="--", label=f"pooled accuracy {overall:.3f}")
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("left-out (test) subject")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Accuracy per LOSO fold (n = test clips of the subject)", fontsize=11)
+    ax.tick_params(axis="x", rotation=90 if len(names) > 12 else 0, labelsize=9)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     save(fig, path)
 
 
 def training_curves(path: str | Path, table: pd.DataFrame) -> None:
-    """Mean and min-max band across folds of training loss and accuracy per epoch, with test accuracy."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, names in ((axes[0], ["train_loss"]), (axes[1], ["train_acc", "test_acc"])):
-        for name in names:
-            label = name if name != "test_acc" else "test_acc (not used to choose epochs)"
-            ax.plot(table.epoch, table[f"{name}_mean"], label=label)
-            ax.fill_between(table.epoch, table[f"{name}_min"], table[f"{name}_max"], alpha=0.2)
+    """Mean and min-max band across folds of training and test loss and accuracy per epoch."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    panels = ((axes[0], "loss", ["train_loss", "test_loss"]), (axes[1], "accuracy", ["train_acc", "test_acc"]))
+    for ax, quantity, names in panels:
+        for name, colour in zip(names, ("tab:blue", "tab:orange"), strict=True):
+            ax.plot(table.epoch, table[f"{name}_mean"], color=colour, label=name.replace("_", " "))
+            ax.fill_between(table.epoch, table[f"{name}_min"], table[f"{name}_max"], color=colour, alpha=0.2)
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("loss (mean, min-max over folds)")
-    axes[1].set_ylabel("accuracy")
+        ax.set_ylabel(f"{quantity} (mean, band: min-max over folds)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2, frameon=False)
+    fig.suptitle("Training curves (test scores are shown only: they never choose the epoch)", fontsize=11)
     save(fig, path)

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from mer import flow as flows
 from mer import inputs
@@ -171,9 +172,13 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     generator = torch.Generator().manual_seed(config.seed)
     run = functools.partial(_predict, model, device=device, precision=precision)
 
+    k, n = fold_position(cache, subject)
+    log(f"fold {k}/{n} {subject}: {config.epochs} epochs on {len(train_frames)} training clips, "
+        f"{len(val_idx)} validation, {len(test_idx)} test ({device.type}, {precision})")
+    began = time.perf_counter()
     epochs, selected = [], None
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
+    bar = tqdm(range(1, config.epochs + 1), desc=f"fold {k}/{n} {subject}", unit="epoch", mininterval=1.0)
+    for epoch in bar:
         model.train()
         lr = schedule.get_last_lr()[0]
         train_loss, train_acc = 0.0, 0.0
@@ -201,9 +206,13 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
             selected = {**record, "probs": probs}
         elif selected is None or record["val_acc"] > selected["val_acc"]:
             selected = {**record, "probs": probs, "state": _cpu_state(model)}
-        log(f"{subject} epoch {epoch}/{config.epochs}: " + ", ".join(
-            f"{k} {v:.4g}" for k, v in record.items() if k.endswith(("_loss", "_acc")))
-            + f", {time.perf_counter() - start:.1f} s")
+        bar.set_postfix_str(", ".join(f"{key} {value:.3g}" for key, value in record.items()
+                                      if key.endswith(("_loss", "_acc"))), refresh=False)
+    bar.close()
+    assert selected is not None, "train.epochs must be at least 1"
+    log(f"fold {k}/{n} {subject}: kept epoch {selected['epoch']} ({'validation' if val is not None else 'final'}), "
+        f"test accuracy {selected['test_acc']:.3f} on {len(test_idx)} clips, train loss {selected['train_loss']:.3g}, "
+        f"{time.perf_counter() - began:.0f} s")
 
     predictions = _predictions_table(cache, test_idx, selected["probs"])
     curves = _curves(cache, subject, train_idx, val_idx, test_idx, model_name, options, input_config, config,
@@ -211,6 +220,12 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     curves["class_weights"] = None if weights is None else weights.tolist()
     state = selected["state"] if val is not None else _cpu_state(model)
     return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
+
+
+def fold_position(cache: Cache, subject: str) -> tuple[int, int]:
+    """`subject`'s fold number (1-based, in the cache's subject order) and the number of folds."""
+    subjects = list(dict.fromkeys(cache.subjects))
+    return subjects.index(subject) + 1, len(subjects)
 
 
 def validation_split(cache: Cache, train_idx: np.ndarray, subjects: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,9 +11,11 @@ from mer.datasets import manifest
 from mer.datasets.protocols import Protocol
 from mer.face.crop import read_windows
 from mer.io import load_params, read_json, write_json
+from mer.lifecycle import exit_with_parent
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--manifest", default="data/manifest.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -15,11 +16,13 @@ from mer.face import store
 from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file
 from mer.images import read_rgb
 from mer.io import atomic_dir, load_params, write_json
+from mer.lifecycle import exit_with_parent
 from mer.parallel import map_clips
 from mer.plots import image_grid
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--manifest", default="data/manifest.csv")
@@ -56,19 +59,33 @@ def main() -> None:
 
 
 def _sheet(path: str, folder: Path, done: list[Cropped], clips, per_class: int) -> None:
-    """Onset, apex and |apex - onset| (contrast x4) for a few clips of each class."""
-    rows, titles, shown = [], [], {}
-    for c in done:
+    """Onset, apex and |apex - onset| (contrast x4) for a few clips of each class, across subjects."""
+    rows, titles = [], []
+    for c in sheet_clips(done, clips, per_class):
         label = clips.at[c.sample_id, "label"]
-        if shown.get(label, 0) >= per_class:
-            continue
-        shown[label] = shown.get(label, 0) + 1
         onset = read_rgb(frame_file(folder / c.sample_id, clips.at[c.sample_id, "onset"]))
         apex = read_rgb(frame_file(folder / c.sample_id, clips.at[c.sample_id, "apex"]))
         diff = np.clip(4 * np.abs(apex.astype(np.int16) - onset.astype(np.int16)), 0, 255).astype(np.uint8)
         rows.append([onset, apex, cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY)])
         titles.append(f"{label}\n{c.sample_id}")
     image_grid(path, rows, titles, ["onset", "apex", "|apex - onset| x4"])
+
+
+def sheet_clips(done: list[Cropped], clips, per_class: int) -> list[Cropped]:
+    """Up to `per_class` clips of each class, each time from the subject shown least so far (the first
+    clips of a manifest are all one subject's)."""
+    by_label: dict[str, list[Cropped]] = {}
+    for c in done:
+        by_label.setdefault(clips.at[c.sample_id, "label"], []).append(c)
+    chosen: list[Cropped] = []
+    shown: Counter[str] = Counter()
+    for group in by_label.values():
+        for _ in range(min(per_class, len(group))):
+            pick = min(group, key=lambda c: shown[clips.at[c.sample_id, "subject"]])
+            group.remove(pick)
+            shown[clips.at[pick.sample_id, "subject"]] += 1
+            chosen.append(pick)
+    return chosen
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ import numpy as np
 from mer import flow
 from mer.cache import Cache
 from mer.io import load_params, write_json
+from mer.lifecycle import exit_with_parent
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--cache", default="data/cache.h5")

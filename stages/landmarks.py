@@ -10,11 +10,13 @@ from mer.face import store
 from mer.face.detect import ClipLandmarks, detect_clip, init_worker
 from mer.face.template import choose_template
 from mer.io import load_params, write_json
+from mer.lifecycle import exit_with_parent
 from mer.parallel import map_clips
 from mer.plots import landmark_sheet
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--manifest", default="data/manifest.csv")

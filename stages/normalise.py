@@ -12,10 +12,12 @@ from mer.face.align import PREVIEW_STEP, normalised_landmarks, preview_warp
 from mer.face.lwm import LWMTransform
 from mer.images import read_rgb
 from mer.io import load_params, write_json
+from mer.lifecycle import exit_with_parent
 from mer.plots import image_grid
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--landmarks", default="data/landmarks.h5")

@@ -8,9 +8,11 @@ from sklearn.metrics import confusion_matrix
 
 from mer import report, report_page, report_plots
 from mer.io import atomic_path, load_params, read_json, write_json
+from mer.lifecycle import exit_with_parent
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--folds", default="reports/folds")

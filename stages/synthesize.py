@@ -7,9 +7,11 @@ import time
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.landmarks import DlibDetector
 from mer.io import atomic_dir, load_params, write_json
+from mer.lifecycle import exit_with_parent
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", default="data/synthetic")

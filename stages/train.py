@@ -10,10 +10,12 @@ from pathlib import Path
 
 from mer.cache import Cache
 from mer.io import load_params
+from mer.lifecycle import exit_with_parent
 from mer.train import InputConfig, TrainConfig, train_fold, write_fold
 
 
 def main() -> None:
+    exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subject", required=True, help="the left-out (test) subject, e.g. sub01")
     parser.add_argument("--params", default="params.yaml", help="any YAML with `input`, `model`, `train` blocks")

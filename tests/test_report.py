@@ -24,6 +24,7 @@ def _write_folds(folder) -> None:
                               "label": fold["labels"], "pred": fold["final"]})
         table.to_csv(folder / subject / "predictions.csv", index=False)
         epochs = [{"epoch": e + 1, "train_loss": 1.0 / (e + 1), "train_acc": 0.5 + 0.25 * e,
+                   "test_loss": 2.0 - 0.5 * e + (0.2 if subject == "s2" else 0.0),
                    "test_acc": float(np.mean(np.equal(pred, fold["labels"]))), "test_pred": pred}
                   for e, pred in enumerate(fold["epochs"])]
         curves = {"classes": CLASSES, "test_labels": fold["labels"], "epochs": epochs, "device": "cpu",
@@ -75,6 +76,7 @@ def test_curves_table_spreads_over_folds(folds):
     assert table.loc[0, "train_loss_mean"] == 1.0 and table.loc[1, "train_loss_mean"] == 0.5
     # test accuracy: epoch 1 s1 3/3, s2 2/3; epoch 2 s1 2/3, s2 3/3
     assert table.loc[1, "test_acc_min"] == pytest.approx(2 / 3) and table.loc[0, "test_acc_max"] == 1.0
+    assert table.loc[0, "test_loss_mean"] == pytest.approx(2.1) and table.loc[1, "test_loss_max"] == pytest.approx(1.7)
 
 
 PARAMS = {"dataset": {"name": "casme2", "format": "casme2", "protocol": "casme2_5class"},

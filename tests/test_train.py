@@ -191,3 +191,17 @@ def test_validation_subjects_out_of_range(cache):
     config = train.TrainConfig(**{**CONFIG.__dict__, "validation_subjects": 2})
     with pytest.raises(ValueError, match=r"validation_subjects must be in 0\.\.1 \(this fold trains on 2 subjects\)"):
         train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None)
+
+
+def test_progress_shows_fold_k_of_n_an_epoch_bar_with_eta_and_one_summary_line(cache, capsys):
+    lines = []
+    result = train.train_fold(cache, "sub02", *MODEL, train.InputConfig("difference", SIZE), CONFIG, log=lines.append)
+    bar = capsys.readouterr().err
+    assert "fold 2/3 sub02:" in bar and f"{CONFIG.epochs}/{CONFIG.epochs} [" in bar and "epoch/s" in bar
+    assert "<" in bar and "test_loss" in bar  # tqdm's elapsed<remaining, and the epoch's scores
+    assert len(lines) == 2
+    assert lines[0].startswith(f"fold 2/3 sub02: {CONFIG.epochs} epochs on 8 training clips, 0 validation, 4 test")
+    accuracy = (result.predictions.label == result.predictions.pred).mean()
+    assert lines[1].startswith(f"fold 2/3 sub02: kept epoch {CONFIG.epochs} (final), test accuracy {accuracy:.3f} "
+                               "on 4 clips")
+    assert train.fold_position(cache, "sub03") == (3, 3)

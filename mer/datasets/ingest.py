@@ -23,6 +23,14 @@ FORMATS = ("casme2", "samm", "mmew", "casme3", "csv")
 ON_ERROR = ("fail", "skip")
 
 
+class RowsRejected(IngestError):
+    """Rows rejected under on_error: fail; carries every one (the message lists the first 50)."""
+
+    def __init__(self, rejected: list[Rejection], message: str) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
 @dataclass
 class IngestResult:
     clips: list[Clip]
@@ -49,17 +57,19 @@ def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *
     clips, rejected = _drop_duplicates(result.clips)
     rejected = result.rejected + rejected
     dropped: Counter = Counter()
+    dropped_rows = []
     kept = []
     for clip in clips:
         if protocol.label(clip.emotion) is None:
             dropped[clip.emotion] += 1
+            dropped_rows.append({"source": clip.source, "sample_id": clip.sample_id, "label": clip.emotion})
         else:
             kept.append(clip)
     rejected += _subjects_without_clips(result.subjects, clips)
     if rejected and on_error == "fail":
         listing = "\n".join(f"  {r}" for r in rejected[:50])
         more = f"\n  ... and {len(rejected) - 50} more" if len(rejected) > 50 else ""
-        raise IngestError(f"{len(rejected)} label row(s) rejected (set ingest.on_error: skip to skip them "
+        raise RowsRejected(rejected, f"{len(rejected)} label row(s) rejected (set ingest.on_error: skip to skip them "
                           f"and record why):\n{listing}{more}")
     if not kept:
         raise IngestError(f"{labels}: no usable clip under protocol {protocol.name!r}")
@@ -70,7 +80,8 @@ def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *
             f"  params: {list(expected_subjects)}\n  data:   {subjects}\n"
             "Set it to the data's list:\n  subjects: " + json.dumps(subjects))  # quoted: YAML reads 006 as 6
     kept.sort(key=lambda c: (natural_key(c.subject), natural_key(c.sample_id)))
-    return IngestResult(kept, _report(kept, rejected, dropped, result.counts, protocol, subjects))
+    report = _report(kept, rejected, dropped, result.counts, protocol, subjects)
+    return IngestResult(kept, {**report, "dropped": dropped_rows})
 
 
 def _drop_duplicates(clips: list[Clip]) -> tuple[list[Clip], list[Rejection]]:

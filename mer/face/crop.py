@@ -4,6 +4,16 @@ Needed frames are the onset window and the apex window: the `k` frames nearest e
 frame (offsets -k//2 .. k-1-k//2, shifted inwards at the ends of the clip). Each raw frame is
 decoded and resampled once (`cv2.remap`, bilinear; depth nearest-neighbour, 16-bit kept); no
 full-size warped frame is ever made.
+
+Every frame of both windows is checked, where it is cheap (on the 224x224 crop), so a bad frame
+fails its clip (reported like any failure) instead of going into training silently:
+- a window is consecutive frames: a frame missing inside it (..., 79, 81) fails the clip rather
+  than joining frames that are not neighbours (no repair: the right value of a lost frame is unknown);
+- a blank or near-constant frame (grey-level standard deviation below BLANK_STD) fails it;
+- a face far from the first frame's landmarks fails it: the crop is placed by those landmarks, so
+  each window frame's crop is registered to the first frame's crop by phase correlation, and a
+  shift above MAX_SHIFT of the crop side (or no clear match, peak response below MIN_RESPONSE)
+  means the face is no longer where the crop expects it.
 """
 from __future__ import annotations
 
@@ -24,6 +34,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mer.face.store import Normalised
+
+
+BLANK_STD = 2.0     # grey levels (0-255): below this a frame is blank or near-constant
+MAX_SHIFT = 0.10    # fraction of the crop side the face may move from the first frame
+MIN_RESPONSE = 0.05  # phase-correlation peak below this: the frame does not show the first frame's face
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,12 @@ def window(numbers: list[int], labelled: int, k: int) -> list[int]:
         raise ClipError(f"too few frames: the clip has {len(numbers)}, a window needs {k}")
     at = numbers.index(labelled)
     start = min(max(at - k // 2, 0), len(numbers) - k)
-    return numbers[start : start + k]
+    run = numbers[start : start + k]
+    missing = sorted(set(range(run[0], run[-1] + 1)) - set(run))
+    if missing:
+        raise ClipError(f"gap in window: frame(s) {missing} missing between {run[0]} and {run[-1]}, the window "
+                        f"around frame {labelled} (a window needs consecutive frames)")
+    return run
 
 
 def crop_clip(task: CropTask, settings: CropSettings) -> Cropped | ClipFailure:
@@ -113,12 +133,35 @@ def _crop(task: CropTask, s: CropSettings) -> Cropped:
     apex_window = window(task.frame_numbers, task.apex, s.window)
     folder = s.out_dir / task.sample_id
     folder.mkdir(parents=True, exist_ok=True)
+    crop = lambda frame: cv2.remap(read_rgb(frame), map_x, map_y, cv2.INTER_LINEAR,  # noqa: E731
+                                   borderMode=cv2.BORDER_REPLICATE)
+    reference = _grey(crop(task.frames[0]))
     for number in sorted(set(onset_window + apex_window)):
         at = task.frame_numbers.index(number)
-        rgb = cv2.remap(read_rgb(task.frames[at]), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        rgb = crop(task.frames[at])
+        check_frame(rgb, reference, number)
         frame_file(folder, number).write_bytes(encode_png(rgb))
         if task.depth_frames:
             depth = cv2.remap(read_depth(task.depth_frames[at]), map_x, map_y, cv2.INTER_NEAREST,
                               borderMode=cv2.BORDER_REPLICATE)
             frame_file(folder, number, depth=True).write_bytes(encode_png(depth))
     return Cropped(task.sample_id, onset_window, apex_window, bool(task.depth_frames), float(1 - covered.mean()))
+
+
+def check_frame(rgb: np.ndarray, reference: np.ndarray, number: int) -> None:
+    """Raise ClipError if cropped frame `number` is blank or its face is far from the first frame's."""
+    grey = _grey(rgb)
+    spread = float(grey.std())
+    if spread < BLANK_STD:
+        raise ClipError(f"blank frame: frame {number} has grey-level standard deviation {spread:.2f} < {BLANK_STD} "
+                        "(an empty or constant image in the window)")
+    window = cv2.createHanningWindow(grey.shape[::-1], cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(reference, grey, window)
+    shift = float(np.hypot(dx, dy)) / grey.shape[0]
+    if response < MIN_RESPONSE or shift > MAX_SHIFT:
+        raise ClipError(f"face moved: frame {number} is {shift:.2f} of the crop from the first frame's landmarks "
+                        f"(limit {MAX_SHIFT}), match {response:.2f} (minimum {MIN_RESPONSE})")
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)

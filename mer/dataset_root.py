@@ -1,0 +1,27 @@
+"""The data set's location, checked before any row is read, with the param that holds it named.
+
+A missing or empty `dataset.root` otherwise shows up as one "frame folder missing" per label
+row and then "no usable clip", or as a bare `[Errno 2]`: both point away from the cause.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mer.datasets.records import IngestError
+
+
+def check(root: str | Path, labels: str | Path) -> None:
+    """Raise IngestError naming `dataset.root` / `dataset.labels` if the folder or the table is not there."""
+    root, labels = Path(root), Path(labels)
+    fix = "set it in the dataset config (conf/dataset/*.yaml) or with `dvc exp run -S dataset.root=...`"
+    if not root.exists():
+        raise IngestError(f"dataset.root is {str(root)!r}: no such folder; {fix}")
+    if not root.is_dir():
+        raise IngestError(f"dataset.root is {str(root)!r}: a file, not a folder; {fix}")
+    if not any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
+        raise IngestError(
+            f"dataset.root is {str(root)!r}: the folder holds no frame folders (is the data set unpacked there?); {fix}"
+        )
+    if not labels.is_file():
+        raise IngestError(f"dataset.labels is {str(labels)!r}: no such file; {fix.replace('root', 'labels')}")
