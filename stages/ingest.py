@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
+from pathlib import Path
 
 from mer.datasets import manifest
 from mer.datasets.ingest import ingest
-from mer.datasets.records import IngestError
+from mer.datasets.keyframes import Repair
 from mer.datasets.protocols import Protocol
+from mer.datasets.records import IngestError
 from mer.io import load_params, write_json
 
 
@@ -23,16 +26,22 @@ def main() -> None:
     protocol = Protocol.from_params(data["protocol"], params["protocols"])
     try:
         result = ingest(data["format"], data["root"], data["labels"], protocol,
-                        apex_repair=options["apex_repair"], margin=options["margin_frames"],
+                        repair=Repair.from_params(options), margin=options["margin_frames"],
                         on_error=options["on_error"], expected_subjects=data["subjects"])
-    except IngestError as exc:
+    except (IngestError, ValueError) as exc:
         sys.exit(f"ingest: {exc}")
     manifest.write(args.manifest, result.clips, protocol)
-    write_json(args.report, {"dataset": {k: data[k] for k in ("name", "format", "root", "labels")},
+    labels_sha256 = hashlib.sha256(Path(data["labels"]).read_bytes()).hexdigest()
+    write_json(args.report, {"dataset": {**{k: data[k] for k in ("name", "format", "root", "labels")},
+                                         "labels_file": Path(data["labels"]).name, "labels_sha256": labels_sha256},
                              "on_error": options["on_error"], **result.report})
     r = result.report
+    if r["data_root"] != data["root"]:
+        print(f"ingest: subject folders found in {r['data_root']} (below dataset.root {data['root']})")
+    fixes = ", ".join(f"{n} {rule}" for rule, n in r["repairs"].items() if n)
     print(f"ingest: {r['clips']} clips, {len(r['subjects'])} subjects, {r['rejected_count']} rejected, "
-          f"{sum(r['dropped_by_protocol'].values())} outside protocol {r['protocol']!r}")
+          f"{sum(r['dropped_by_protocol'].values())} outside protocol {r['protocol']!r}"
+          + (f"; repaired: {fixes}" if fixes else ""))
 
 
 if __name__ == "__main__":

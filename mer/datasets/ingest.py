@@ -1,7 +1,9 @@
 """Raw label table + frame folders -> checked clips and an ingest report.
 
-Row faults (bad frame numbers, missing files, paths escaping the root, duplicate clip ids,
-subjects left with no usable clip) are collected as rejections; `on_error="fail"` turns any
+Known key-frame faults are fixed first, by published errata and then by the repair rules of
+`mer.datasets.keyframes`; every fix is counted per rule and listed by clip id in the report.
+Row faults left (no usable onset or apex frame, missing files, paths escaping the root, duplicate
+clip ids, subjects left with no usable clip) are collected as rejections; `on_error="fail"` turns any
 of them into an IngestError listing them all, `"skip"` keeps going and reports them. Labels
 outside the protocol are dropped and counted: that is the protocol, not a fault, so a subject
 whose clips all fall outside it (4 of SAMM's 32 under its 5-class protocol) just leaves the
@@ -16,11 +18,13 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
+from mer.datasets.keyframes import CHOICES, DEFAULT_REPAIR, Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import Clip, IngestError, ReadResult, Rejection
 
 FORMATS = ("casme2", "samm", "mmew", "casme3", "csv")
 ON_ERROR = ("fail", "skip")
+REPAIRS = ("erratum", *CHOICES)  # what a clip's `repairs` may name, in report order
 
 
 @dataclass
@@ -34,18 +38,18 @@ def natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def read_dataset(fmt: str, root: str | Path, labels: str | Path, apex_repair: str, margin: int) -> ReadResult:
+def read_dataset(fmt: str, root: str | Path, labels: str | Path, repair: Repair, margin: int) -> ReadResult:
     if fmt not in FORMATS:
         raise IngestError(f"unknown data-set format {fmt!r}; choose one of {', '.join(FORMATS)}")
     reader = import_module(f"mer.datasets.{'generic' if fmt == 'csv' else fmt}")
-    return reader.read(root, labels, apex_repair=apex_repair, margin=margin)
+    return reader.read(root, labels, repair=repair, margin=margin)
 
 
-def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *, apex_repair: str = "middle",
+def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *, repair: Repair = DEFAULT_REPAIR,
            margin: int = 4, on_error: str = "fail", expected_subjects: list[str] | None = None) -> IngestResult:
     if on_error not in ON_ERROR:
         raise IngestError(f"ingest.on_error must be one of {ON_ERROR}, got {on_error!r}")
-    result = read_dataset(fmt, root, labels, apex_repair, margin)
+    result = read_dataset(fmt, root, labels, repair, margin)
     clips, rejected = _drop_duplicates(result.clips)
     rejected = result.rejected + rejected
     dropped: Counter = Counter()
@@ -70,7 +74,8 @@ def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *
             f"  params: {list(expected_subjects)}\n  data:   {subjects}\n"
             "Set it to the data's list:\n  subjects: " + json.dumps(subjects))  # quoted: YAML reads 006 as 6
     kept.sort(key=lambda c: (natural_key(c.subject), natural_key(c.sample_id)))
-    return IngestResult(kept, _report(kept, rejected, dropped, result.counts, protocol, subjects))
+    report = _report(kept, rejected, dropped, result.counts, protocol, subjects)
+    return IngestResult(kept, {"data_root": result.data_root or str(root), "errata": result.errata, **report})
 
 
 def _drop_duplicates(clips: list[Clip]) -> tuple[list[Clip], list[Rejection]]:
@@ -104,6 +109,8 @@ def _report(clips: list[Clip], rejected: list[Rejection], dropped: Counter, coun
         "per_subject": {s: per_subject[s] for s in subjects},
         "frames": sum(len(c.frames) for c in clips),
         "apex_repaired": sum(c.apex_repaired for c in clips),
+        "repairs": {rule: sum(rule in c.repairs for c in clips) for rule in REPAIRS},
+        "repaired": {rule: [c.sample_id for c in clips if rule in c.repairs] for rule in REPAIRS},
         "reader_counts": dict(sorted(counts.items())),
         "dropped_by_protocol": dict(sorted(dropped.items())),
         "rejected_count": len(rejected),
