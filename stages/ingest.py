@@ -31,7 +31,8 @@ def main() -> None:
     except (IngestError, ValueError) as exc:
         sys.exit(f"ingest: {exc}")
     manifest.write(args.manifest, result.clips, protocol)
-    labels_sha256 = hashlib.sha256(Path(data["labels"]).read_bytes()).hexdigest()
+    labels = Path(data["labels"])  # SMIC has no table: labels is its folder
+    labels_sha256 = hashlib.sha256(labels.read_bytes()).hexdigest() if labels.is_file() else None
     write_json(args.report, {"dataset": {**{k: data[k] for k in ("name", "format", "root", "labels")},
                                          "labels_file": Path(data["labels"]).name, "labels_sha256": labels_sha256},
                              "on_error": options["on_error"], **result.report})

@@ -24,6 +24,7 @@ FOLDERS = {  # format -> (subject-folder naming, frame-file naming), as the rele
     "samm": ("006 .. 037 (Subject zero-padded to 3 digits)", "<subject>_<5-digit frame>.jpg, e.g. 006_05562.jpg"),
     "mmew": ("one folder per emotion (happiness, surprise, ...)", "<n>.jpg, n from 1"),
     "casme3": ("spNO.1 .. spNO.217, each <Filename>/color and /depth", "color/<n>.jpg and depth/<n>.png"),
+    "smic": ("s1 .. s20, each micro/<emotion>/<clip>", "image<n>.bmp"),
     "csv": ("frames_dir of each manifest row", "frame_pattern of each manifest row"),
 }
 TABLE_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".csv"}
@@ -64,7 +65,7 @@ def check(params: dict) -> Check:
     if fmt not in FORMATS:
         result.problems.append(Problem("unknown format", repr(fmt), ", ".join(FORMATS), "set dataset.format"))
         return result
-    if not labels.is_file():
+    if not labels.is_file() and fmt != "smic":  # SMIC labels by folder, it has no table
         result.problems.append(_table_not_found(labels, root))
     if not root.is_dir():
         result.problems.append(_root_not_found(root))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def list_frames(folder: Path, pattern: re.Pattern[str]) -> dict[int, Path]:
     return found
 
 
-def select(available: set[int] | dict[int, object], onset: int, apex: int, offset: int,
+def select(available: Collection[int], onset: int, apex: int, offset: int,
            margin: int, nearest: bool = False, where: str = "", clamp_offset: bool = False) -> FrameSelection:
     """The frame numbers a clip keeps, and its key frames (moved to the nearest present if allowed)."""
     if not available:

@@ -22,7 +22,7 @@ from mer.datasets.keyframes import CHOICES, DEFAULT_REPAIR, Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import Clip, IngestError, ReadResult, Rejection
 
-FORMATS = ("casme2", "samm", "mmew", "casme3", "csv")
+FORMATS = ("casme2", "samm", "mmew", "casme3", "smic", "csv")
 ON_ERROR = ("fail", "skip")
 REPAIRS = ("erratum", *CHOICES)  # what a clip's `repairs` may name, in report order
 

@@ -401,3 +401,40 @@ def samm_release(tmp_path: Path) -> Layout:
     labels = tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"
     first = _write_xlsx(labels, SAMM_COLUMNS, cells, frozenset(), notes=notes + [None], sheet="MICRO_ONLY")
     return Layout(root, labels, _row_numbers(rows, first))
+
+
+# ---------------------------------------------------------------- SMIC HS
+
+SMIC_SUBJECTS = ["s1", "s2", "s3", "s4", "s5", "s6", "s8", "s9", "s11", "s12", "s13", "s14", "s15", "s18", "s19",
+                 "s20"]
+SMIC_COUNTS = {"positive": 51, "negative": 70, "surprise": 43}  # 164 clips
+SMIC_SHORT = {"positive": "po", "negative": "ne", "surprise": "sur"}
+
+
+def smic(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
+    """`SMIC_all_raw/HS/<subject>/micro/<emotion>/<clip>/image<n>.bmp` under the layout's root (the
+    release's nesting: the reader searches below the root): 164 clips of 16 subjects, 10 to 16
+    frames each, numbered from 1000 * clip index. `rows` maps each sample id to its first frame.
+
+    Faults: `empty_clip` (s1's first clip folder holds no frame), `jpg_frames` (frames named
+    `<n>.jpg` instead of `image<n>.bmp`).
+    """
+    faults = _known(faults, frozenset({"empty_clip", "jpg_frames"}))
+    root = tmp_path / "SMIC"
+    hs = root / "SMIC_all_raw" / "HS"
+    emotions = [e for e, n in SMIC_COUNTS.items() for _ in range(n)]
+    first: dict[str, int] = {}
+    taken: Counter = Counter()
+    for i, emotion in enumerate(emotions):
+        subject = SMIC_SUBJECTS[i % len(SMIC_SUBJECTS)]
+        taken[subject, emotion] += 1
+        clip = f"{subject}_{SMIC_SHORT[emotion]}_{taken[subject, emotion]:02d}"
+        folder = hs / subject / "micro" / emotion / clip
+        folder.mkdir(parents=True)
+        start = 1000 * (i + 1)
+        first[f"{subject}/{clip}"] = start
+        if "empty_clip" in faults and i == 0:
+            continue
+        for n in range(start, start + 10 + i % 7):
+            (folder / (f"{n}.jpg" if "jpg_frames" in faults else f"image{n:06d}.bmp")).write_bytes(JPEG)
+    return Layout(root, root, first)

@@ -113,8 +113,8 @@ def test_duplicate_micro_expression_in_one_video_is_rejected(tmp_path: Path) -> 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:
     layout = fixtures.casme2(tmp_path)
-    with pytest.raises(IngestError, match="unknown data-set format 'smic'"):
-        ingest("smic", layout.root, layout.labels, CASME2_5)
+    with pytest.raises(IngestError, match="unknown data-set format 'smic_e'"):
+        ingest("smic_e", layout.root, layout.labels, CASME2_5)
     with pytest.raises(IngestError, match="on_error must be one of"):
         ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="ignore")
 
