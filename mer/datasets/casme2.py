@@ -8,9 +8,12 @@ from mer.datasets import errata
 from mer.datasets.folders import clip_in_folder, folder_names, locate_root
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
 from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table, parse_frame
+from mer.datasets.tables import cell_text, column, load_table, parse_frame, require_dataset
 
 FRAME_PATTERN = re.compile(r"(?:reg_)?img(\d+)\.jpg", re.IGNORECASE)
+# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
+LABELS = frozenset({"happiness", "disgust", "repression", "surprise", "others", "fear", "sadness"})
+
 
 
 def subject_folder(subject: int) -> str:
@@ -21,6 +24,7 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
     """Read the coding table at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
     table = load_table(labels)
+    require_dataset(table, labels, "casme2")
     cols = {
         "subject": column(table, labels, "Subject"),
         "clip": column(table, labels, "Filename"),

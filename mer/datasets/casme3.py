@@ -20,12 +20,15 @@ from mer.datasets import errata, frames
 from mer.datasets.folders import folder_names, locate_root
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair, row_key_frames
 from mer.datasets.records import Clip, ReadResult, Row, read_rows, selected_clip
-from mer.datasets.tables import cell_text, column, load_table
+from mer.datasets.tables import cell_text, column, load_table, require_dataset
 
 SHEET = "label"
 COLOR_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
 DEPTH_PATTERN = re.compile(r"(\d+)\.png", re.IGNORECASE)
 MAX_STEP = 5  # frames (1/6 s at 30 fps); farther means the row points past the recording
+# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
+LABELS = frozenset({"happy", "disgust", "fear", "anger", "sad", "surprise", "others"})
+
 
 
 def video_folder(root: Path, subject: str, clip: str) -> Path:
@@ -41,6 +44,7 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
     """Read sheet `label` of the table at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
     table = load_table(labels, sheets=(SHEET,))
+    require_dataset(table, labels, "casme3")
     cols = {
         "subject": column(table, labels, "Subject"),
         "clip": column(table, labels, "Filename"),

@@ -166,6 +166,7 @@ def _table_unreadable(message: str, fmt: str) -> Problem:
         ("no header row", "header not found"),
         ("missing column", "missing column"),
         ("cannot read", "table unreadable"),
+        ("this looks like the", "table of another data set"),
     )
     what = next((kind for key, kind in kinds if key in message), "table unreadable")
     return Problem(

@@ -42,7 +42,9 @@ def read_dataset(fmt: str, root: str | Path, labels: str | Path, repair: Repair,
     if fmt not in FORMATS:
         raise IngestError(f"unknown data-set format {fmt!r}; choose one of {', '.join(FORMATS)}")
     reader = import_module(f"mer.datasets.{'generic' if fmt == 'csv' else fmt}")
-    return reader.read(root, labels, repair=repair, margin=margin)
+    result: ReadResult = reader.read(root, labels, repair=repair, margin=margin)
+    result.vocabulary = getattr(reader, "LABELS", None)
+    return result
 
 
 def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *, repair: Repair = DEFAULT_REPAIR,
@@ -55,10 +57,14 @@ def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *
     dropped: Counter = Counter()
     kept = []
     for clip in clips:
-        if protocol.label(clip.emotion) is None:
+        if protocol.label(clip.emotion) is not None:
+            kept.append(clip)
+        elif result.vocabulary is None or clip.emotion in result.vocabulary:
             dropped[clip.emotion] += 1
         else:
-            kept.append(clip)
+            rejected.append(Rejection(clip.source, f"unknown label {clip.emotion!r} (the {fmt} labels are "
+                                      f"{', '.join(sorted(result.vocabulary))}): fix the cell, or map it in "
+                                      f"protocols.{protocol.name}.map", clip.sample_id))
     rejected += _subjects_without_clips(result.subjects, clips)
     if rejected and on_error == "fail":
         listing = "\n".join(f"  {r}" for r in rejected[:50])

@@ -14,7 +14,7 @@ from mer.datasets import errata
 from mer.datasets.folders import clip_in_folder, folder_names, locate_root
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
 from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table
+from mer.datasets.tables import cell_text, column, load_table, require_dataset
 
 FRAME_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
 SUBJECT_PATTERN = re.compile(r"S?(\d+)(?:\.0)?", re.IGNORECASE)
@@ -41,6 +41,7 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
     """Read the label table at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
     table = load_table(labels)
+    require_dataset(table, labels, "mmew")
     cols = {
         "subject": column(table, labels, "Subject"),
         "clip": column(table, labels, "Filename"),

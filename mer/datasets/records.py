@@ -66,6 +66,7 @@ class ReadResult:
     subjects: set[str] = field(default_factory=set)  # every subject named by a parsable row
     errata: list[dict] = field(default_factory=list)  # published corrections, applied or not (mer.datasets.errata)
     data_root: str = ""  # the folder the subject folders were found in (mer.datasets.folders.locate_root)
+    vocabulary: frozenset[str] | None = None  # the release's emotion labels (the reader's LABELS), if known
 
 
 @dataclass

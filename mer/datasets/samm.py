@@ -12,9 +12,12 @@ from mer.datasets import errata
 from mer.datasets.folders import clip_in_folder, folder_names, locate_root
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
 from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table, parse_frame
+from mer.datasets.tables import cell_text, column, load_table, parse_frame, require_dataset
 
 SHEET = "MICRO_ONLY"  # v2's sheet of micro-expressions; a table with one sheet is read as it is
+# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
+LABELS = frozenset({"anger", "contempt", "disgust", "fear", "happiness", "other", "others", "sadness", "surprise"})
+
 
 
 def subject_folder(subject: int) -> str:
@@ -30,6 +33,7 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
     """Read the FACS code table at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
     table = load_table(labels, sheets=(SHEET, 0))
+    require_dataset(table, labels, "samm")
     cols = {
         "subject": column(table, labels, "Subject"),
         "clip": column(table, labels, "Filename"),

@@ -25,6 +25,8 @@ FRAME_PATTERN = re.compile(r"(?:reg_)?image(\d+)\.(?:bmp|jpg|png)", re.IGNORECAS
 SUBJECT_PATTERN = re.compile(r"s(\d+)", re.IGNORECASE)
 SUBJECT_NAMES = [f"s{i}" for i in range(1, 41)] + [f"s{i:02d}" for i in range(1, 10)]
 MICRO = "micro"
+# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
+LABELS = frozenset({"positive", "negative", "surprise"})
 
 
 def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:

@@ -49,6 +49,21 @@ def load_table(path: str | Path, header_hint: str = "subject", sheets: tuple[str
     return table.reset_index(drop=True)
 
 
+# Columns only one data set's table has (normalised names): a table of another data set is named as such.
+MARKERS = (("samm", {"inducementcode"}), ("mmew", {"remarks"}), ("casme3", {"au", "objectiveclass"}),
+           ("casme2", {"actionunits", "estimatedemotion"}))
+
+
+def require_dataset(table: pd.DataFrame, path: str | Path, fmt: str) -> None:
+    """Refuse the table of another data set (the readers would otherwise half-read it)."""
+    names = {normalise_name(c) for c in table.columns}
+    guess = next((name for name, marks in MARKERS if marks <= names), None)
+    if guess is not None and guess != fmt:
+        raise IngestError(f"{path}: this looks like the {guess} label table (its columns: "
+                          f"{', '.join(repr(c) for c in table.columns if c != '_row')}), not a {fmt} one; "
+                          f"set dataset.format={guess}, or point dataset.labels at the {fmt} table")
+
+
 def column(table: pd.DataFrame, path: str | Path, *candidates: str) -> str:
     """The table's actual column name matching one of `candidates` (case/space-insensitive)."""
     wanted = {normalise_name(c) for c in candidates}

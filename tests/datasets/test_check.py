@@ -158,3 +158,10 @@ def test_subject_list_mismatch_prints_the_list_to_paste(tmp_path: Path, capsys: 
     out = capsys.readouterr().out
     assert code == 1 and "PROBLEM 1: LOSO subject list" in out
     assert 'subjects: ["sub01", "sub02", "sub10"]' in out and "ingest would fail" in out
+
+
+def test_a_table_of_another_data_set_is_named(tmp_path: Path) -> None:
+    samm_table = fixtures.samm(tmp_path / "a").labels
+    layout = fixtures.casme2(tmp_path / "b")
+    problem = only_problem(check.check(casme2_params(fixtures.Layout(layout.root, samm_table, {}))))
+    assert problem.what == "table of another data set" and "this looks like the samm label table" in problem.found

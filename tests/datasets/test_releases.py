@@ -262,3 +262,37 @@ def test_both_casme2_table_versions_and_au_cells_read_the_same(tmp_path: Path) -
     ]
     assert len(new.clips) == 5 and new.rejected == []
     assert samm.read(*fixtures.samm(tmp_path / "c").paths).rejected == []  # AU cells "R12"
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "reader,writer,found",
+    [(casme2, fixtures.samm, "samm"), (samm, fixtures.casme2, "casme2"), (casme2, fixtures.mmew, "mmew")],
+)
+def test_a_table_of_another_data_set_is_named(tmp_path: Path, reader, writer, found: str) -> None:
+    layout = writer(tmp_path)
+    fmt = reader.__name__.rsplit(".", 1)[1]
+    with pytest.raises(IngestError) as err:
+        reader.read(*layout.paths)
+    assert str(err.value).startswith(f"{layout.labels}: this looks like the {found} label table (its columns: ")
+    assert str(err.value).endswith(f"set dataset.format={found}, or point dataset.labels at the {fmt} table")
+
+
+def test_an_unknown_label_is_rejected_naming_row_and_fix(tmp_path: Path) -> None:
+    layout = fixtures.casme2(tmp_path)
+    import openpyxl
+
+    book = openpyxl.load_workbook(layout.labels)
+    book.active["I3"] = "Happines"  # row 3: sub01/EP03_02
+    book.save(layout.labels)
+    protocol = Protocol.from_params("casme2_5class", PROTOCOLS)
+    with pytest.raises(IngestError) as err:
+        ingest("casme2", *layout.paths, protocol)
+    assert (
+        f"{layout.labels}:row 3 (sub01/EP03_02): unknown label 'happines' (the casme2 labels are disgust, fear, "
+        "happiness, others, repression, sadness, surprise): fix the cell, or map it in protocols.casme2_5class.map"
+    ) in str(err.value)
+    report = ingest("casme2", *layout.paths, protocol, on_error="skip").report
+    assert report["dropped_by_protocol"] == {"fear": 1} and report["rejected_count"] == 1
