@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from mer.datasets import casme2, casme3, errata, samm
-from mer.datasets.ingest import ingest
+from mer.datasets.ingest import ingest, page_lines
 from mer.datasets.keyframes import Repair, key_frames
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError
@@ -296,3 +296,18 @@ def test_an_unknown_label_is_rejected_naming_row_and_fix(tmp_path: Path) -> None
     ) in str(err.value)
     report = ingest("casme2", *layout.paths, protocol, on_error="skip").report
     assert report["dropped_by_protocol"] == {"fear": 1} and report["rejected_count"] == 1
+
+
+def test_page_lines_name_the_table_and_every_repaired_clip(tmp_path: Path) -> None:
+    layout = fixtures.samm_release(tmp_path)
+    report = ingest("samm", *layout.paths, Protocol.from_params("samm_5class", PROTOCOLS)).report
+    report["dataset"] = {"labels_file": layout.labels.name, "labels_sha256": "ab" * 32}
+    assert page_lines(report) == [
+        "## Data",
+        "",
+        f"- label table `SAMM_Micro_FACS_Codes_v2.xlsx`, SHA-256 `{'ab' * 32}`",
+        f"- frames from `{layout.root}`",
+        "- 0 published correction(s) applied",
+        "- apex_outside: 2 clip(s): 028/028_4_1, 032/032_3_1",
+        "",
+    ]
