@@ -15,7 +15,6 @@ FRAME_PATTERN = re.compile(r"(?:reg_)?img(\d+)\.jpg", re.IGNORECASE)
 LABELS = frozenset({"happiness", "disgust", "repression", "surprise", "others", "fear", "sadness"})
 
 
-
 def subject_folder(subject: int) -> str:
     return f"sub{subject:02d}"
 

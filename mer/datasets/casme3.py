@@ -30,7 +30,6 @@ MAX_STEP = 5  # frames (1/6 s at 30 fps); farther means the row points past the 
 LABELS = frozenset({"happy", "disgust", "fear", "anger", "sad", "surprise", "others"})
 
 
-
 def video_folder(root: Path, subject: str, clip: str) -> Path:
     """`root/subject/clip`, each name matched case-insensitively when the exact one is absent."""
     frames.inside(root, subject, clip)  # refuse names escaping the root before looking anything up

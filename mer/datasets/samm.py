@@ -19,7 +19,6 @@ SHEET = "MICRO_ONLY"  # v2's sheet of micro-expressions; a table with one sheet 
 LABELS = frozenset({"anger", "contempt", "disgust", "fear", "happiness", "other", "others", "sadness", "surprise"})
 
 
-
 def subject_folder(subject: int) -> str:
     return f"{subject:03d}"
 
