@@ -47,6 +47,7 @@ import pandas as pd
 from mer.cache import CacheWriter, ClipWindows
 from mer.datasets import manifest
 from mer.datasets.ingest import ingest
+from mer.datasets.keyframes import Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.align import PREVIEW_STEP, crop_affine, normalised_landmarks, preview_warp
@@ -312,7 +313,7 @@ def make_set(root: Path, config: SyntheticConfig, params: dict, detector: DlibDe
     name = params["dataset"]["protocol"]
     protocol = Protocol.from_params(name, params["protocols"])
     result = ingest("casme2", root / "CASME2_RAW_selected", root / "CASME2-coding-synthetic.xlsx", protocol,
-                    apex_repair=params["ingest"]["apex_repair"], margin=params["ingest"]["margin_frames"])
+                    repair=Repair.from_params(params["ingest"]), margin=params["ingest"]["margin_frames"])
     path = root / "manifest.csv"
     manifest.write(path, result.clips, protocol)
     return path

@@ -22,7 +22,9 @@ class Command(NamedTuple):
     summary: str
 
 
-COMMANDS: tuple[Command, ...] = ()
+COMMANDS: tuple[Command, ...] = (
+    Command("check-data", "mer.datasets.check", "check the data set's table and folders before running anything"),
+)
 
 
 def version() -> str:

@@ -12,7 +12,7 @@ from mer.datasets.records import IngestError
 
 
 def check(root: str | Path, labels: str | Path) -> None:
-    """Raise IngestError naming `dataset.root` / `dataset.labels` if the folder or the table is not there."""
+    """Raise IngestError naming `dataset.root` / `dataset.labels` if the folder or the labels are not there."""
     root, labels = Path(root), Path(labels)
     fix = "set it in the dataset config (conf/dataset/*.yaml) or with `dvc exp run -S dataset.root=...`"
     if not root.exists():
@@ -23,5 +23,5 @@ def check(root: str | Path, labels: str | Path) -> None:
         raise IngestError(
             f"dataset.root is {str(root)!r}: the folder holds no frame folders (is the data set unpacked there?); {fix}"
         )
-    if not labels.is_file():
+    if not labels.exists():  # a table, or a folder for data sets labelled by their folders (SMIC)
         raise IngestError(f"dataset.labels is {str(labels)!r}: no such file; {fix.replace('root', 'labels')}")

@@ -30,7 +30,8 @@ def _compose(*overrides: str) -> dict:
 
 def test_shipped_options():
     assert GROUPS == {
-        "dataset": ["casme2_3class", "casme2_5class", "casme3_4class", "mmew_4class", "samm_5class", "synthetic"],
+        "dataset": ["casme2_3class", "casme2_5class", "casme3_4class", "mmew_4class", "samm_5class", "smic_3class",
+                    "synthetic"],
         "model": ["mmnet", "mmnet_small", "resnet18", "resnet50"],
         "input": ["depth", "difference", "flow", "rgbd"],
         "loss": ["plain", "weighted"],

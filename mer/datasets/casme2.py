@@ -4,21 +4,26 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mer.datasets.folders import clip_in_folder
+from mer.datasets import errata
+from mer.datasets.folders import clip_in_folder, folder_names, locate_root
+from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
 from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table, parse_frame
+from mer.datasets.tables import cell_text, column, load_table, parse_frame, require_dataset
 
 FRAME_PATTERN = re.compile(r"(?:reg_)?img(\d+)\.jpg", re.IGNORECASE)
+# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
+LABELS = frozenset({"happiness", "disgust", "repression", "surprise", "others", "fear", "sadness"})
 
 
 def subject_folder(subject: int) -> str:
     return f"sub{subject:02d}"
 
 
-def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", margin: int = 4) -> ReadResult:
+def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read the coding table at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
     table = load_table(labels)
+    require_dataset(table, labels, "casme2")
     cols = {
         "subject": column(table, labels, "Subject"),
         "clip": column(table, labels, "Filename"),
@@ -27,6 +32,8 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         "offset": column(table, labels, "OffsetFrame", "Offset Frame"),
         "emotion": column(table, labels, "Estimated Emotion", "Emotion"),
     }
+    fixes = errata.apply(table, labels, cols) if repair.errata else []
+    root = locate_root(root, folder_names(table[cols["subject"]], lambda c: subject_folder(parse_frame(c, "subject"))))
 
     def read_row(row: Row, result: ReadResult) -> Clip:
         cells = row.cells
@@ -34,7 +41,7 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         subject = subject_folder(parse_frame(cells[cols["subject"]], "subject"))
         row.sample_id = f"{subject}/{clip_name}"
         result.subjects.add(subject)
-        return clip_in_folder(row, cols, apex_repair, margin, subject, clip_name, cell_text(cells[cols["emotion"]]),
+        return clip_in_folder(row, cols, repair, margin, subject, clip_name, cell_text(cells[cols["emotion"]]),
                               root, (subject, clip_name), FRAME_PATTERN)
 
-    return read_rows(table, labels, read_row)
+    return read_rows(table, labels, read_row, fixes, root)

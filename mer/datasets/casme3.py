@@ -16,15 +16,18 @@ import os
 import re
 from pathlib import Path
 
-from mer.datasets import frames
-from mer.datasets.keyframes import row_key_frames
+from mer.datasets import errata, frames
+from mer.datasets.folders import folder_names, locate_root
+from mer.datasets.keyframes import DEFAULT_REPAIR, Repair, row_key_frames
 from mer.datasets.records import Clip, ReadResult, Row, read_rows, selected_clip
-from mer.datasets.tables import cell_text, column, load_table
+from mer.datasets.tables import cell_text, column, load_table, require_dataset
 
 SHEET = "label"
 COLOR_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
 DEPTH_PATTERN = re.compile(r"(\d+)\.png", re.IGNORECASE)
 MAX_STEP = 5  # frames (1/6 s at 30 fps); farther means the row points past the recording
+# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
+LABELS = frozenset({"happy", "disgust", "fear", "anger", "sad", "surprise", "others"})
 
 
 def video_folder(root: Path, subject: str, clip: str) -> Path:
@@ -36,10 +39,11 @@ def video_folder(root: Path, subject: str, clip: str) -> Path:
     return folder
 
 
-def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", margin: int = 4) -> ReadResult:
+def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read sheet `label` of the table at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
-    table = load_table(labels, sheet=SHEET)
+    table = load_table(labels, sheets=(SHEET,))
+    require_dataset(table, labels, "casme3")
     cols = {
         "subject": column(table, labels, "Subject"),
         "clip": column(table, labels, "Filename"),
@@ -48,6 +52,8 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         "offset": column(table, labels, "Offset", "OffsetFrame"),
         "emotion": column(table, labels, "emotion", "Estimated Emotion"),
     }
+    fixes = errata.apply(table, labels, cols) if repair.errata else []
+    root = locate_root(root, folder_names(table[cols["subject"]], cell_text))
 
     def read_row(row: Row, result: ReadResult) -> Clip:
         cells = row.cells
@@ -56,18 +62,21 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         if not subject or not clip_name:
             raise ValueError("subject or filename is empty")
         result.subjects.add(subject)
-        onset, apex, offset, repaired = row_key_frames(cells, cols, apex_repair)
-        row.sample_id = f"{subject}/{clip_name}/{onset}"
+        keys = row_key_frames(cells, cols, repair)
+        row.sample_id = f"{subject}/{clip_name}/{keys.onset}"
         folder = video_folder(root, subject, clip_name)
         color = frames.list_frames(folder / "color", COLOR_PATTERN)
         depth = frames.list_frames(folder / "depth", DEPTH_PATTERN)
-        sel = frames.select(color.keys() & depth.keys(), onset, apex, offset, margin, nearest=True,
-                            where=f"{folder} (colour and depth)")
-        result.counts["keyframe_moved"] += _moved((onset, apex, offset), sel)
+        clamp = "offset_invalid" in keys.repairs
+        sel = frames.select(color.keys() & depth.keys(), keys.onset, keys.apex, keys.offset, margin, nearest=True,
+                            where=f"{folder} (colour and depth)", clamp_offset=clamp)
+        labelled = (keys.onset, keys.apex, sel.offset if clamp else keys.offset)
+        result.counts["keyframe_moved"] += _moved(labelled, sel)
         result.counts["unpaired_frame"] += _unpaired(color.keys() ^ depth.keys(), sel, margin)
-        return selected_clip(row, subject, clip_name, cell_text(cells[cols["emotion"]]), sel, color, repaired, depth)
+        emotion = cell_text(cells[cols["emotion"]])
+        return selected_clip(row, subject, clip_name, emotion, sel, color, keys.repairs, depth)
 
-    return read_rows(table, labels, read_row)
+    return read_rows(table, labels, read_row, fixes, root)
 
 
 def _child(parent: Path, name: str) -> Path:

@@ -1,21 +1,63 @@
-"""The row-to-clip step of the formats whose clip frames all sit in one folder (CASME II, SAMM, MMEW)."""
+"""Where a release keeps its frames: the subject-folder search below `dataset.root`, and the
+row-to-clip step of the formats whose clip frames all sit in one folder (CASME II, SAMM, MMEW)."""
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from mer.datasets import frames
-from mer.datasets.keyframes import row_key_frames
+from mer.datasets.keyframes import Repair, row_key_frames
 from mer.datasets.records import Clip, Row, selected_clip
 
+SEARCH_DEPTH = 3  # levels below dataset.root searched for the subject folders
+SEARCH_FOLDERS = 2000  # folders looked at, at most: the search stops before it lists frame files at scale
 
-def clip_in_folder(row: Row, cols: Mapping[str, str], apex_repair: str, margin: int, subject: str, clip: str,
+
+def locate_root(root: Path, names: Iterable[str], depth: int = SEARCH_DEPTH) -> Path:
+    """The folder at most `depth` levels below `root` holding the most of `names` as subfolders
+    (case-insensitively), shallowest first: releases unpack with extra levels (CAS(ME)^3's
+    `part_A/data/part_A/spNO.1`). `root` itself when it holds any, or when none is found (the
+    rows' errors then name it)."""
+    wanted = {n.lower() for n in names}
+    level, seen = [root], 0
+    for _ in range(depth + 1):
+        scored = [(len(wanted & {c.lower() for c in _subfolders(f)}), f) for f in level]
+        best = max(scored, key=lambda s: s[0], default=(0, root))
+        if best[0]:
+            return best[1]
+        seen += len(level)
+        level = [f / c for f in level for c in sorted(_subfolders(f))][: max(0, SEARCH_FOLDERS - seen)]
+    return root
+
+
+def folder_names(cells: Iterable[object], name: Callable[[object], str]) -> set[str]:
+    """The top-level folder names the rows point at (`name` of each cell; unreadable cells skipped)."""
+    names = set()
+    for cell in cells:
+        try:
+            names.add(name(cell))
+        except ValueError:
+            continue
+    return names
+
+
+def clip_in_folder(row: Row, cols: Mapping[str, str], repair: Repair, margin: int, subject: str, clip: str,
                    emotion: str, root: Path, parts: tuple[str, ...], pattern: re.Pattern[str]) -> Clip:
     """The clip of `row` whose frames sit in `root`/`parts`, named by `pattern`: key frames checked
     first, then the frames around them selected."""
-    onset, apex, offset, repaired = row_key_frames(row.cells, cols, apex_repair)
+    keys = row_key_frames(row.cells, cols, repair)
     folder = frames.inside(root, *parts)
     available = frames.list_frames(folder, pattern)
-    sel = frames.select(available, onset, apex, offset, margin, where=str(folder))
-    return selected_clip(row, subject, clip, emotion, sel, available, repaired)
+    sel = frames.select(available, keys.onset, keys.apex, keys.offset, margin, where=str(folder),
+                        clamp_offset="offset_invalid" in keys.repairs)
+    return selected_clip(row, subject, clip, emotion, sel, available, keys.repairs)
+
+
+def _subfolders(folder: Path) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+    except OSError:
+        return []

@@ -3,12 +3,14 @@
 A clip keeps the files of its folder whose number lies in [onset - margin, offset + margin]
 (the margin gives the cache's onset window room before the onset). Onset, apex and offset
 must exist as files; with `nearest=True` (CAS(ME)^3, whose recordings drop frames) each
-steps to the nearest frame present instead, ties to the earlier one.
+steps to the nearest frame present instead, ties to the earlier one. An offset the repair rules
+guessed (`clamp_offset`) past the last frame on disk becomes that last frame.
 """
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +48,14 @@ def list_frames(folder: Path, pattern: re.Pattern[str]) -> dict[int, Path]:
     return found
 
 
-def select(available: set[int] | dict[int, object], onset: int, apex: int, offset: int,
-           margin: int, nearest: bool = False, where: str = "") -> FrameSelection:
+def select(available: Collection[int], onset: int, apex: int, offset: int,
+           margin: int, nearest: bool = False, where: str = "", clamp_offset: bool = False) -> FrameSelection:
     """The frame numbers a clip keeps, and its key frames (moved to the nearest present if allowed)."""
     if not available:
         raise ValueError(f"no frame files in {where}" if where else "no frame files")
     present = sorted(available)
+    if clamp_offset and offset > present[-1] >= apex:
+        offset = present[-1]
     keys = []
     for name, number in (("onset", onset), ("apex", apex), ("offset", offset)):
         if number in available:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mer.datasets import frames
-from mer.datasets.keyframes import row_key_frames
+from mer.datasets.keyframes import DEFAULT_REPAIR, Repair, row_key_frames
 from mer.datasets.records import Clip, IngestError, ReadResult, Row, read_rows, selected_clip
 from mer.datasets.tables import cell_text, column, load_table
 
@@ -39,7 +39,7 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
                               for text, name, _, _ in parts))
 
 
-def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", margin: int = 4) -> ReadResult:
+def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read the manifest at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
     table = load_table(labels)
@@ -62,13 +62,15 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         if not subject or not clip_name:
             raise ValueError("subject or clip is empty")
         result.subjects.add(subject)
-        onset, apex, offset, repaired = row_key_frames(cells, cols, apex_repair)
+        keys = row_key_frames(cells, cols, repair)
         color = _frames(root, cells, cols, "frames_dir", "frame_pattern")
         depth = _frames(root, cells, cols, "depth_dir", "depth_pattern") if _has_depth(cells, cols) else None
         available = color if depth is None else color.keys() & depth.keys()
         where = str(root / cell_text(cells[cols["frames_dir"]])) + ("" if depth is None else " (colour and depth)")
-        sel = frames.select(available, onset, apex, offset, margin, where=where)
-        return selected_clip(row, subject, clip_name, cell_text(cells[cols["emotion"]]), sel, color, repaired, depth)
+        sel = frames.select(available, keys.onset, keys.apex, keys.offset, margin, where=where,
+                            clamp_offset="offset_invalid" in keys.repairs)
+        emotion = cell_text(cells[cols["emotion"]])
+        return selected_clip(row, subject, clip_name, emotion, sel, color, keys.repairs, depth)
 
     return read_rows(table, labels, read_row)
 

@@ -1,7 +1,9 @@
 """Raw label table + frame folders -> checked clips and an ingest report.
 
-Row faults (bad frame numbers, missing files, paths escaping the root, duplicate clip ids,
-subjects left with no usable clip) are collected as rejections; `on_error="fail"` turns any
+Known key-frame faults are fixed first, by published errata and then by the repair rules of
+`mer.datasets.keyframes`; every fix is counted per rule and listed by clip id in the report.
+Row faults left (no usable onset or apex frame, missing files, paths escaping the root, duplicate
+clip ids, subjects left with no usable clip) are collected as rejections; `on_error="fail"` turns any
 of them into an IngestError listing them all, `"skip"` keeps going and reports them. Labels
 outside the protocol are dropped and counted: that is the protocol, not a fault, so a subject
 whose clips all fall outside it (4 of SAMM's 32 under its 5-class protocol) just leaves the
@@ -16,11 +18,13 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
+from mer.datasets.keyframes import CHOICES, DEFAULT_REPAIR, Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import Clip, IngestError, ReadResult, Rejection
 
-FORMATS = ("casme2", "samm", "mmew", "casme3", "csv")
+FORMATS = ("casme2", "samm", "mmew", "casme3", "smic", "csv")
 ON_ERROR = ("fail", "skip")
+REPAIRS = ("erratum", *CHOICES)  # what a clip's `repairs` may name, in report order
 
 
 class RowsRejected(IngestError):
@@ -42,29 +46,35 @@ def natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def read_dataset(fmt: str, root: str | Path, labels: str | Path, apex_repair: str, margin: int) -> ReadResult:
+def read_dataset(fmt: str, root: str | Path, labels: str | Path, repair: Repair, margin: int) -> ReadResult:
     if fmt not in FORMATS:
         raise IngestError(f"unknown data-set format {fmt!r}; choose one of {', '.join(FORMATS)}")
     reader = import_module(f"mer.datasets.{'generic' if fmt == 'csv' else fmt}")
-    return reader.read(root, labels, apex_repair=apex_repair, margin=margin)
+    result: ReadResult = reader.read(root, labels, repair=repair, margin=margin)
+    result.vocabulary = getattr(reader, "LABELS", None)
+    return result
 
 
-def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *, apex_repair: str = "middle",
+def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *, repair: Repair = DEFAULT_REPAIR,
            margin: int = 4, on_error: str = "fail", expected_subjects: list[str] | None = None) -> IngestResult:
     if on_error not in ON_ERROR:
         raise IngestError(f"ingest.on_error must be one of {ON_ERROR}, got {on_error!r}")
-    result = read_dataset(fmt, root, labels, apex_repair, margin)
+    result = read_dataset(fmt, root, labels, repair, margin)
     clips, rejected = _drop_duplicates(result.clips)
     rejected = result.rejected + rejected
     dropped: Counter = Counter()
     dropped_rows = []
     kept = []
     for clip in clips:
-        if protocol.label(clip.emotion) is None:
+        if protocol.label(clip.emotion) is not None:
+            kept.append(clip)
+        elif result.vocabulary is None or clip.emotion in result.vocabulary:
             dropped[clip.emotion] += 1
             dropped_rows.append({"source": clip.source, "sample_id": clip.sample_id, "label": clip.emotion})
         else:
-            kept.append(clip)
+            rejected.append(Rejection(clip.source, f"unknown label {clip.emotion!r} (the {fmt} labels are "
+                                      f"{', '.join(sorted(result.vocabulary))}): fix the cell, or map it in "
+                                      f"protocols.{protocol.name}.map", clip.sample_id))
     rejected += _subjects_without_clips(result.subjects, clips)
     if rejected and on_error == "fail":
         listing = "\n".join(f"  {r}" for r in rejected[:50])
@@ -81,7 +91,8 @@ def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *
             "Set it to the data's list:\n  subjects: " + json.dumps(subjects))  # quoted: YAML reads 006 as 6
     kept.sort(key=lambda c: (natural_key(c.subject), natural_key(c.sample_id)))
     report = _report(kept, rejected, dropped, result.counts, protocol, subjects)
-    return IngestResult(kept, {**report, "dropped": dropped_rows})
+    return IngestResult(kept, {"data_root": result.data_root or str(root), "errata": result.errata, **report,
+                               "dropped": dropped_rows})
 
 
 def _drop_duplicates(clips: list[Clip]) -> tuple[list[Clip], list[Rejection]]:
@@ -115,8 +126,28 @@ def _report(clips: list[Clip], rejected: list[Rejection], dropped: Counter, coun
         "per_subject": {s: per_subject[s] for s in subjects},
         "frames": sum(len(c.frames) for c in clips),
         "apex_repaired": sum(c.apex_repaired for c in clips),
+        "repairs": {rule: sum(rule in c.repairs for c in clips) for rule in REPAIRS},
+        "repaired": {rule: [c.sample_id for c in clips if rule in c.repairs] for rule in REPAIRS},
         "reader_counts": dict(sorted(counts.items())),
         "dropped_by_protocol": dict(sorted(dropped.items())),
         "rejected_count": len(rejected),
         "rejected": [{"source": r.source, "sample_id": r.sample_id, "reason": r.reason} for r in rejected],
     }
+
+
+def page_lines(report: dict) -> list[str]:
+    """Markdown for the report page from reports/ingest.json: the table read (file and SHA-256), the
+    folder the frames came from, the corrections applied and every repaired clip by rule."""
+    data = report["dataset"]
+    digest = data["labels_sha256"] or "no table (labels from folders)"
+    lines = ["## Data", "", f"- label table `{data['labels_file']}`, SHA-256 `{digest}`",
+             f"- frames from `{report['data_root']}`"]
+    applied = [e for e in report["errata"] if e["applied"]]
+    missed = [e for e in report["errata"] if not e["applied"]]
+    errata = f"- {len(applied)} published correction(s) applied"
+    if missed:
+        errata += f", {len(missed)} not matching the table: " + "; ".join(
+            f"row {e['row']} ({e['not_applied']})" for e in missed)
+    lines.append(errata)
+    lines += [f"- {rule}: {len(ids)} clip(s): {', '.join(ids)}" for rule, ids in report["repaired"].items() if ids]
+    return [*lines, ""]

@@ -2,7 +2,8 @@
 
 Columns: sample_id, subject, clip, label, label_index, emotion (raw), onset, apex, offset,
 apex_repaired, source (label-table file and row), frame_numbers and frames (';'-joined, the
-kept frame files in frame order), depth_frames (';'-joined, aligned with frames, or empty).
+kept frame files in frame order), depth_frames (';'-joined, aligned with frames, or empty),
+repairs (';'-joined: "erratum" and the repair rules of mer.datasets.keyframes applied, or empty).
 Paths are as the data root was given in params (relative roots stay portable).
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from mer.datasets.records import Clip
 from mer.io import atomic_path
 
 COLUMNS = ["sample_id", "subject", "clip", "label", "label_index", "emotion", "onset", "apex",
-           "offset", "apex_repaired", "source", "frame_numbers", "frames", "depth_frames"]
+           "offset", "apex_repaired", "source", "frame_numbers", "frames", "depth_frames", "repairs"]
 SEP = ";"
 
 
@@ -30,6 +31,7 @@ def write(path: str | Path, clips: list[Clip], protocol: Protocol) -> None:
             "apex": c.apex, "offset": c.offset, "apex_repaired": c.apex_repaired, "source": c.source,
             "frame_numbers": SEP.join(map(str, c.frame_numbers)), "frames": SEP.join(c.frames),
             "depth_frames": SEP.join(c.depth_frames) if c.depth_frames else "",
+            "repairs": SEP.join(c.repairs),
         })
     with atomic_path(path, ".csv") as tmp:
         pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp, index=False)

@@ -10,9 +10,11 @@ import os
 import re
 from pathlib import Path
 
-from mer.datasets.folders import clip_in_folder
+from mer.datasets import errata
+from mer.datasets.folders import clip_in_folder, folder_names, locate_root
+from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
 from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table
+from mer.datasets.tables import cell_text, column, load_table, require_dataset
 
 FRAME_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
 SUBJECT_PATTERN = re.compile(r"S?(\d+)(?:\.0)?", re.IGNORECASE)
@@ -35,10 +37,11 @@ def emotion_folders(root: Path) -> dict[str, str]:
         return {e.name.lower(): e.name for e in entries if e.is_dir()}
 
 
-def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", margin: int = 4) -> ReadResult:
+def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read the label table at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
     table = load_table(labels)
+    require_dataset(table, labels, "mmew")
     cols = {
         "subject": column(table, labels, "Subject"),
         "clip": column(table, labels, "Filename"),
@@ -47,6 +50,8 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         "offset": column(table, labels, "OffsetFrame", "Offset"),
         "emotion": column(table, labels, "Estimated Emotion", "Emotion"),
     }
+    fixes = errata.apply(table, labels, cols) if repair.errata else []
+    root = locate_root(root, folder_names(table[cols["emotion"]], cell_text))
     folders = emotion_folders(root)
 
     def read_row(row: Row, result: ReadResult) -> Clip:
@@ -58,7 +63,7 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         result.subjects.add(subject)
         if not clip_name or not emotion:
             raise ValueError("filename or emotion is empty")
-        return clip_in_folder(row, cols, apex_repair, margin, subject, clip_name, emotion,
+        return clip_in_folder(row, cols, repair, margin, subject, clip_name, emotion,
                               root, (folders.get(emotion.lower(), emotion), clip_name), FRAME_PATTERN)
 
-    return read_rows(table, labels, read_row)
+    return read_rows(table, labels, read_row, fixes, root)

@@ -16,7 +16,7 @@ class Protocol:
     mapping: dict[str, str]
 
     @classmethod
-    def from_params(cls, name: str, protocols: dict) -> "Protocol":
+    def from_params(cls, name: str, protocols: dict) -> Protocol:
         if name not in protocols:
             raise ValueError(f"unknown protocol {name!r}; params.yaml defines: {', '.join(sorted(protocols))}")
         spec = protocols[name]

@@ -33,12 +33,16 @@ class Clip:
     frame_numbers: list[int]
     source: str
     sample_id: str = ""
-    apex_repaired: bool = False
+    repairs: tuple[str, ...] = ()  # published correction and repair rules applied (mer.datasets.keyframes)
     depth_frames: list[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.sample_id:
             self.sample_id = f"{self.subject}/{self.clip}"
+
+    @property
+    def apex_repaired(self) -> bool:
+        return "apex_missing" in self.repairs
 
 
 @dataclass
@@ -60,6 +64,9 @@ class ReadResult:
     rejected: list[Rejection] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     subjects: set[str] = field(default_factory=set)  # every subject named by a parsable row
+    errata: list[dict] = field(default_factory=list)  # published corrections, applied or not (mer.datasets.errata)
+    data_root: str = ""  # the folder the subject folders were found in (mer.datasets.folders.locate_root)
+    vocabulary: frozenset[str] | None = None  # the release's emotion labels (the reader's LABELS), if known
 
 
 @dataclass
@@ -74,9 +81,10 @@ class Row:
     sample_id: str = ""
 
 
-def read_rows(table: pd.DataFrame, labels: Path, read_row: Callable[[Row, ReadResult], Clip]) -> ReadResult:
+def read_rows(table: pd.DataFrame, labels: Path, read_row: Callable[[Row, ReadResult], Clip],
+              errata: list[dict] | None = None, data_root: Path | None = None) -> ReadResult:
     """Every row of `table` through `read_row`; a ValueError rejects that row with its message."""
-    result = ReadResult()
+    result = ReadResult(errata=errata or [], data_root="" if data_root is None else str(data_root))
     for _, cells in table.iterrows():
         row = Row(cells, f"{labels}:row {cells['_row']}")
         try:
@@ -86,10 +94,10 @@ def read_rows(table: pd.DataFrame, labels: Path, read_row: Callable[[Row, ReadRe
     return result
 
 
-def selected_clip(row: Row, subject: str, clip: str, emotion: str, sel: FrameSelection,
-                  files: Mapping[int, object], repaired: bool, depth: Mapping[int, object] | None = None) -> Clip:
+def selected_clip(row: Row, subject: str, clip: str, emotion: str, sel: FrameSelection, files: Mapping[int, object],
+                  repairs: tuple[str, ...], depth: Mapping[int, object] | None = None) -> Clip:
     """The clip of `row` keeping the selected frames of `files` (and of `depth`, aligned)."""
     return Clip(subject=subject, clip=clip, onset=sel.onset, apex=sel.apex, offset=sel.offset,
                 emotion=emotion.lower(), frames=[str(files[n]) for n in sel.numbers], frame_numbers=sel.numbers,
-                source=row.source, sample_id=row.sample_id, apex_repaired=repaired,
+                source=row.source, sample_id=row.sample_id, repairs=repairs,
                 depth_frames=None if depth is None else [str(depth[n]) for n in sel.numbers])

@@ -8,9 +8,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mer.datasets.folders import clip_in_folder
+from mer.datasets import errata
+from mer.datasets.folders import clip_in_folder, folder_names, locate_root
+from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
 from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table, parse_frame
+from mer.datasets.tables import cell_text, column, load_table, parse_frame, require_dataset
+
+SHEET = "MICRO_ONLY"  # v2's sheet of micro-expressions; a table with one sheet is read as it is
+# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
+LABELS = frozenset({"anger", "contempt", "disgust", "fear", "happiness", "other", "others", "sadness", "surprise"})
 
 
 def subject_folder(subject: int) -> str:
@@ -22,10 +28,11 @@ def frame_pattern(subject: str) -> re.Pattern[str]:
     return re.compile(rf"{re.escape(subject)}_(\d+)\.jpg", re.IGNORECASE)
 
 
-def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", margin: int = 4) -> ReadResult:
+def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read the FACS code table at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
-    table = load_table(labels)
+    table = load_table(labels, sheets=(SHEET, 0))
+    require_dataset(table, labels, "samm")
     cols = {
         "subject": column(table, labels, "Subject"),
         "clip": column(table, labels, "Filename"),
@@ -34,6 +41,8 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         "offset": column(table, labels, "Offset Frame"),
         "emotion": column(table, labels, "Estimated Emotion", "Emotion"),
     }
+    fixes = errata.apply(table, labels, cols) if repair.errata else []
+    root = locate_root(root, folder_names(table[cols["subject"]], lambda c: subject_folder(parse_frame(c, "subject"))))
 
     def read_row(row: Row, result: ReadResult) -> Clip:
         cells = row.cells
@@ -43,7 +52,7 @@ def read(root: str | Path, labels: str | Path, apex_repair: str = "middle", marg
         result.subjects.add(subject)
         if not clip_name:
             raise ValueError("filename is empty")
-        return clip_in_folder(row, cols, apex_repair, margin, subject, clip_name, cell_text(cells[cols["emotion"]]),
+        return clip_in_folder(row, cols, repair, margin, subject, clip_name, cell_text(cells[cols["emotion"]]),
                               root, (subject, clip_name), frame_pattern(subject))
 
-    return read_rows(table, labels, read_row)
+    return read_rows(table, labels, read_row, fixes, root)

@@ -57,7 +57,7 @@ class SyntheticConfig:
     seed: int = 0
 
     @classmethod
-    def from_params(cls, p: dict) -> "SyntheticConfig":
+    def from_params(cls, p: dict) -> SyntheticConfig:
         """From the `synthesize` block of params.yaml."""
         return cls(subjects=p["subjects"], classes=tuple(p["classes"]), clips_per_class=p["clips_per_class"],
                    frame_size=tuple(p["frame_size"]), face_width=p["face_width"], frames=tuple(p["frames"]),

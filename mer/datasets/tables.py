@@ -18,9 +18,10 @@ def normalise_name(name: object) -> str:
     return re.sub(r"[\s_]+", "", str(name)).lower()
 
 
-def load_table(path: str | Path, header_hint: str = "subject", sheet: str | int | None = 0) -> pd.DataFrame:
+def load_table(path: str | Path, header_hint: str = "subject", sheets: tuple[str | int, ...] = (0,)) -> pd.DataFrame:
     """Read a label table, locating the header row as the first row holding `header_hint`.
 
+    `sheets`: the workbook's sheet is the first of these it has (a name, or an index).
     The returned frame keeps a `_row` column: the 1-based row number in the file, for messages.
     """
     path = Path(path)
@@ -28,9 +29,13 @@ def load_table(path: str | Path, header_hint: str = "subject", sheet: str | int 
         raise IngestError(f"{path}: label table not found")
     try:
         if path.suffix.lower() in {".xlsx", ".xlsm", ".xls"}:
-            raw = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object)
+            with pd.ExcelFile(path) as book:
+                sheet = _pick_sheet(path, book.sheet_names, sheets)
+                raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
         else:
             raw = pd.read_csv(path, header=None, dtype=object, keep_default_na=False, skip_blank_lines=False)
+    except IngestError:
+        raise
     except Exception as exc:  # openpyxl/pandas raise many types for a damaged file
         raise IngestError(f"{path}: cannot read label table ({type(exc).__name__}: {exc})") from exc
     header_row = _find_header(raw, header_hint)
@@ -42,6 +47,21 @@ def load_table(path: str | Path, header_hint: str = "subject", sheet: str | int 
     table["_row"] = [i + 1 for i in table.index]  # pandas index is 0-based file row
     table = table[~table.drop(columns="_row").map(_blank).all(axis=1)]
     return table.reset_index(drop=True)
+
+
+# Columns only one data set's table has (normalised names): a table of another data set is named as such.
+MARKERS = (("samm", {"inducementcode"}), ("mmew", {"remarks"}), ("casme3", {"au", "objectiveclass"}),
+           ("casme2", {"actionunits", "estimatedemotion"}))
+
+
+def require_dataset(table: pd.DataFrame, path: str | Path, fmt: str) -> None:
+    """Refuse the table of another data set (the readers would otherwise half-read it)."""
+    names = {normalise_name(c) for c in table.columns}
+    guess = next((name for name, marks in MARKERS if marks <= names), None)
+    if guess is not None and guess != fmt:
+        raise IngestError(f"{path}: this looks like the {guess} label table (its columns: "
+                          f"{', '.join(repr(c) for c in table.columns if c != '_row')}), not a {fmt} one; "
+                          f"set dataset.format={guess}, or point dataset.labels at the {fmt} table")
 
 
 def column(table: pd.DataFrame, path: str | Path, *candidates: str) -> str:
@@ -79,6 +99,14 @@ def parse_apex(value: object) -> int | object:
 
 def cell_text(value: object) -> str:
     return "" if _blank(value) else str(value).strip()
+
+
+def _pick_sheet(path: Path, names: list[int | str], wanted: tuple[str | int, ...]) -> str | int:
+    for sheet in wanted:
+        if isinstance(sheet, int) or sheet in names:
+            return sheet
+    raise IngestError(f"{path}: no sheet named {' or '.join(map(repr, wanted))} (the workbook has "
+                      f"{', '.join(map(repr, names))}); is this the right data set's table?")
 
 
 def _find_header(raw: pd.DataFrame, hint: str) -> int | None:

@@ -7,7 +7,8 @@ exact sources. Frames are 8x8 images: `.jpg` grey-scale, `.png` 16-bit (depth).
 
 Faults every builder takes (COMMON):
   apex_missing          the second clip's apex holds the data set's "no apex" marker
-  offset_before_onset   an extra row whose offset (0) is before its onset
+  offset_before_onset   an extra row whose offset (0) is before its onset: repaired by default (offset
+                        54, the apex mirrored), rejected with offset_invalid: reject
   missing_frame         the first clip's apex frame file is deleted (all modalities)
   escaping_filename     an extra row whose clip folder is `../x` (frames exist there)
   duplicate             the first clip's row appears twice
@@ -19,6 +20,7 @@ Faults every builder takes (COMMON):
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -32,8 +34,9 @@ from mer.datasets.records import ReadResult, Rejection
 COMMON = frozenset({"apex_missing", "offset_before_onset", "missing_frame", "escaping_filename", "duplicate",
                     "subject_without_clip", "missing_column", "corrupt", "text_numbers"})
 SPAN = 6  # frames written on each side of onset..offset
+# the planted offset_before_onset row, with offset_invalid: reject
+OFFSET_REJECTED = "offset frame 0 is before onset frame 50"
 ROW_FAULT_REASONS = {  # planted row -> what its rejection must say
-    "offset_before_onset": "offset frame 0 is before onset frame 50",
     "escaping_filename": "escapes the data root",
     "subject_without_clip": "frame folder missing",
 }
@@ -72,9 +75,15 @@ FrameFiles = Callable[[Row, int], list[Path]]
 
 # ---------------------------------------------------------------- CASME II
 
+CASME2_AUS = ["4+L10", "R12", "1+2+4", 4, "4+7"]  # Action Units cells as the tables hold them
+
+
 def casme2(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
-    """`CASME2-coding-20140508.xlsx` (two blank-header columns) + `subNN/<Filename>/img<n>.jpg`."""
-    faults = _known(faults, COMMON)
+    """`CASME2-coding-20140508.xlsx` (two blank-header columns) + `subNN/<Filename>/img<n>.jpg`.
+
+    Extra fault `coding_2019`: the 20190701 table instead, with its `Objective Classes` column.
+    """
+    faults = _known(faults, COMMON | {"coding_2019"})
     rows = _plant([
         Row("sub01/EP02_01f", 1, "EP02_01f", 10, 13, 16, "happiness"),
         Row("sub01/EP03_02", 1, "EP03_02", 20, 22, 28, "disgust"),
@@ -86,8 +95,13 @@ def casme2(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     _write_frames(rows, faults, lambda r, n: [root / f"sub{r.subject:02d}" / r.clip / f"img{n}.jpg"])
     header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
               "Estimated Emotion"]
-    cells = [[r.subject, r.clip, 0, r.onset, r.apex, r.offset, None, "4+7", r.emotion] for r in rows]
+    cells = [[r.subject, r.clip, 0, r.onset, r.apex, r.offset, None, CASME2_AUS[i % len(CASME2_AUS)], r.emotion]
+             for i, r in enumerate(rows)]
     labels = tmp_path / "CASME2-coding-20140508.xlsx"
+    if "coding_2019" in faults:
+        header = header[:8] + ["Objective Classes"] + header[8:]
+        cells = [c[:8] + [i % 7 + 1] + c[8:] for i, c in enumerate(cells)]
+        labels = tmp_path / "CASME2-coding-20190701.xlsx"
     first = _write_xlsx(labels, *_columns(header, cells, faults, "ApexFrame"), faults)
     return Layout(root, labels, _row_numbers(rows, first))
 
@@ -179,10 +193,12 @@ def casme3(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     drops both modalities of spNO.1/a/355's apex. Extra faults: `dropped_depth` (no depth for
     spNO.1/a/380's apex 383), `dropped_color` (no colour for spNO.2/b's onset 166 nor for 170),
     `long_gap` (no colour for frames 28..40 of spNO.10/j), `upper_case_filename` (the table says
-    `J` for folder `j`), `capitalised_others` (`Others` for spNO.1/a/355).
+    `J` for folder `j`), `capitalised_others` (`Others` for spNO.1/a/355), `released_layout` (the
+    subjects one level deeper, in `part_A/data/part_A/`, as the release unpacks), `split_layout`
+    (`part_A_split/part_A/<subject>`; the layout's root is then `part_A_split`).
     """
     faults = _known(faults, COMMON | {"dropped_depth", "dropped_color", "long_gap", "upper_case_filename",
-                                      "capitalised_others"})
+                                      "capitalised_others", "released_layout", "split_layout"})
     rows = _plant([
         Row("spNO.1/a/355", "spNO.1", "a", 355, 359, 360, "others"),
         Row("spNO.1/a/380", "spNO.1", "a", 380, 383, 390, "happy"),
@@ -190,10 +206,12 @@ def casme3(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
         Row("spNO.10/j/28", "spNO.10", "j", 28, 33, 40, "surprise"),
         Row("spNO.10/k/50", "spNO.10", "k", 50, 52, 55, "anger"),
     ], faults, apex_marker="/", new_subject="spNO.7")
-    root = tmp_path / "part_A" / "data"
+    root = tmp_path / "part_A_split" if "split_layout" in faults else tmp_path / "part_A" / "data"
+    subjects = root / "part_A" if faults & {"released_layout", "split_layout"} else root
 
     def files(r: Row, n: int) -> list[Path]:
-        return [root / r.subject / r.clip / "color" / f"{n}.jpg", root / r.subject / r.clip / "depth" / f"{n}.png"]
+        video = subjects / r.subject / r.clip
+        return [video / "color" / f"{n}.jpg", video / "depth" / f"{n}.png"]
 
     _write_frames(rows, faults, files)
     drops = {"dropped_depth": [files(rows[1], 383)[1]],
@@ -301,7 +319,7 @@ def _plant(rows: list[Row], faults: frozenset[str], apex_marker: object, new_sub
 def _write_frames(rows: list[Row], faults: frozenset[str], files: FrameFiles) -> None:
     for r in rows:
         if r.frames:
-            for n in range(max(1, int(r.onset) - SPAN), int(r.offset) + SPAN + 1):
+            for n in range(max(1, int(r.onset) - SPAN), max(int(r.onset), int(r.offset)) + SPAN + 1):
                 for path in files(_numeric(r), n):
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(DEPTH_PNG if path.suffix == ".png" else JPEG)
@@ -346,3 +364,77 @@ def _write_xlsx(path: Path, header: list, cells: list[list], faults: frozenset[s
 
 def _row_numbers(rows: list[Row], first: int) -> dict[str, int]:
     return {r.key: first + i for i, r in enumerate(rows)}
+
+
+# ---------------------------------------------------------------- SAMM v2 as released
+
+SAMM_SUBJECTS_5CLASS = ["006", "007", *(f"{s:03d}" for s in range(9, 24)), "025", "026", "028",
+                        *(f"{s:03d}" for s in range(30, 36)), "037"]
+SAMM_5CLASS_COUNTS = {"Anger": 57, "Contempt": 12, "Happiness": 26, "Surprise": 15, "Other": 26}  # 136 clips
+SAMM_OTHER_COUNTS = {"Disgust": 9, "Fear": 8, "Sadness": 6}  # the 23 rows outside the 5 classes
+SAMM_BAD_KEYS = {"028_4_1": (1071, 1143, 1134), "032_3_1": (4896, 1930, 4970)}  # apex after offset / before onset
+
+
+def samm_release(tmp_path: Path) -> Layout:
+    """The v2 table's facts: sheet MICRO_ONLY with its header on row 14, 159 rows over 29 subjects
+    (006..037 without 008, 027, 029), 136 of them in the 5 classes from 27 subjects (024 and 036
+    have none), and the two rows with inconsistent key frames. Which subject holds which emotion
+    is not the release's (only the totals are); every other row is consistent."""
+    five = [e for e, n in SAMM_5CLASS_COUNTS.items() for _ in range(n)]
+    rest = [e for e, n in SAMM_OTHER_COUNTS.items() for _ in range(n)]
+    owners = [SAMM_SUBJECTS_5CLASS[i % 27] for i in range(len(five))]
+    owners += ["024", "024", "036"] + [SAMM_SUBJECTS_5CLASS[i % 27] for i in range(len(rest) - 3)]
+    rows, taken = [], Counter()
+    for subject, emotion in sorted(zip(owners, five + rest, strict=True)):
+        taken[subject] += 1
+        clip = f"{subject}_{taken[subject]}_1"
+        onset = 100 * taken[subject]
+        onset, apex, offset = SAMM_BAD_KEYS.get(clip, (onset, onset + 5, onset + 12))
+        rows.append(Row(f"{subject}/{clip}", int(subject), clip, onset, apex, offset, emotion))
+    for clip in SAMM_BAD_KEYS:  # the faulty rows must exist under their real names
+        assert any(r.clip == clip for r in rows), clip
+    root = tmp_path / "SAMM"
+    _write_frames(rows, frozenset(), lambda r, n: [root / f"{r.subject:03d}" / r.clip / f"{r.subject:03d}_{n:05d}.jpg"])
+    cells = [[r.subject, r.clip, 1, r.onset, r.apex, r.offset, r.offset - r.onset + 1, "Micro - 1/2", 1, None,
+              "4+L10", r.emotion] for r in rows]
+    notes = [f"Note {i}: free text about the coding." for i in range(1, SAMM_NOTES + 1)]
+    labels = tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"
+    first = _write_xlsx(labels, SAMM_COLUMNS, cells, frozenset(), notes=notes + [None], sheet="MICRO_ONLY")
+    return Layout(root, labels, _row_numbers(rows, first))
+
+
+# ---------------------------------------------------------------- SMIC HS
+
+SMIC_SUBJECTS = ["s1", "s2", "s3", "s4", "s5", "s6", "s8", "s9", "s11", "s12", "s13", "s14", "s15", "s18", "s19",
+                 "s20"]
+SMIC_COUNTS = {"positive": 51, "negative": 70, "surprise": 43}  # 164 clips
+SMIC_SHORT = {"positive": "po", "negative": "ne", "surprise": "sur"}
+
+
+def smic(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
+    """`SMIC_all_raw/HS/<subject>/micro/<emotion>/<clip>/image<n>.bmp` under the layout's root (the
+    release's nesting: the reader searches below the root): 164 clips of 16 subjects, 10 to 16
+    frames each, numbered from 1000 * clip index. `rows` maps each sample id to its first frame.
+
+    Faults: `empty_clip` (s1's first clip folder holds no frame), `jpg_frames` (frames named
+    `<n>.jpg` instead of `image<n>.bmp`).
+    """
+    faults = _known(faults, frozenset({"empty_clip", "jpg_frames"}))
+    root = tmp_path / "SMIC"
+    hs = root / "SMIC_all_raw" / "HS"
+    emotions = [e for e, n in SMIC_COUNTS.items() for _ in range(n)]
+    first: dict[str, int] = {}
+    taken: Counter = Counter()
+    for i, emotion in enumerate(emotions):
+        subject = SMIC_SUBJECTS[i % len(SMIC_SUBJECTS)]
+        taken[subject, emotion] += 1
+        clip = f"{subject}_{SMIC_SHORT[emotion]}_{taken[subject, emotion]:02d}"
+        folder = hs / subject / "micro" / emotion / clip
+        folder.mkdir(parents=True)
+        start = 1000 * (i + 1)
+        first[f"{subject}/{clip}"] = start
+        if "empty_clip" in faults and i == 0:
+            continue
+        for n in range(start, start + 10 + i % 7):
+            (folder / (f"{n}.jpg" if "jpg_frames" in faults else f"image{n:06d}.bmp")).write_bytes(JPEG)
+    return Layout(root, root, first)

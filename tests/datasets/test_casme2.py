@@ -4,6 +4,7 @@ import openpyxl
 import pytest
 
 from mer.datasets import casme2
+from mer.datasets.keyframes import Repair
 from mer.datasets.records import IngestError
 from tests.datasets import fixtures
 from tests.datasets.fixtures import ROW_FAULT_REASONS, rejection_for
@@ -47,7 +48,7 @@ def test_apex_slash_is_repaired_to_the_middle(tmp_path: Path) -> None:
 
 def test_apex_slash_is_rejected_when_asked(tmp_path: Path) -> None:
     layout = fixtures.casme2(tmp_path, {"apex_missing"})
-    result = casme2.read(layout.root, layout.labels, apex_repair="reject")
+    result = casme2.read(layout.root, layout.labels, repair=Repair(apex_missing="reject"))
     assert "sub01/EP03_02" not in [c.sample_id for c in result.clips]
     assert rejection_for(result, layout, "sub01/EP03_02").reason == "apex not labelled ('/')"
 

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from mer.datasets import generic
+from mer.datasets.keyframes import Repair
 from mer.datasets.records import IngestError
 from tests.datasets import fixtures
 from tests.datasets.fixtures import ROW_FAULT_REASONS, rejection_for
@@ -88,7 +89,7 @@ def test_blank_lines_do_not_shift_row_numbers(tmp_path: Path) -> None:
     layout = fixtures.generic(tmp_path, {"offset_before_onset"})
     lines = layout.labels.read_text().splitlines(keepends=True)
     layout.labels.write_text("".join(lines[:2] + ["\n"] + lines[2:]))  # blank line 3
-    result = generic.read(layout.root, layout.labels)
+    result = generic.read(layout.root, layout.labels, repair=Repair(offset_invalid="reject"))
     assert [c.source for c in result.clips] == [f"{layout.labels}:row {n}" for n in (2, 4, 5)]
     assert result.rejected[0].source == f"{layout.labels}:row {layout.rows['offset_before_onset'] + 1}"
 

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from mer.datasets.ingest import ingest, natural_key
+from mer.datasets.keyframes import Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError
 from tests.datasets import fixtures
@@ -23,7 +24,7 @@ GENERIC_2 = Protocol("generic_2class", ("positive", "negative"), {"happy": "posi
 def test_fail_lists_every_rejected_row(tmp_path: Path) -> None:
     layout = fixtures.casme2(tmp_path, {"offset_before_onset", "escaping_filename"})
     with pytest.raises(IngestError) as err:
-        ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="fail")
+        ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="fail", repair=Repair(offset_invalid="reject"))
     message = str(err.value)
     assert message.startswith("2 label row(s) rejected")
     assert f"{layout.labels}:row 7 (sub01/bad_offset): offset frame 0 is before onset frame 50" in message
@@ -32,7 +33,8 @@ def test_fail_lists_every_rejected_row(tmp_path: Path) -> None:
 
 def test_skip_reports_rejections_and_protocol_drops(tmp_path: Path) -> None:
     layout = fixtures.casme2(tmp_path, {"offset_before_onset", "duplicate", "apex_missing"})
-    result = ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="skip")
+    result = ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="skip",
+                    repair=Repair(offset_invalid="reject"))
     report = result.report
     assert [c.sample_id for c in result.clips] == ["sub01/EP02_01f", "sub01/EP03_02", "sub02/EP01_11f",
                                                    "sub10/EP07_01"]
@@ -111,8 +113,8 @@ def test_duplicate_micro_expression_in_one_video_is_rejected(tmp_path: Path) -> 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:
     layout = fixtures.casme2(tmp_path)
-    with pytest.raises(IngestError, match="unknown data-set format 'smic'"):
-        ingest("smic", layout.root, layout.labels, CASME2_5)
+    with pytest.raises(IngestError, match="unknown data-set format 'smic_e'"):
+        ingest("smic_e", layout.root, layout.labels, CASME2_5)
     with pytest.raises(IngestError, match="on_error must be one of"):
         ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="ignore")
 

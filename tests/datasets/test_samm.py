@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from mer.datasets import samm
+from mer.datasets.keyframes import Repair
 from mer.datasets.records import IngestError
 from tests.datasets import fixtures
 from tests.datasets.fixtures import ROW_FAULT_REASONS, rejection_for
@@ -43,7 +44,7 @@ def test_apex_minus_one_is_repaired_or_rejected(tmp_path: Path) -> None:
     layout = fixtures.samm(tmp_path, {"apex_missing"})
     repaired = next(c for c in samm.read(layout.root, layout.labels).clips if c.clip == "006_1_3")
     assert (repaired.apex, repaired.apex_repaired) == (1004, True)
-    result = samm.read(layout.root, layout.labels, apex_repair="reject")
+    result = samm.read(layout.root, layout.labels, repair=Repair(apex_missing="reject"))
     assert rejection_for(result, layout, "006/006_1_3").reason == "apex not labelled (-1)"
 
 

@@ -66,6 +66,30 @@ def test_data_set_config_runs_on_a_fixture_of_its_layout(tmp_path, config):
     assert report["clips"] > 0 and report["dataset"]["format"] == params["dataset"]["format"]
 
 
+@pytest.mark.parametrize("config,writer", [("samm_5class", fixtures.samm_release), ("smic_3class", fixtures.smic)])
+def test_release_layout_ingests_with_the_shipped_config(tmp_path, config, writer):
+    """The released facts (SAMM v2: 159 rows, 2 inconsistent; SMIC HS: 164 clips in SMIC_all_raw/HS)
+    ingest under DVC with the shipped subject list and default settings, repairs listed."""
+    repo = _configured_repo(tmp_path / "repo")
+    layout = writer(repo.path / "data/raw")
+    _commit(repo)
+    compose_and_dump(repo.path / "params.yaml", str(repo.path / "conf"), None, "config", str(repo.path),
+                     [f"dataset={config}"])
+    assert repo.params()["dataset"]["root"] == str(layout.root.relative_to(repo.path))
+    done = repo.dvc("repro", "ingest")
+    report = json.loads((repo.path / "reports/ingest.json").read_text())
+    expected = {"samm_5class": (136, 27, {"apex_outside": ["028/028_4_1", "032/032_3_1"]}),
+                "smic_3class": (164, 16, {})}[config]
+    assert (report["clips"], len(report["subjects"])) == expected[:2] and report["rejected"] == []
+    assert all(report["repaired"][rule] == ids for rule, ids in expected[2].items())
+    if config == "smic_3class":
+        assert report["data_root"] == "data/raw/SMIC/SMIC_all_raw/HS" and report["dataset"]["labels_sha256"] is None
+        assert "subject folders found in data/raw/SMIC/SMIC_all_raw/HS" in done.stdout
+    else:
+        assert report["dataset"]["labels_file"] == "SAMM_Micro_FACS_Codes_v2.xlsx"
+        assert len(report["dataset"]["labels_sha256"]) == 64
+
+
 def test_casme2_paper_experiment_is_one_command(tmp_path):
     """README: `dvc exp run -S dataset=casme2_5class`; here shrunk to a 2-subject fixture and a tiny model."""
     repo = _configured_repo(tmp_path / "repo")

@@ -1,0 +1,288 @@
+"""Check the configured data set before running anything: `mer check-data [OVERRIDE ...]`.
+
+Reads params.yaml (or, given Hydra-style overrides such as `dataset=samm_5class` or
+`dataset.root=/data/SAMM`, composes conf/ with them as `dvc exp run -S` does), then the label
+table and the frame folders, and prints per problem what it found, what it expected and how to
+fix it: the data root, the table (file, sheet, header, columns), the subject-folder naming, the
+frame-file naming, how many rows resolve to frames, and the LOSO subject list to paste. It reads
+only; nothing is written. The exit code is 1 when ingest would fail with these settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+FOLDERS = {  # format -> (subject-folder naming, frame-file naming), as the releases ship them
+    "casme2": ("sub01 .. sub26 (Subject zero-padded to 2 digits)", "img<n>.jpg (cropped release: reg_img<n>.jpg)"),
+    "samm": ("006 .. 037 (Subject zero-padded to 3 digits)", "<subject>_<5-digit frame>.jpg, e.g. 006_05562.jpg"),
+    "mmew": ("one folder per emotion (happiness, surprise, ...)", "<n>.jpg, n from 1"),
+    "casme3": ("spNO.1 .. spNO.217, each <Filename>/color and /depth", "color/<n>.jpg and depth/<n>.png"),
+    "smic": ("s1 .. s20, each micro/<emotion>/<clip>", "image<n>.bmp"),
+    "csv": ("frames_dir of each manifest row", "frame_pattern of each manifest row"),
+}
+TABLE_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".csv"}
+SHOWN = 5  # examples printed per problem
+
+
+@dataclass(frozen=True)
+class Problem:
+    what: str
+    found: str
+    expected: str
+    fix: str
+
+
+@dataclass
+class Check:
+    """What the check saw: problems (any one stops ingest), notes, and the subject list."""
+
+    problems: list[Problem]
+    notes: list[str]
+    subjects: list[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(params: dict) -> Check:
+    """Every problem that would stop `ingest` with these params, found without writing anything."""
+    from mer.datasets.ingest import FORMATS, ingest, read_dataset
+    from mer.datasets.keyframes import Repair
+    from mer.datasets.protocols import Protocol
+    from mer.datasets.records import IngestError
+
+    data, options = params["dataset"], params["ingest"]
+    fmt, root, labels = data["format"], Path(data["root"]), Path(data["labels"])
+    result = Check([], [f"data set {data['name']!r}: format {fmt}, root {root}, table {labels}"])
+    if fmt not in FORMATS:
+        result.problems.append(Problem("unknown format", repr(fmt), ", ".join(FORMATS), "set dataset.format"))
+        return result
+    if not labels.is_file() and fmt != "smic":  # SMIC labels by folder, it has no table
+        result.problems.append(_table_not_found(labels, root))
+    if not root.is_dir():
+        result.problems.append(_root_not_found(root))
+    if result.problems:
+        if data["name"] == "synthetic":
+            result.notes.append("the synthetic data set is written by its stage: run `dvc repro synthesize` first")
+        return result
+    repair, margin = Repair.from_params(options), options["margin_frames"]
+    try:
+        read = read_dataset(fmt, root, labels, repair, margin)
+    except IngestError as exc:
+        result.problems.append(_table_unreadable(str(exc), fmt))
+        return result
+    if read.data_root and Path(read.data_root) != root:
+        result.notes.append(
+            f"subject folders found in {read.data_root}, below dataset.root (used as it is; "
+            f"dataset.root={read.data_root} says so directly)"
+        )
+    rows = len(read.clips) + len(read.rejected)
+    result.notes.append(f"{len(read.clips)} of {rows} table rows resolve to frame files")
+    result.problems += _layout_problems(read.rejected, read.subjects, Path(read.data_root or root), fmt)
+    if not read.clips or result.problems:  # a subject list or row listing would only repeat the layout's fault
+        return result
+    protocol = Protocol.from_params(data["protocol"], params["protocols"])
+    try:
+        done = ingest(fmt, root, labels, protocol, repair=repair, margin=margin, on_error="skip")
+    except IngestError as exc:
+        result.problems.append(
+            Problem(
+                "no usable clip",
+                str(exc),
+                f"clips labelled {sorted(protocol.mapping)}",
+                "check dataset.protocol against the table's emotion column",
+            )
+        )
+        return result
+    report = done.report
+    fixed = {rule: n for rule, n in report["repairs"].items() if n}
+    result.notes.append(
+        f"{report['clips']} clips in protocol {protocol.name!r} from {len(report['subjects'])} "
+        f"subjects; per class {report['per_class']}; repaired {fixed or 'none'}; "
+        f"outside the protocol {report['dropped_by_protocol'] or 'none'}"
+    )
+    if report["rejected"] and options["on_error"] == "fail" and not result.problems:
+        listing = "; ".join(f"{r['source']}: {r['reason']}" for r in report["rejected"][:SHOWN])
+        result.problems.append(
+            Problem(
+                f"{len(report['rejected'])} row(s) rejected",
+                listing,
+                "every row resolves to its frames",
+                "fix those rows or folders, or set ingest.on_error=skip to leave them out",
+            )
+        )
+    result.subjects = report["subjects"]
+    if list(data["subjects"]) != report["subjects"]:
+        result.problems.append(
+            Problem(
+                "LOSO subject list",
+                f"dataset.subjects = {json.dumps(list(data['subjects']))}",
+                f"the data's subjects = {json.dumps(report['subjects'])}",
+                "paste the subject list below into the dataset config",
+            )
+        )
+    return result
+
+
+def _table_not_found(labels: Path, root: Path) -> Problem:
+    near = [p for base in (labels.parent, root.parent, root) for p in _tables_near(base)]
+    fix = (
+        f"set dataset.labels to one of: {', '.join(map(str, dict.fromkeys(near)))}"
+        if near
+        else "set dataset.labels to the coding table of your copy"
+    )
+    return Problem("label table not found", f"no file {labels}", "the data set's coding table (xlsx or csv)", fix)
+
+
+def _tables_near(base: Path) -> list[Path]:
+    if not base.is_dir():
+        return []
+    found = [p for depth in ("*", "*/*") for p in base.glob(depth) if p.suffix.lower() in TABLE_SUFFIXES]
+    return sorted(found)[:SHOWN]
+
+
+def _root_not_found(root: Path) -> Problem:
+    existing = next((p for p in root.parents if p.is_dir()), Path("."))
+    inside = sorted(p.name for p in existing.iterdir() if p.is_dir())[: SHOWN * 2]
+    return Problem(
+        "data root not found",
+        f"no folder {root}; nearest existing is {existing}, holding {inside or 'no folders'}",
+        "the folder that holds the subject folders (or up to 3 levels above)",
+        "set dataset.root to it, e.g. `mer check-data dataset.root=<folder>`",
+    )
+
+
+def _table_unreadable(message: str, fmt: str) -> Problem:
+    kinds = (
+        ("no sheet named", "wrong sheet"),
+        ("no header row", "header not found"),
+        ("missing column", "missing column"),
+        ("cannot read", "table unreadable"),
+        ("this looks like the", "table of another data set"),
+    )
+    what = next((kind for key, kind in kinds if key in message), "table unreadable")
+    return Problem(
+        what,
+        message,
+        f"the {fmt} coding table as released (header row with 'Subject')",
+        "point dataset.labels at the right table, or dataset.format at the right data set",
+    )
+
+
+def _layout_problems(rejected: list, subjects: set[str], data_root: Path, fmt: str) -> list[Problem]:
+    """Subject-folder and frame-file naming, read from the rows' rejections."""
+    reasons = Counter(_kind(r.reason) for r in rejected)
+    problems = []
+    folder_naming, frame_naming = FOLDERS[fmt]
+    missing = [r for r in rejected if _kind(r.reason) == "frame folder missing"]
+    if missing and len(missing) == reasons.total():
+        present = sorted(p.name for p in data_root.iterdir() if p.is_dir()) if data_root.is_dir() else []
+        near = _near_misses(sorted(subjects), present)
+        found = (
+            f"{len(missing)} rows name folders that do not exist, e.g. {_folder(missing[0].reason)}; "
+            f"{data_root} holds {present[: SHOWN * 2] or 'no folders'}"
+        )
+        fix = (
+            f"rename the folders to the table's names ({near}), or use the full release"
+            if near
+            else "set dataset.root to the folder holding the subject folders"
+        )
+        problems.append(Problem("subject folder naming", found, folder_naming, fix))
+    unnamed = [r for r in rejected if _kind(r.reason) == "no frame files"]
+    if unnamed and len(unnamed) * 2 > len(rejected):
+        folder = _folder(unnamed[0].reason)
+        files = sorted(os.listdir(folder))[:SHOWN] if folder and os.path.isdir(folder) else []
+        problems.append(
+            Problem(
+                "frame file naming",
+                f"{len(unnamed)} rows find no file named as expected; {folder} holds {files or 'no files'}",
+                frame_naming,
+                "rename the frame files, or point dataset.root at the release with the expected names",
+            )
+        )
+    return problems
+
+
+def _kind(reason: str) -> str:
+    if reason.startswith("frame folder missing"):
+        return "frame folder missing"
+    if reason.startswith("no frame files"):
+        return "no frame files"
+    if re.match(r"(onset|apex|offset) frame \d+ has no file", reason):
+        return "key frame has no file"
+    return reason
+
+
+def _folder(reason: str) -> str:
+    match = re.search(r"(?:missing: | in )(.+?)(?: \(colour and depth\))?$", reason)
+    return match.group(1) if match else ""
+
+
+def _near_misses(wanted: list[str], present: list[str]) -> str:
+    """`table name <- folder name` for folders that differ only in zero padding, case or a suffix
+    (`sub1` for sub01, `6` for 006, the pre-clipped `spNo.1_a_355` for spNO.1)."""
+    keys = {w: _name_key(w) for w in wanted}
+    pairs = [f"{w} <- {p}" for p in present for w, key in keys.items() if p != w and key and _name_key(p) == key]
+    return ", ".join(pairs[:SHOWN])
+
+
+def _name_key(name: str) -> tuple[str, int] | None:
+    match = re.match(r"(\D*)(\d+)", name)
+    return (match.group(1).lower(), int(match.group(2))) if match else None
+
+
+def load(params_path: Path, conf: Path, overrides: list[str]) -> dict:
+    """params.yaml as it is, or conf/ composed with `overrides` (Hydra, as `dvc exp run -S` does)."""
+    if not overrides:
+        from mer.io import load_params
+
+        return load_params(params_path)
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(conf.resolve()), version_base=None):
+        cfg = compose("config", overrides=overrides)
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="Hydra-style overrides of conf/, e.g. dataset=samm_5class dataset.root=/data/SAMM",
+    )
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file read without overrides")
+    parser.add_argument("--conf", type=Path, default=Path("conf"), help="config folder composed with overrides")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        params = load(args.params, args.conf, args.overrides)
+    except Exception as exc:  # hydra and yaml raise many types for a bad override or file
+        print(f"check-data: cannot compose the configuration ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
+    result = check(params)
+    for note in result.notes:
+        print(f"check-data: {note}")
+    for i, problem in enumerate(result.problems, start=1):
+        print(
+            f"PROBLEM {i}: {problem.what}\n  found:    {problem.found}\n  expected: {problem.expected}\n"
+            f"  fix:      {problem.fix}"
+        )
+    if result.subjects is not None:
+        print(f"subjects: {json.dumps(result.subjects)}")
+    print(
+        "check-data: ok, ingest will run"
+        if result.ok
+        else f"check-data: {len(result.problems)} problem(s); ingest would fail"
+    )
+    return 0 if result.ok else 1

@@ -1,0 +1,167 @@
+"""`mer check-data` on a suite of wrong layouts: each problem says what it found, what it expected
+and how to fix it; the exit code says whether ingest would run; nothing is written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mer.cli import main
+from mer.datasets import check
+from tests.datasets import fixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "conf"
+
+
+def params(name: str, layout: fixtures.Layout, *extra: str) -> dict:
+    """conf/ composed for dataset `name` pointing at the layout, as `mer check-data` composes it."""
+    overrides = [f"dataset={name}", f"dataset.root='{layout.root}'", f"dataset.labels='{layout.labels}'", *extra]
+    return check.load(ROOT / "params.yaml", CONF, overrides)
+
+
+def casme2_params(layout: fixtures.Layout, subjects: str = "[sub01,sub02,sub10]") -> dict:
+    return params("casme2_5class", layout, f"dataset.subjects={subjects}")
+
+
+def only_problem(result: check.Check) -> check.Problem:
+    assert len(result.problems) == 1, [p.what for p in result.problems]
+    return result.problems[0]
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(path.rglob("*"))
+
+
+def test_a_good_layout_passes_and_prints_the_subject_list(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    layout = fixtures.samm_release(tmp_path)
+    before = files_under(tmp_path)
+    code = main(
+        [
+            "check-data",
+            "--conf",
+            str(CONF),
+            "dataset=samm_5class",
+            f"dataset.root='{layout.root}'",
+            f"dataset.labels='{layout.labels}'",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "check-data: ok, ingest will run" in out
+    assert "159 of 159 table rows resolve to frame files" in out
+    assert "136 clips in protocol 'samm_5class' from 27 subjects" in out and "'apex_outside': 2" in out
+    assert 'subjects: ["006", "007", "009", "010"' in out
+    assert files_under(tmp_path) == before  # reads only
+
+
+def test_wrong_root_names_the_nearest_folder(tmp_path: Path) -> None:
+    layout = fixtures.casme2(tmp_path)
+    problem = only_problem(
+        check.check(params("casme2_5class", fixtures.Layout(tmp_path / "CASME2", layout.labels, {})))
+    )
+    assert problem.what == "data root not found"
+    assert (
+        f"no folder {tmp_path / 'CASME2'}; nearest existing is {tmp_path}, holding ['CASME2_RAW_selected']"
+        in problem.found
+    )
+    assert "set dataset.root" in problem.fix
+
+
+def test_table_not_found_offers_the_tables_nearby(tmp_path: Path) -> None:
+    layout = fixtures.casme2(tmp_path, {"coding_2019"})  # the config names the 2014 table
+    wanted = tmp_path / "CASME2-coding-20140508.xlsx"
+    problem = only_problem(check.check(casme2_params(fixtures.Layout(layout.root, wanted, {}))))
+    assert (problem.what, problem.found) == ("label table not found", f"no file {wanted}")
+    assert problem.fix == f"set dataset.labels to one of: {layout.labels}"
+
+
+def test_header_not_found(tmp_path: Path) -> None:
+    layout = fixtures.casme2(tmp_path)
+    import openpyxl
+
+    book = openpyxl.load_workbook(layout.labels)
+    book.active["A1"] = "Participant"
+    book.save(layout.labels)
+    problem = only_problem(check.check(casme2_params(layout)))
+    assert problem.what == "header not found" and "no header row containing 'subject' found" in problem.found
+
+
+def test_wrong_sheet_and_missing_column(tmp_path: Path) -> None:
+    casme2_table = fixtures.casme2(tmp_path / "a").labels
+    layout = fixtures.casme3(tmp_path / "b")
+    problem = only_problem(check.check(params("casme3_4class", fixtures.Layout(layout.root, casme2_table, {}))))
+    assert problem.what == "wrong sheet" and "no sheet named 'label'" in problem.found
+    layout = fixtures.casme2(tmp_path / "c", {"missing_column"})
+    problem = only_problem(check.check(casme2_params(layout)))
+    assert problem.what == "missing column" and "missing column 'ApexFrame'" in problem.found
+
+
+def test_unpadded_subject_folders_are_named(tmp_path: Path) -> None:
+    layout = fixtures.casme2(tmp_path)
+    for folder in list(layout.root.iterdir()):
+        folder.rename(layout.root / f"sub{int(folder.name[3:])}")
+    problem = only_problem(check.check(casme2_params(layout)))
+    assert problem.what == "subject folder naming"
+    assert "4 rows name folders that do not exist" in problem.found and "['sub1', 'sub10', 'sub2']" in problem.found
+    assert problem.expected == check.FOLDERS["casme2"][0]
+    assert "sub01 <- sub1, sub02 <- sub2)" in problem.fix and "<- sub10" not in problem.fix
+
+
+def test_pre_clipped_casme3_release_is_named(tmp_path: Path) -> None:
+    layout = fixtures.casme3(tmp_path)
+    for subject in ("spNO.1", "spNO.2", "spNO.10"):
+        shutil.rmtree(layout.root / subject)
+    (layout.root / "spNo.1_a_355").mkdir()
+    problem = only_problem(check.check(params("casme3_4class", layout, "dataset.subjects=[spNO.1,spNO.2,spNO.10]")))
+    assert problem.what == "subject folder naming" and "spNO.1 <- spNo.1_a_355" in problem.fix
+
+
+def test_released_casme3_nesting_is_found_and_said(tmp_path: Path) -> None:
+    layout = fixtures.casme3(tmp_path, {"released_layout", "dropped_depth"})
+    result = check.check(params("casme3_4class", layout, "dataset.subjects=[spNO.1,spNO.2,spNO.10]"))
+    assert result.ok and f"subject folders found in {layout.root / 'part_A'}, below dataset.root" in result.notes[1]
+
+
+def test_frame_file_naming(tmp_path: Path) -> None:
+    layout = fixtures.casme2(tmp_path)
+    for frame in layout.root.rglob("img*.jpg"):
+        frame.rename(frame.with_name(frame.name.replace("img", "frame_")))
+    problem = only_problem(check.check(casme2_params(layout)))
+    assert problem.what == "frame file naming" and problem.expected == check.FOLDERS["casme2"][1]
+    assert "5 rows find no file named as expected" in problem.found and "frame_" in problem.found
+
+
+def test_rows_that_do_not_resolve_are_counted_and_listed(tmp_path: Path) -> None:
+    layout = fixtures.casme2(tmp_path, {"missing_frame"})
+    result = check.check(casme2_params(layout))
+    assert "4 of 5 table rows resolve to frame files" in result.notes
+    problem = only_problem(result)
+    assert problem.what == "1 row(s) rejected" and f"{layout.labels}:row 2: apex frame 13 has no file" in problem.found
+    assert result.subjects == ["sub02", "sub10"] or result.subjects == ["sub01", "sub02", "sub10"]
+    assert check.check(casme2_params(layout) | {"ingest": casme2_params(layout)["ingest"] | {"on_error": "skip"}}).ok
+
+
+def test_subject_list_mismatch_prints_the_list_to_paste(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    layout = fixtures.casme2(tmp_path)
+    code = main(
+        [
+            "check-data",
+            "--conf",
+            str(CONF),
+            "dataset=casme2_5class",
+            f"dataset.root='{layout.root}'",
+            f"dataset.labels='{layout.labels}'",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "PROBLEM 1: LOSO subject list" in out
+    assert 'subjects: ["sub01", "sub02", "sub10"]' in out and "ingest would fail" in out
+
+
+def test_a_table_of_another_data_set_is_named(tmp_path: Path) -> None:
+    samm_table = fixtures.samm(tmp_path / "a").labels
+    layout = fixtures.casme2(tmp_path / "b")
+    problem = only_problem(check.check(casme2_params(fixtures.Layout(layout.root, samm_table, {}))))
+    assert problem.what == "table of another data set" and "this looks like the samm label table" in problem.found
