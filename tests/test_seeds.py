@@ -123,3 +123,11 @@ def test_fold_stage_reads_every_train_key_but_seeds():
     train = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
     assert stage["params"] == ["input", "model"] + [f"train.{key}" for key in train if key != "seeds"]
     assert stage["matrix"] == {"subject": "${dataset.subjects}", "seed": "${train.seeds}"}
+
+
+def test_inner_validation_is_reported_the_same_way(folds):
+    metrics = seeds.evaluate(seeds.load_runs(folds, [7, 8, 9], ["s1", "s2"]), NO_SKIPS)
+    params = {**PARAMS, "train": {**PARAMS["train"], "validation_subjects": 1}}
+    page = report_page.render(metrics, params, "abc1234", {}, "cpu, fp32 (6 folds)")
+    assert "| **honest**: epoch chosen on 1 held-out training subject(s) | 0.8333 ± " in page
+    assert "model kept: epoch chosen on 1 held-out training subject(s)" in page
