@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 from mer.live import epoch_logger
 
@@ -32,3 +33,13 @@ def test_same_epochs_same_bytes_and_a_rerun_clears_the_old_files(tmp_path):
     (tmp_path / "live" / "plots" / "metrics" / "val").mkdir()
     (tmp_path / "live" / "plots" / "metrics" / "val" / "acc.tsv").write_text("step\tacc\n1\t0.5\n")
     assert _run(tmp_path / "live") == first
+
+
+def test_works_in_a_git_repository_without_commits_and_leaves_it_alone(tmp_path, monkeypatch):
+    """`git init` then `dvc repro` must not fail in the fold stage (DVCLive's own hook-up raises "Empty git repo")."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))  # as under `dvc repro`
+    files = _run(tmp_path / "live")
+    assert json.loads(files["metrics.json"])["step"] == 2
+    assert not (tmp_path / ".dvc").exists() and sorted(p.name for p in tmp_path.iterdir()) == [".git", "live"]
