@@ -3,6 +3,7 @@
 Apart from mer.seeds (the report's aggregation over seeds) so that the fold stage runs, and
 depends on, nothing of the report.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ dvc.yaml of its own nor saves an experiment, and it is not hooked up to the DVC 
 all (see `_FoldLive`). Steps are epochs (from 1) and no timestamps are logged: the same run
 writes the same bytes. The report reads the fold's curves.json, not these.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ the seeds, the fold stage is a DVC matrix over subject x seed, and the report su
 per-seed figure by mean, standard deviation (sample, ddof=1; absent with one seed: no spread
 can be estimated from one run), minimum and maximum.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,8 +24,12 @@ PER_SEED = ("accuracy", "uf1", "uar", "weighted_f1", "optimistic_best_epoch", "p
 def summary(values: Sequence[float]) -> dict[str, float]:
     """Mean, sample standard deviation (left out for a single value), min and max."""
     array = np.asarray(values, dtype=np.float64)
-    stats = {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else None,
-             "min": float(array.min()), "max": float(array.max())}
+    stats = {
+        "mean": float(array.mean()),
+        "std": float(array.std(ddof=1)) if len(array) > 1 else None,
+        "min": float(array.min()),
+        "max": float(array.max()),
+    }
     return {k: v for k, v in stats.items() if v is not None}
 
 
@@ -36,8 +41,10 @@ def aggregate(runs: dict[int, Any], where: str = "metrics") -> Any:
     if isinstance(first, dict):
         for seed, value in runs.items():
             if not isinstance(value, dict) or value.keys() != first.keys():
-                raise ValueError(f"{where}: seed {seed} has keys {sorted(value) if isinstance(value, dict) else value}"
-                                 f", seed {next(iter(runs))} has {sorted(first)}")
+                raise ValueError(
+                    f"{where}: seed {seed} has keys {sorted(value) if isinstance(value, dict) else value}"
+                    f", seed {next(iter(runs))} has {sorted(first)}"
+                )
         return {key: aggregate({seed: value[key] for seed, value in runs.items()}, f"{where}.{key}") for key in first}
     if isinstance(first, float):
         return summary(values)
@@ -52,16 +59,21 @@ def load_runs(folds: str | Path, seeds: Sequence[int], subjects: list[str]) -> d
     first = seeds[0]
     for seed, run in runs.items():
         if run.classes != runs[first].classes:
-            raise ValueError(f"seed {seed}'s folds have classes {run.classes}, seed {first}'s {runs[first].classes}; "
-                             "re-run them all with `dvc repro`")
+            raise ValueError(
+                f"seed {seed}'s folds have classes {run.classes}, seed {first}'s {runs[first].classes}; "
+                "re-run them all with `dvc repro`"
+            )
     return runs
 
 
 def evaluate(runs: dict[int, report.Folds], upstream: dict[str, int]) -> dict[str, Any]:
     """The metrics file: each seed's report.evaluate summarised over seeds, then the per-seed headline figures."""
     per_seed = {seed: report.evaluate(folds, upstream) for seed, folds in runs.items()}
-    return {"seeds": len(runs), **aggregate(per_seed),
-            "per_seed": {str(seed): {key: metrics[key] for key in PER_SEED} for seed, metrics in per_seed.items()}}
+    return {
+        "seeds": len(runs),
+        **aggregate(per_seed),
+        "per_seed": {str(seed): {key: metrics[key] for key in PER_SEED} for seed, metrics in per_seed.items()},
+    }
 
 
 def pooled(runs: dict[int, report.Folds]) -> report.Folds:

@@ -1,4 +1,5 @@
 """reports/seeds.png: every seed's pooled figure under each protocol, so the spread is seen, not only summarised."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,11 @@ from typing import Any
 
 from mer.plots import plt, save
 
-PROTOCOLS = (("honest", None), ("best-accuracy epoch\n(optimistic)", "optimistic_best_epoch"),
-             ("paper protocol\n(optimistic)", "paper_protocol"))
+PROTOCOLS = (
+    ("honest", None),
+    ("best-accuracy epoch\n(optimistic)", "optimistic_best_epoch"),
+    ("paper protocol\n(optimistic)", "paper_protocol"),
+)
 METRICS = (("accuracy", "accuracy"), ("uf1", "UF1"), ("uar", "UAR"), ("weighted_f1", "weighted F1"))
 
 

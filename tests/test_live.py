@@ -1,4 +1,5 @@
 """DVCLive's files for a fold: one TSV per scalar, steps = epochs, a summary, no timestamps, stale files cleared."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,26 @@ import subprocess
 
 from mer.live import epoch_logger
 
-RECORDS = [{"epoch": 1, "lr": 8e-4, "train_loss": 1.25, "train_acc": 0.5, "test_loss": 1.5, "test_acc": 0.25,
-            "test_pred": [0, 1, 1, 0]},
-           {"epoch": 2, "lr": 7.9e-4, "train_loss": 0.75, "train_acc": 0.875, "test_loss": 1.0, "test_acc": 0.5,
-            "test_pred": [0, 1, 0, 0]}]
+RECORDS = [
+    {
+        "epoch": 1,
+        "lr": 8e-4,
+        "train_loss": 1.25,
+        "train_acc": 0.5,
+        "test_loss": 1.5,
+        "test_acc": 0.25,
+        "test_pred": [0, 1, 1, 0],
+    },
+    {
+        "epoch": 2,
+        "lr": 7.9e-4,
+        "train_loss": 0.75,
+        "train_acc": 0.875,
+        "test_loss": 1.0,
+        "test_acc": 0.5,
+        "test_pred": [0, 1, 0, 0],
+    },
+]
 
 
 def _run(directory) -> dict[str, bytes]:
@@ -21,11 +38,21 @@ def _run(directory) -> dict[str, bytes]:
 
 def test_one_tsv_per_scalar_with_epochs_as_steps_and_the_last_epoch_summarised(tmp_path):
     files = _run(tmp_path / "live")
-    assert set(files) == {"metrics.json", "plots/metrics/lr.tsv", "plots/metrics/train/loss.tsv",
-                          "plots/metrics/train/acc.tsv", "plots/metrics/test/loss.tsv", "plots/metrics/test/acc.tsv"}
+    assert set(files) == {
+        "metrics.json",
+        "plots/metrics/lr.tsv",
+        "plots/metrics/train/loss.tsv",
+        "plots/metrics/train/acc.tsv",
+        "plots/metrics/test/loss.tsv",
+        "plots/metrics/test/acc.tsv",
+    }
     assert files["plots/metrics/train/loss.tsv"].decode() == "step\tloss\n1\t1.25\n2\t0.75\n"  # no timestamp column
-    assert json.loads(files["metrics.json"]) == {"lr": 7.9e-4, "train": {"loss": 0.75, "acc": 0.875},
-                                                 "test": {"loss": 1.0, "acc": 0.5}, "step": 2}
+    assert json.loads(files["metrics.json"]) == {
+        "lr": 7.9e-4,
+        "train": {"loss": 0.75, "acc": 0.875},
+        "test": {"loss": 1.0, "acc": 0.5},
+        "step": 2,
+    }
 
 
 def test_same_epochs_same_bytes_and_a_rerun_clears_the_old_files(tmp_path):

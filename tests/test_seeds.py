@@ -1,5 +1,6 @@
 """Several seeds: each seed's figures summarised by hand-checked mean, sample std, min and max; one seed has no std;
 counts must agree across seeds; the fold stage's config and params leave `train.seeds` out."""
+
 from __future__ import annotations
 
 import json
@@ -17,27 +18,56 @@ ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["a", "b", "c"]
 LABELS = {"s1": [0, 0, 1], "s2": [0, 2, 2]}
 # final predictions per seed: seed 7 gets 5 of 6 clips right, seed 8 all 6, seed 9 4 of 6
-FINAL = {7: {"s1": [0, 1, 1], "s2": [0, 2, 2]}, 8: {"s1": [0, 0, 1], "s2": [0, 2, 2]},
-         9: {"s1": [0, 1, 1], "s2": [0, 0, 2]}}
+FINAL = {
+    7: {"s1": [0, 1, 1], "s2": [0, 2, 2]},
+    8: {"s1": [0, 0, 1], "s2": [0, 2, 2]},
+    9: {"s1": [0, 1, 1], "s2": [0, 0, 2]},
+}
 EPOCHS = {"s1": [[0, 0, 1], [0, 1, 1]], "s2": [[0, 0, 2], [0, 2, 2]]}
 NO_SKIPS = {"total": 0, "ingest_rejected": 0, "landmarks_failed": 0, "crop_failed": 0, "dropped_by_protocol": 0}
-PARAMS = {"dataset": {"name": "synthetic", "format": "casme2", "protocol": "synthetic_4class"},
-          "model": {"name": "mmnet", "options": {}}, "input": {"kind": "difference", "size": 112},
-          "train": {"epochs": 2, "batch_size": 8, "lr": 8e-4, "weight_decay": 0.01, "class_weights": "none",
-                    "seeds": [7, 8, 9], "validation_subjects": 0}}
+PARAMS = {
+    "dataset": {"name": "synthetic", "format": "casme2", "protocol": "synthetic_4class"},
+    "model": {"name": "mmnet", "options": {}},
+    "input": {"kind": "difference", "size": 112},
+    "train": {
+        "epochs": 2,
+        "batch_size": 8,
+        "lr": 8e-4,
+        "weight_decay": 0.01,
+        "class_weights": "none",
+        "seeds": [7, 8, 9],
+        "validation_subjects": 0,
+    },
+}
 
 
 def _write(folds: Path, seed: int) -> None:
     for subject, labels in LABELS.items():
         folder = seed_folder(folds, seed) / subject
         folder.mkdir(parents=True)
-        pd.DataFrame({"sample_id": [f"{subject}/c{i}" for i in range(3)], "subject": subject, "label": labels,
-                      "pred": FINAL[seed][subject]}).to_csv(folder / "predictions.csv", index=False)
-        epochs = [{"epoch": e + 1, "train_loss": 1.0, "train_acc": 0.5, "test_pred": pred,
-                   "test_acc": sum(p == y for p, y in zip(pred, labels, strict=True)) / len(labels)}
-                  for e, pred in enumerate(EPOCHS[subject])]
-        (folder / "curves.json").write_text(json.dumps({"classes": CLASSES, "test_labels": labels, "epochs": epochs,
-                                                        "device": "cpu", "precision": "fp32"}))
+        pd.DataFrame(
+            {
+                "sample_id": [f"{subject}/c{i}" for i in range(3)],
+                "subject": subject,
+                "label": labels,
+                "pred": FINAL[seed][subject],
+            }
+        ).to_csv(folder / "predictions.csv", index=False)
+        epochs = [
+            {
+                "epoch": e + 1,
+                "train_loss": 1.0,
+                "train_acc": 0.5,
+                "test_pred": pred,
+                "test_acc": sum(p == y for p, y in zip(pred, labels, strict=True)) / len(labels),
+            }
+            for e, pred in enumerate(EPOCHS[subject])
+        ]
+        (folder / "curves.json").write_text(
+            json.dumps(
+                {"classes": CLASSES, "test_labels": labels, "epochs": epochs, "device": "cpu", "precision": "fp32"}
+            )
+        )
 
 
 @pytest.fixture
@@ -58,8 +88,9 @@ def test_mean_sample_std_min_max_over_seeds_by_hand(folds):
     # s1's accuracy: 2/3, 1, 2/3 over the seeds; class a's support is 3 whatever the seed
     assert metrics["per_subject"]["s1"]["accuracy"]["mean"] == pytest.approx(7 / 9)
     assert metrics["per_subject"]["s1"]["clips"] == 3 and metrics["per_class"]["a"]["support"] == 3
-    assert metrics["per_class"]["c"]["recall"] == pytest.approx({"mean": 5 / 6, "std": math.sqrt(1 / 12),
-                                                                 "min": 0.5, "max": 1.0})
+    assert metrics["per_class"]["c"]["recall"] == pytest.approx(
+        {"mean": 5 / 6, "std": math.sqrt(1 / 12), "min": 0.5, "max": 1.0}
+    )
     assert [metrics["per_seed"][s]["accuracy"] for s in ("7", "8", "9")] == pytest.approx(accuracies)
     # the epochs are the same in every seed here: the optimistic figures have no spread, std exactly 0
     assert metrics["optimistic_best_epoch"]["accuracy"] == {"mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0}
@@ -69,8 +100,9 @@ def test_mean_sample_std_min_max_over_seeds_by_hand(folds):
 def test_one_seed_has_no_std_and_the_page_says_so(folds):
     metrics = seeds.evaluate(seeds.load_runs(folds, [8], ["s1", "s2"]), NO_SKIPS)
     assert metrics["accuracy"] == {"mean": 1.0, "min": 1.0, "max": 1.0}
-    page = report_page.render(metrics, {**PARAMS, "train": {**PARAMS["train"], "seeds": [8]}}, "abc1234", {},
-                              "cpu, fp32 (2 folds)")
+    page = report_page.render(
+        metrics, {**PARAMS, "train": {**PARAMS["train"], "seeds": [8]}}, "abc1234", {}, "cpu, fp32 (2 folds)"
+    )
     assert "one seed, so no spread: std not reported" in page
     assert "| **honest**: final epoch | 1.0000 | 1.0000 | 1.0000 | 1.0000 |" in page
 
@@ -90,8 +122,11 @@ def test_page_shows_mean_std_range_per_protocol_and_seed(folds):
 
 
 def test_a_missing_seed_names_its_stage(folds):
-    with pytest.raises(FileNotFoundError, match=r"seed5 for subject\(s\) s1, s2; run `dvc repro` "
-                                                r"\(or `dvc repro train@s1-5`\)"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"seed5 for subject\(s\) s1, s2; run `dvc repro` "
+        r"\(or `dvc repro train@s1-5`\)",
+    ):
         seeds.load_runs(folds, [7, 5], ["s1", "s2"])
 
 
@@ -111,8 +146,11 @@ def test_fold_config_takes_one_seed_and_checks_the_list():
     train = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
     assert train["seeds"] == [7, 8, 9]
     assert fold_config(train, 8).seed == 8 and fold_config(train, 8).epochs == train["epochs"]
-    for bad, message in (([], "non-empty list of integers"), ([7, "8"], "non-empty list of integers"),
-                         ([7, 7], "lists a seed twice: \\[7, 7\\]")):
+    for bad, message in (
+        ([], "non-empty list of integers"),
+        ([7, "8"], "non-empty list of integers"),
+        ([7, 7], "lists a seed twice: \\[7, 7\\]"),
+    ):
         with pytest.raises(ValueError, match=message):
             seeds_of({"seeds": bad})
 
