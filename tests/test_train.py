@@ -145,6 +145,10 @@ def test_stage_cli(cache, tmp_path):
     assert {p.name for p in fold.iterdir()} == {"predictions.csv", "curves.json", "live"}
     assert json.loads((fold / "curves.json").read_text())["train"]["seed"] == 4
     assert json.loads((fold / "live" / "metrics.json").read_text())["step"] == 1
+    subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "--subject", "sub03", "--params",
+                    str(tmp_path / "params.yaml"), "--cache", str(cache.path), "--models", str(tmp_path / "models"),
+                    "--reports", str(tmp_path / "folds")], check=True, capture_output=True)
+    assert (tmp_path / "models" / "seed3" / "sub03.pt").exists()  # no --seed: the first of train.seeds
 
 
 @pytest.mark.parametrize("name", ["mmnet", "resnet18", "resnet50"])
