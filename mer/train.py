@@ -144,10 +144,12 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, Any], input_config: InputConfig,
                config: TrainConfig, flow: str | Path | None = None,
-               log: Callable[[str], None] = print) -> FoldResult:
+               log: Callable[[str], None] = print,
+               on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FoldResult:
     """Train on every subject but `subject` for `config.epochs` epochs; predict `subject`.
 
     `flow`: the flow stage's file (mer.flow), needed for input kind `flow` only.
+    `on_epoch`: called with each epoch's record as it ends (live logging, mer.live).
     """
     device = select_device()
     precision = resolve_precision(config.precision, device)
@@ -202,6 +204,8 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
         probs = run(test.motion, test.onset)
         record.update(test.score(run, "test", probs))
         epochs.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
         if val is None:  # the final epoch is kept: its state is taken once, after the loop
             selected = {**record, "probs": probs}
         elif selected is None or record["val_acc"] > selected["val_acc"]:

@@ -12,8 +12,9 @@ from omegaconf import OmegaConf
 
 from mer.datasets.ingest import FORMATS
 from mer.datasets.protocols import Protocol
+from mer.fold_seed import fold_config, seeds_of
 from mer.models import build_model
-from mer.train import InputConfig, TrainConfig
+from mer.train import InputConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -51,7 +52,8 @@ def test_every_option_composes_into_params_the_stages_accept(group, option):
     assert Protocol.from_params(dataset["protocol"], params["protocols"]).classes
     subjects = dataset["subjects"]
     assert subjects and all(isinstance(s, str) for s in subjects) and len(set(subjects)) == len(subjects)
-    TrainConfig.from_params(params["train"])
+    for seed in seeds_of(params["train"]):
+        assert fold_config(params["train"], seed).seed == seed
     InputConfig(**params["input"])
     model = params["model"]
     assert build_model(model["name"], 3, 3, **model["options"]) is not None

@@ -134,13 +134,21 @@ def test_auto_precision_is_bf16_only_on_native_bf16(monkeypatch):
 def test_stage_cli(cache, tmp_path):
     params = {"input": {"kind": "difference", "size": SIZE},
               "model": {"name": MODEL[0], "options": MODEL[1]},
-              "train": {**CONFIG.__dict__, "epochs": 1, "augment": CONFIG.augment.__dict__}}
+              "train": {**{k: v for k, v in CONFIG.__dict__.items() if k != "seed"}, "seeds": [3, 4], "epochs": 1,
+                        "augment": CONFIG.augment.__dict__}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "--subject", "sub03", "--seed", "4", "--params",
+                    str(tmp_path / "params.yaml"), "--cache", str(cache.path), "--models", str(tmp_path / "models"),
+                    "--reports", str(tmp_path / "folds")], check=True, capture_output=True)
+    assert (tmp_path / "models" / "seed4" / "sub03.pt").exists()
+    fold = tmp_path / "folds" / "seed4" / "sub03"
+    assert {p.name for p in fold.iterdir()} == {"predictions.csv", "curves.json", "live"}
+    assert json.loads((fold / "curves.json").read_text())["train"]["seed"] == 4
+    assert json.loads((fold / "live" / "metrics.json").read_text())["step"] == 1
     subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "--subject", "sub03", "--params",
                     str(tmp_path / "params.yaml"), "--cache", str(cache.path), "--models", str(tmp_path / "models"),
                     "--reports", str(tmp_path / "folds")], check=True, capture_output=True)
-    assert (tmp_path / "models" / "sub03.pt").exists()
-    assert {p.name for p in (tmp_path / "folds" / "sub03").iterdir()} == {"predictions.csv", "curves.json"}
+    assert (tmp_path / "models" / "seed3" / "sub03.pt").exists()  # no --seed: the first of train.seeds
 
 
 @pytest.mark.parametrize("name", ["mmnet", "resnet18", "resnet50"])

@@ -62,6 +62,7 @@ TINY = {
     "input.size": 32,
     "train.epochs": 2,
     "train.batch_size": 4,
+    "train.seeds": [7],
 }
 
 

@@ -52,8 +52,8 @@ def test_data_set_config_runs_on_a_fixture_of_its_layout(tmp_path, config):
     params = repo.params()
     assert params["dataset"]["root"] == str(layout.root.relative_to(repo.path))
     assert params["dataset"]["labels"] == str(layout.labels.relative_to(repo.path))
-    folds = {f"train@{s}" for s in params["dataset"]["subjects"]}
-    assert folds | {"ingest", "cache", "report"} <= stages  # one fold stage per configured subject
+    folds = {f"train@{s}-{seed}" for s in params["dataset"]["subjects"] for seed in params["train"]["seeds"]}
+    assert folds | {"ingest", "cache", "report"} <= stages  # one fold stage per configured subject and seed
 
     # the shipped subject list is the real data set's; ingest names the fixture's instead
     failed = repo.dvc("repro", "ingest", check=False)

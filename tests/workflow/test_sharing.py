@@ -10,7 +10,7 @@ from tests.workflow.conftest import PROJECT, Repo, make_repo, ran
 
 pytestmark = pytest.mark.slow
 
-CHECKED = ["data/manifest.csv", "data/cache.h5", "models/sub01.pt", "reports/folds/sub02/predictions.csv"]
+CHECKED = ["data/manifest.csv", "data/cache.h5", "models/seed7/sub01.pt", "reports/folds/seed7/sub02/predictions.csv"]
 
 
 def _md5(path) -> str:
@@ -41,9 +41,9 @@ def test_push_then_a_fresh_clone_pulls_everything_and_runs_nothing(tmp_path):
     assert {name: _md5(b.path / name) for name in CHECKED} == sums
 
     (b.path / "data/manifest.csv").write_text("sample_id\nbroken\n")
-    (b.path / "models/sub01.pt").write_bytes(b"not a checkpoint")
+    (b.path / "models/seed7/sub01.pt").write_bytes(b"not a checkpoint")
     status = b.dvc("status").stdout
-    assert "modified:" in status and "data/manifest.csv" in status and "models/sub01.pt" in status
+    assert "modified:" in status and "data/manifest.csv" in status and "models/seed7/sub01.pt" in status
     b.dvc("checkout", "--force")
     assert {name: _md5(b.path / name) for name in CHECKED} == sums
     assert "up to date" in b.dvc("status").stdout
@@ -61,9 +61,9 @@ def test_run_cache_shares_results_that_were_never_committed(tmp_path):
     a.run("git", "commit", "-qm", "pipeline")
     a.dvc("push")
     a.set_params(**{"train.epochs": 3})  # an experiment A runs but does not commit
-    assert ran(a.dvc("repro").stdout) >= {"train@sub01", "train@sub02"}
+    assert ran(a.dvc("repro").stdout) >= {"train@sub01-7", "train@sub02-7"}
     a.dvc("push", "--run-cache")
-    model = _md5(a.path / "models/sub01.pt")
+    model = _md5(a.path / "models/seed7/sub01.pt")
 
     b = _clone(a, tmp_path / "b")
     b.set_params(**{"train.epochs": 3})
@@ -71,5 +71,5 @@ def test_run_cache_shares_results_that_were_never_committed(tmp_path):
     # the folds come back from the run-cache; only the report (git-tracked outputs, never run-cached) re-runs
     assert ran(restored.stdout) == {"report"}, restored.stdout
     for subject in ("sub01", "sub02"):
-        assert f"Stage 'train@{subject}' is cached - skipping run, checking out outputs" in restored.stdout
-    assert _md5(b.path / "models/sub01.pt") == model
+        assert f"Stage 'train@{subject}-7' is cached - skipping run, checking out outputs" in restored.stdout
+    assert _md5(b.path / "models/seed7/sub01.pt") == model
