@@ -14,8 +14,8 @@ from mer.io import load_params, write_json
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--manifest", default="data/manifest.csv")
-    parser.add_argument("--report", default="reports/ingest.json")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--report", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)

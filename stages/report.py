@@ -7,20 +7,23 @@ from pathlib import Path
 from sklearn.metrics import confusion_matrix
 
 from mer import report, report_page, report_plots
+from mer.folds import load_folds
 from mer.io import atomic_path, load_params, read_json, write_json
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--folds", default="reports/folds")
-    parser.add_argument("--out", default="reports", help="folder for metrics.json, the plots and README.md")
+    parser.add_argument("--folds", required=True)
+    parser.add_argument("--upstream", nargs=3, required=True, metavar=("INGEST", "LANDMARKS", "CROP"),
+                        help="the ingest, landmarks and crop stages' reports (what they skipped)")
+    parser.add_argument("--out", required=True, help="folder for metrics.json, the plots and README.md")
     args = parser.parse_args()
 
     params = load_params(args.params)
     out = Path(args.out)
-    folds = report.load_folds(args.folds, params["dataset"]["subjects"])
-    upstream = [read_json(out / f"{stage}.json") for stage in ("ingest", "landmarks", "crop")]
+    folds = load_folds(args.folds, params["dataset"]["subjects"])
+    upstream = [read_json(path) for path in args.upstream]
     metrics = report.evaluate(folds, report.skipped(*upstream))
     write_json(out / "metrics.json", metrics)
 

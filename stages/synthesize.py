@@ -12,7 +12,7 @@ from mer.io import atomic_dir, load_params, write_json
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="data/synthetic")
+    parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     config = SyntheticConfig.from_params(load_params(args.params)["synthesize"])

@@ -1,33 +1,44 @@
 """DVC stage `train@<subject>`: one LOSO fold from the HDF5 cache.
 
 Reads the params blocks `input`, `model` and `train`; writes models/<subject>.pt (state dict),
-reports/folds/<subject>/predictions.csv and reports/folds/<subject>/curves.json.
+reports/folds/<subject>/predictions.csv and reports/folds/<subject>/curves.json (schema: mer.folds).
+`--motion` is `input.file`, the file the input kind's motion comes from (a dep of the fold in
+dvc.yaml): the cache itself for difference, depth and rgbd, the flow stage's file for flow, so a
+fold depends on data/flow.h5 only when its input kind uses flow.
 """
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import sys
 
 from mer.cache import Cache
+from mer.folds import write_fold
 from mer.io import load_params
-from mer.train import InputConfig, TrainConfig, train_fold, write_fold
+from mer.train import InputConfig, TrainConfig, train_fold
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subject", required=True, help="the left-out (test) subject, e.g. sub01")
     parser.add_argument("--params", default="params.yaml", help="any YAML with `input`, `model`, `train` blocks")
-    parser.add_argument("--cache", default="data/cache.h5")
-    parser.add_argument("--flow", default="data/flow.h5", help="the flow stage's file (input kind `flow`)")
-    parser.add_argument("--models", default="models")
-    parser.add_argument("--reports", default="reports/folds")
+    parser.add_argument("--cache", required=True)
+    parser.add_argument("--motion", help="input.file: the flow stage's file for kind `flow`, else the cache")
+    parser.add_argument("--models", required=True)
+    parser.add_argument("--reports", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)
+    settings = {k: v for k, v in params["input"].items() if k != "file"}
+    motion = args.motion or args.cache
+    uses_flow = settings["kind"] == "flow"
+    if uses_flow == (motion == args.cache):
+        wanted = "the flow stage's file (data/flow.h5)" if uses_flow else f"the cache ({args.cache})"
+        sys.exit(f"train: input kind {settings['kind']!r} reads its motion from {wanted}, but input.file is "
+                 f"{motion!r}; choose the kind with its group (`-S input=flow`, conf/input/) or set input.file")
     result = train_fold(Cache(args.cache), args.subject, params["model"]["name"], params["model"].get("options") or {},
-                        InputConfig(**params["input"]), TrainConfig.from_params(params["train"]), flow=args.flow)
-    folder = Path(args.reports) / args.subject
-    write_fold(result, Path(args.models) / f"{args.subject}.pt", folder / "predictions.csv", folder / "curves.json")
+                        InputConfig(**settings), TrainConfig.from_params(params["train"]),
+                        flow=motion if uses_flow else None)
+    write_fold(args.models, args.reports, args.subject, result.state_dict, result.predictions, result.curves)
     accuracy = (result.predictions.label == result.predictions.pred).mean()
     print(f"{args.subject}: accuracy {accuracy:.3f} at epoch {result.curves['selected_epoch']} "
           f"({result.curves['selection']}) on {len(result.predictions)} clips")

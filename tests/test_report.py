@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mer import report, report_page
+from mer.folds import Folds, load_folds
 
 CLASSES = ["a", "b", "c", "d"]
 # class b occurs only in s1's fold, class c only in s2's, class d nowhere
@@ -32,9 +33,9 @@ def _write_folds(folder) -> None:
 
 
 @pytest.fixture
-def folds(tmp_path) -> report.Folds:
+def folds(tmp_path) -> Folds:
     _write_folds(tmp_path)
-    return report.load_folds(tmp_path, ["s1", "s2"])
+    return load_folds(tmp_path, ["s1", "s2"])
 
 
 def test_pooled_scores_by_hand(folds):
@@ -66,7 +67,7 @@ def test_optimistic_figure_takes_each_subjects_best_epoch_and_stays_apart(folds)
 def test_missing_fold_names_the_subject(tmp_path):
     _write_folds(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"subject\(s\) s3; run `dvc repro` \(or `dvc repro train@s3`\)"):
-        report.load_folds(tmp_path, ["s1", "s3"])
+        load_folds(tmp_path, ["s1", "s3"])
 
 
 def test_curves_table_spreads_over_folds(folds):
