@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 FOLDS = {"train@sub01", "train@sub02"}
 FLOW_INPUT = {"input.kind": "flow", "input.file": "data/flow.h5"}  # what `-S input=flow` sets
 
-PARAM_CHANGES = {  # name -> (params set, stages `dvc status` names)
+PARAM_CHANGES: dict[str, tuple[dict[str, object], set[str]]] = {  # name -> (params set, stages dvc status names)
     "preview: crop sheet": ({"previews.crop_per_class": 1}, {"crop"}),
     "preview: landmarks sheet": ({"previews.landmarks_clips": 2}, {"landmarks"}),
     "preview: normalise sheet": ({"previews.normalise_clips": 1}, {"normalise"}),
