@@ -15,7 +15,7 @@ from tests.workflow.conftest import PROJECT, Repo, ran
 pytestmark = pytest.mark.slow
 
 FOLDS = {"train@sub01", "train@sub02"}
-FLOW_INPUT = {"input.kind": "flow", "input.file": "data/flow.h5"}  # what `-S input=flow` sets
+FLOW_INPUT: dict[str, object] = {"input.kind": "flow", "input.file": "data/flow.h5"}  # what `-S input=flow` sets
 
 PARAM_CHANGES: dict[str, tuple[dict[str, object], set[str]]] = {  # name -> (params set, stages dvc status names)
     "preview: crop sheet": ({"previews.crop_per_class": 1}, {"crop"}),
