@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup run test clean-venv
+.PHONY: setup run test test-fast clean-venv
 
 setup: $(STAMP)
 
@@ -30,3 +30,7 @@ test: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# the unit tests only (no `slow` marker: no DVC pipeline runs), for a quick check before pushing
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"

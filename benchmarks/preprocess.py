@@ -101,7 +101,8 @@ class Settings:
 
     def cache_writer(self, path: Path, clips: int) -> CacheWriter:
         classes = list(Protocol.from_params(self.params["dataset"]["protocol"], self.params["protocols"]).classes)
-        return CacheWriter.from_params(path, clips, classes, False, self.params)
+        return CacheWriter(path, clips, self.crop["window"], self.crop["size"], classes, False,
+                           {"dataset": self.params["dataset"], "crop": self.crop})
 
 
 @dataclass

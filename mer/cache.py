@@ -8,7 +8,8 @@ Schema (n clips, k = window frames, S = crop size):
 - `onset_position`, `apex_position`: int (n,), where the labelled frame sits in its window.
 - `onset_frames`, `apex_frames`: int (n, k), the absolute frame numbers of the windows.
 - `label`: int (n,) class index; `subject`, `sample_id`: str (n,).
-- attrs: `classes` (list), `window` (k), `size` (S), `params` (JSON of the params that made it).
+- attrs: `classes` (list), `window` (k), `size` (S), `params` (JSON provenance: the data set and protocol
+  ingest recorded, and the settings crop recorded; never a picture's knob, so a preview does not change the file).
 Reading a sample never decodes a JPEG or touches the raw data.
 """
 from __future__ import annotations
@@ -23,7 +24,6 @@ import numpy as np
 from mer.io import atomic_path
 
 STR = h5py.string_dtype()
-PROVENANCE = ("dataset", "crop", "normalise", "landmarks")  # params blocks recorded in attr `params`
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,6 @@ class ClipWindows:
 
 class CacheWriter:
     """Streams clips into the file one at a time; the file appears only when `close` succeeds."""
-
-    @classmethod
-    def from_params(cls, path: str | Path, n: int, classes: list[str], depth: bool, params: dict) -> "CacheWriter":
-        """Window and size from `params["crop"]`; the PROVENANCE blocks of `params` recorded."""
-        return cls(path, n, params["crop"]["window"], params["crop"]["size"], classes, depth,
-                   {key: params[key] for key in PROVENANCE})
 
     def __init__(self, path: str | Path, n: int, window: int, size: int, classes: list[str],
                  depth: bool, params: dict) -> None:

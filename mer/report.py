@@ -15,15 +15,13 @@ official MMNet code does. Neither is ever mixed into the honest figure.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, recall_score
 
-from mer.io import read_json
+from mer.folds import Folds
 from mer.paper_protocol import paper_protocol
 
 OPTIMISTIC_NOTE = ("OPTIMISTIC: each test subject's epoch chosen by that subject's own test accuracy "
@@ -40,33 +38,6 @@ PUBLISHED = {
                       "reproduction report, depth": (68.98, 0.5193),
                       "reproduction report, rgbd": (77.68, 0.6385)},
 }
-
-
-@dataclass(frozen=True)
-class Folds:
-    """Every fold's outputs: pooled predictions (one row per test clip) and each fold's curves."""
-
-    classes: list[str]
-    predictions: pd.DataFrame
-    curves: dict[str, dict[str, Any]]
-
-
-def load_folds(folder: str | Path, subjects: list[str], seed: int | None = None) -> Folds:
-    """Read <folder>/<subject>/{predictions.csv,curves.json} for every subject, in order (one seed's run)."""
-    folder = Path(folder)
-    missing = [s for s in subjects if not (folder / s / "predictions.csv").exists()
-               or not (folder / s / "curves.json").exists()]
-    if missing:
-        stage = f"train@{missing[0]}" + ("" if seed is None else f"-{seed}")
-        raise FileNotFoundError(f"no finished fold in {folder} for subject(s) {', '.join(missing)}; "
-                                f"run `dvc repro` (or `dvc repro {stage}`)")
-    curves = {s: read_json(folder / s / "curves.json") for s in subjects}
-    classes = curves[subjects[0]]["classes"]
-    for subject, fold in curves.items():
-        if fold["classes"] != classes:
-            raise ValueError(f"fold {subject} has classes {fold['classes']}, fold {subjects[0]} has {classes}")
-    predictions = pd.concat([pd.read_csv(folder / s / "predictions.csv") for s in subjects], ignore_index=True)
-    return Folds(classes=classes, predictions=predictions, curves=curves)
 
 
 def scores(labels: np.ndarray, preds: np.ndarray, classes: list[str]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from mer import report
 from mer.fold_seed import seed_folder
+from mer.folds import Folds, load_folds
 
 PER_SEED = ("accuracy", "uf1", "uar", "weighted_f1", "optimistic_best_epoch", "paper_protocol")
 
@@ -53,9 +54,9 @@ def aggregate(runs: dict[int, Any], where: str = "metrics") -> Any:
     return first
 
 
-def load_runs(folds: str | Path, seeds: Sequence[int], subjects: list[str]) -> dict[int, report.Folds]:
+def load_runs(folds: str | Path, seeds: Sequence[int], subjects: list[str]) -> dict[int, Folds]:
     """Every seed's LOSO run, read from <folds>/seed<n>/<subject>/; all must share one class list."""
-    runs = {seed: report.load_folds(seed_folder(folds, seed), subjects, seed) for seed in seeds}
+    runs = {seed: load_folds(seed_folder(folds, seed), subjects, seed) for seed in seeds}
     first = seeds[0]
     for seed, run in runs.items():
         if run.classes != runs[first].classes:
@@ -66,7 +67,7 @@ def load_runs(folds: str | Path, seeds: Sequence[int], subjects: list[str]) -> d
     return runs
 
 
-def evaluate(runs: dict[int, report.Folds], upstream: dict[str, int]) -> dict[str, Any]:
+def evaluate(runs: dict[int, Folds], upstream: dict[str, int]) -> dict[str, Any]:
     """The metrics file: each seed's report.evaluate summarised over seeds, then the per-seed headline figures."""
     per_seed = {seed: report.evaluate(folds, upstream) for seed, folds in runs.items()}
     return {
@@ -76,9 +77,9 @@ def evaluate(runs: dict[int, report.Folds], upstream: dict[str, int]) -> dict[st
     }
 
 
-def pooled(runs: dict[int, report.Folds]) -> report.Folds:
+def pooled(runs: dict[int, Folds]) -> Folds:
     """All seeds' folds as one: predictions gain a `seed` column, curves are keyed `<subject>-<seed>` (stage names)."""
     classes = next(iter(runs.values())).classes
     predictions = pd.concat([run.predictions.assign(seed=seed) for seed, run in runs.items()], ignore_index=True)
     curves = {f"{subject}-{seed}": fold for seed, run in runs.items() for subject, fold in run.curves.items()}
-    return report.Folds(classes=classes, predictions=predictions, curves=curves)
+    return Folds(classes=classes, predictions=predictions, curves=curves)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +30,6 @@ from mer import flow as flows
 from mer import inputs
 from mer.augment import Augment, training_inputs
 from mer.cache import Cache
-from mer.io import atomic_path, write_bytes, write_json
 from mer.models import build_model, model_options
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -243,20 +241,6 @@ def validation_split(cache: Cache, train_idx: np.ndarray, subjects: int, seed: i
     held = set(np.random.default_rng(seed).choice(names, subjects, replace=False))
     in_val = np.isin(cache.subjects[train_idx], list(held))
     return train_idx[~in_val], train_idx[in_val]
-
-
-def write_fold(result: FoldResult, checkpoint: str | Path, predictions: str | Path, curves: str | Path) -> None:
-    """Write the fold's outputs, each atomically (an interrupted run leaves no file DVC would trust).
-
-    The checkpoint is serialised in memory first: torch.save names the archive's inner folder
-    after the file, and a random temporary name would make identical weights hash differently.
-    """
-    buffer = io.BytesIO()
-    torch.save(result.state_dict, buffer)
-    write_bytes(checkpoint, buffer.getvalue())
-    with atomic_path(predictions, ".csv") as tmp:
-        result.predictions.to_csv(tmp, index=False, float_format="%.6f")
-    write_json(curves, result.curves)
 
 
 def _seed(seed: int, device: torch.device) -> None:

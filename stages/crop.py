@@ -13,7 +13,7 @@ import numpy as np
 from mer import failures
 from mer.datasets import manifest
 from mer.face import store
-from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file
+from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file, write_index
 from mer.images import read_rgb
 from mer.io import atomic_dir, load_params, write_json
 from mer.lifecycle import exit_with_parent
@@ -25,11 +25,11 @@ def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--manifest", default="data/manifest.csv")
-    parser.add_argument("--normalised", default="data/normalised.h5")
-    parser.add_argument("--out", default="data/cropped")
-    parser.add_argument("--report", default="reports/crop.json")
-    parser.add_argument("--sheet", default="reports/crop.png")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--normalised", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--report", required=True)
+    parser.add_argument("--sheet", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -39,16 +39,16 @@ def main() -> None:
     tasks = crop_tasks(clips, norm)
     done, failed = [], []
     with atomic_dir(args.out) as tmp:
-        work = functools.partial(crop_clip, settings=CropSettings.from_params(tmp, p))
+        settings = CropSettings.from_params(tmp, p)
+        work = functools.partial(crop_clip, settings=settings)
         for result in map_clips(work, tasks, workers=pre["workers"], desc="crop"):
             (done if isinstance(result, Cropped) else failed).append(result)
         try:
             failures.check(failed, pre["on_error"], "crop")
         except failures.ClipError as exc:
             sys.exit(str(exc))
-        write_json(tmp / "index.json", {c.sample_id: {"onset_window": c.onset_window, "apex_window": c.apex_window,
-                                                      "depth": c.depth} for c in done})
-        _sheet(args.sheet, tmp, done, clips, p["sheet_per_class"])
+        write_index(tmp, settings, done)
+        _sheet(args.sheet, tmp, done, clips, params["previews"]["crop_per_class"])
     uncovered = [c.uncovered for c in done]
     write_json(args.report, {"clips": len(tasks), "cropped": len(done), "size": p["size"],
                              "frames_written": sum(len(set(c.onset_window + c.apex_window)) for c in done),

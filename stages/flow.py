@@ -15,9 +15,9 @@ def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--cache", default="data/cache.h5")
-    parser.add_argument("--out", default="data/flow.h5")
-    parser.add_argument("--report", default="reports/flow.json")
+    parser.add_argument("--cache", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--report", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)

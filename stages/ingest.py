@@ -20,8 +20,8 @@ def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--manifest", default="data/manifest.csv")
-    parser.add_argument("--report", default="reports/ingest.json")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--report", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)

@@ -19,10 +19,10 @@ def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--manifest", default="data/manifest.csv")
-    parser.add_argument("--out", default="data/landmarks.h5")
-    parser.add_argument("--report", default="reports/landmarks.json")
-    parser.add_argument("--sheet", default="reports/landmarks.png")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--report", required=True)
+    parser.add_argument("--sheet", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -41,7 +41,7 @@ def main() -> None:
     except (failures.ClipError, ValueError) as exc:
         sys.exit(str(exc))
     store.write(args.out, found, template)
-    landmark_sheet(args.sheet, found, template, count=p["sheet_clips"])
+    landmark_sheet(args.sheet, found, template, count=params["previews"]["landmarks_clips"])
     write_json(args.report, {"backend": p["backend"], "frame": p["frame"], "template": template.source,
                              "clips": len(clips), "detected": len(found),
                              "multiple_faces": sum(c.detection.faces > 1 for c in found),

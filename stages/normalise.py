@@ -20,17 +20,18 @@ def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--landmarks", default="data/landmarks.h5")
-    parser.add_argument("--out", default="data/normalised.h5")
-    parser.add_argument("--report", default="reports/normalise.json")
-    parser.add_argument("--preview", default="reports/normalise.png")
+    parser.add_argument("--landmarks", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--report", required=True)
+    parser.add_argument("--preview", required=True)
     args = parser.parse_args()
 
-    p = load_params(args.params)["normalise"]
+    params = load_params(args.params)
+    p, shown_clips = params["normalise"], params["previews"]["normalise_clips"]
     marks = store.read(args.landmarks)
     template = marks.template
     width, height = template.canvas
-    shown = set(np.linspace(0, len(marks.sample_ids) - 1, min(p["preview_clips"], len(marks.sample_ids)))
+    shown = set(np.linspace(0, len(marks.sample_ids) - 1, min(shown_clips, len(marks.sample_ids)))
                 .round().astype(int).tolist())
     transforms, normalised, previews = [], [], []
     mean_face = np.zeros((height // PREVIEW_STEP, width // PREVIEW_STEP, 3))

@@ -17,14 +17,16 @@ def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--folds", default="reports/folds")
-    parser.add_argument("--out", default="reports", help="folder for metrics.json, the plots and README.md")
+    parser.add_argument("--folds", required=True)
+    parser.add_argument("--upstream", nargs=3, required=True, metavar=("INGEST", "LANDMARKS", "CROP"),
+                        help="the ingest, landmarks and crop stages' reports (what they skipped)")
+    parser.add_argument("--out", required=True, help="folder for metrics.json, the plots and README.md")
     args = parser.parse_args()
 
     params = load_params(args.params)
     out = Path(args.out)
     runs = seeds.load_runs(args.folds, seeds_of(params["train"]), params["dataset"]["subjects"])
-    upstream = [read_json(out / f"{stage}.json") for stage in ("ingest", "landmarks", "crop")]
+    upstream = [read_json(path) for path in args.upstream]
     metrics = seeds.evaluate(runs, report.skipped(*upstream))
     write_json(out / "metrics.json", metrics)
 

@@ -14,7 +14,7 @@ def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="data/synthetic")
+    parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     config = SyntheticConfig.from_params(load_params(args.params)["synthesize"])

@@ -1,19 +1,24 @@
 """DVC stage `train@<subject>-<seed>`: one LOSO fold of one training seed, from the HDF5 cache.
 
 Reads the params blocks `input`, `model` and `train` but `train.seeds` (dvc.yaml passes each seed as --seed;
-without --seed the first of `train.seeds` is trained). Writes models/seed<seed>/<subject>.pt (state dict) and, in
-reports/folds/seed<seed>/<subject>/, predictions.csv, curves.json and live/ (DVCLive's files, written each epoch).
+without --seed the first of `train.seeds` is trained). Writes <models>/seed<seed>/<subject>.pt (state dict) and,
+in <reports>/seed<seed>/<subject>/, predictions.csv, curves.json (schema: mer.folds) and live/ (DVCLive's files,
+written each epoch). `--motion` is `input.file`, the file the input kind's motion comes from (a dep of the fold
+in dvc.yaml): the cache itself for difference, depth and rgbd, the flow stage's file for flow, so a fold depends
+on data/flow.h5 only when its input kind uses flow.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mer.cache import Cache
 from mer.fold_seed import fold_config, seed_folder, seeds_of
+from mer.folds import write_fold
 from mer.io import load_params
 from mer.lifecycle import exit_with_parent
 from mer.live import epoch_logger
-from mer.train import InputConfig, train_fold, write_fold
+from mer.train import InputConfig, train_fold
 
 
 def main() -> None:
@@ -23,22 +28,29 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="the training seed (dvc.yaml passes each of train.seeds); "
                         "default: the first of train.seeds")
     parser.add_argument("--params", default="params.yaml", help="any YAML with `input`, `model`, `train` blocks")
-    parser.add_argument("--cache", default="data/cache.h5")
-    parser.add_argument("--flow", default="data/flow.h5", help="the flow stage's file (input kind `flow`)")
-    parser.add_argument("--models", default="models")
-    parser.add_argument("--reports", default="reports/folds")
+    parser.add_argument("--cache", required=True)
+    parser.add_argument("--motion", help="input.file: the flow stage's file for kind `flow`, else the cache")
+    parser.add_argument("--models", required=True)
+    parser.add_argument("--reports", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)
     seed = seeds_of(params["train"])[0] if args.seed is None else args.seed
-    config = fold_config(params["train"], seed)
-    folder = seed_folder(args.reports, seed) / args.subject
-    with epoch_logger(folder / "live") as on_epoch:
+    settings = {k: v for k, v in params["input"].items() if k != "file"}
+    motion = args.motion or args.cache
+    uses_flow = settings["kind"] == "flow"
+    if uses_flow == (motion == args.cache):
+        wanted = "the flow stage's file (data/flow.h5)" if uses_flow else f"the cache ({args.cache})"
+        sys.exit(f"train: input kind {settings['kind']!r} reads its motion from {wanted}, but input.file is "
+                 f"{motion!r}; choose the kind with its group (`-S input=flow`, conf/input/) or set input.file")
+    reports = seed_folder(args.reports, seed)
+    with epoch_logger(reports / args.subject / "live") as on_epoch:
         result = train_fold(Cache(args.cache), args.subject, params["model"]["name"],
-                            params["model"].get("options") or {}, InputConfig(**params["input"]), config,
-                            flow=args.flow, on_epoch=on_epoch)
-    write_fold(result, seed_folder(args.models, seed) / f"{args.subject}.pt", folder / "predictions.csv",
-               folder / "curves.json")
+                            params["model"].get("options") or {}, InputConfig(**settings),
+                            fold_config(params["train"], seed), flow=motion if uses_flow else None,
+                            on_epoch=on_epoch)
+    write_fold(seed_folder(args.models, seed), reports, args.subject, result.state_dict, result.predictions,
+               result.curves)
     accuracy = (result.predictions.label == result.predictions.pred).mean()
     print(f"{args.subject} seed {seed}: accuracy {accuracy:.3f} at epoch {result.curves['selected_epoch']} "
           f"({result.curves['selection']}) on {len(result.predictions)} clips")

@@ -54,7 +54,8 @@ def test_every_option_composes_into_params_the_stages_accept(group, option):
     assert subjects and all(isinstance(s, str) for s in subjects) and len(set(subjects)) == len(subjects)
     for seed in seeds_of(params["train"]):
         assert fold_config(params["train"], seed).seed == seed
-    InputConfig(**params["input"])
+    InputConfig(**{k: v for k, v in params["input"].items() if k != "file"})
+    assert params["input"]["file"] == ("data/flow.h5" if params["input"]["kind"] == "flow" else "data/cache.h5")
     model = params["model"]
     assert build_model(model["name"], 3, 3, **model["options"]) is not None
 

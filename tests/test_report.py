@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mer import report, report_page, seeds
+from mer.folds import Folds, load_folds
 
 CLASSES = ["a", "b", "c", "d"]
 # class b occurs only in s1's fold, class c only in s2's, class d nowhere
@@ -33,9 +34,9 @@ def _write_folds(folder) -> None:
 
 
 @pytest.fixture
-def folds(tmp_path) -> report.Folds:
+def folds(tmp_path) -> Folds:
     _write_folds(tmp_path)
-    return report.load_folds(tmp_path, ["s1", "s2"])
+    return load_folds(tmp_path, ["s1", "s2"])
 
 
 def test_pooled_scores_by_hand(folds):
@@ -67,7 +68,7 @@ def test_optimistic_figure_takes_each_subjects_best_epoch_and_stays_apart(folds)
 def test_missing_fold_names_the_subject(tmp_path):
     _write_folds(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"subject\(s\) s3; run `dvc repro` \(or `dvc repro train@s3`\)"):
-        report.load_folds(tmp_path, ["s1", "s3"])
+        load_folds(tmp_path, ["s1", "s3"])
 
 
 def test_curves_table_spreads_over_folds(folds):
@@ -128,7 +129,7 @@ def test_paper_protocol_row_is_the_official_computation_apart_from_the_best_accu
                    "test_acc": float(np.mean(np.equal(pred, fold["labels"])))} for e, pred in enumerate(fold["epochs"])]
         curves = {"classes": ["a", "b"], "test_labels": fold["labels"], "epochs": epochs}
         (tmp_path / subject / "curves.json").write_text(json.dumps(curves))
-    metrics = report.evaluate(report.load_folds(tmp_path, ["s1", "s2"]), upstream={})
+    metrics = report.evaluate(load_folds(tmp_path, ["s1", "s2"]), upstream={})
     # official: correct 3 + 2 of 6; F1 from summed counts of s1 epoch 2 (TP 2,1 P 2,2 L 3,1) and s2 (TP 1,1 P 1,1
     # L 1,1): TP 3,2 P 3,3 L 4,2 -> mean(6/7, 4/5)
     assert metrics["paper_protocol"] == pytest.approx({"accuracy": 5 / 6, "uf1": (6 / 7 + 4 / 5) / 2})

@@ -14,6 +14,7 @@ import yaml
 
 from mer import augment, flow, inputs, train
 from mer.cache import Cache, CacheWriter, ClipWindows
+from mer.folds import write_fold
 from mer.models import build_model
 
 SIZE, WINDOW = 32, 2
@@ -85,8 +86,8 @@ def test_fold_uses_training_subjects_only(cache, monkeypatch):
 
 
 def test_fold_outputs(fold, cache, tmp_path):
-    paths = tmp_path / "m.pt", tmp_path / "f" / "predictions.csv", tmp_path / "f" / "curves.json"
-    train.write_fold(fold, *paths)
+    paths = tmp_path / "m" / "sub01.pt", tmp_path / "f/sub01/predictions.csv", tmp_path / "f/sub01/curves.json"
+    write_fold(tmp_path / "m", tmp_path / "f", "sub01", fold.state_dict, fold.predictions, fold.curves)
     model = build_model(MODEL[0], 2, 3, input_size=SIZE, **MODEL[1])
     model.load_state_dict(torch.load(paths[0], weights_only=True))
     table = pd.read_csv(paths[1])

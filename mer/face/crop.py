@@ -29,6 +29,7 @@ from mer.face.align import crop_affine
 from mer.face.lwm import LWMTransform, sampling_maps
 from mer.failures import ClipError, ClipFailure
 from mer.images import encode_png, read_depth, read_rgb
+from mer.io import read_json, write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,3 +166,51 @@ def check_frame(rgb: np.ndarray, reference: np.ndarray, number: int) -> None:
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+# data/cropped/index.json, the file `crop` hands to `cache`: the settings the frames were cropped
+# with and each clip's windows, so `cache` reads what `crop` did instead of re-deriving it from params.
+# Schema: {"settings": {size, width, above, below, window}, "clips": {sample_id: {onset_window,
+# apex_window, depth}}}, clips in the order they were cropped.
+INDEX = "index.json"
+
+
+@dataclass(frozen=True)
+class IndexedClip:
+    onset_window: list[int]
+    apex_window: list[int]
+    depth: bool
+
+
+@dataclass(frozen=True)
+class CropIndex:
+    settings: dict[str, float]
+    clips: dict[str, IndexedClip]
+
+    @property
+    def size(self) -> int:
+        return int(self.settings["size"])
+
+    @property
+    def window(self) -> int:
+        return int(self.settings["window"])
+
+
+def write_index(folder: Path, settings: CropSettings, done: list[Cropped]) -> None:
+    write_json(folder / INDEX, {
+        "settings": {"size": settings.size, "width": settings.width, "above": settings.above,
+                     "below": settings.below, "window": settings.window},
+        "clips": {c.sample_id: {"onset_window": c.onset_window, "apex_window": c.apex_window, "depth": c.depth}
+                  for c in done}})
+
+
+def read_index(folder: str | Path) -> CropIndex:
+    """The crop stage's index of `folder` (data/cropped)."""
+    path = Path(folder) / INDEX
+    data = read_json(path)
+    if not isinstance(data, dict) or set(data) != {"settings", "clips"}:
+        raise ValueError(f"{path}: not a crop index (expected keys 'settings' and 'clips'); "
+                         f"re-run the crop stage (`dvc repro crop`)")
+    clips = {sid: IndexedClip(entry["onset_window"], entry["apex_window"], entry["depth"])
+             for sid, entry in data["clips"].items()}
+    return CropIndex(data["settings"], clips)

@@ -1,4 +1,9 @@
-"""Real DVC runs in temporary git repositories holding a copy of this project."""
+"""Real DVC runs in temporary git repositories holding a copy of this project.
+
+`built` is the tiny pipeline already reproduced and committed: it is built once per test session
+(`pipeline`) and copied per test, so a test starts from a finished run instead of re-running from
+`synthesize`. `repo` is a fresh, never-run repository for tests that need one.
+"""
 from __future__ import annotations
 
 import os
@@ -90,3 +95,30 @@ def make_repo(path: Path) -> Repo:
 @pytest.fixture
 def repo(tmp_path) -> Repo:
     return make_repo(tmp_path)
+
+
+ALL_STAGES = {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache", "flow", "train@sub01", "train@sub02",
+              "report"}
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Repo:
+    """The tiny pipeline, reproduced once and committed (copy it with `built`; never change it)."""
+    r = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    first = r.dvc("repro")
+    assert ran(first.stdout) == ALL_STAGES, first.stdout
+    r.run("git", "add", "-A")
+    r.run("git", "commit", "-qm", "pipeline")
+    return r
+
+
+def copy_repo(source: Repo, path: Path) -> Repo:
+    """A copy of `source` (workspace, git and DVC cache) at `path`."""
+    shutil.copytree(source.path, path, symlinks=True)
+    return Repo(path)
+
+
+@pytest.fixture
+def built(pipeline, tmp_path) -> Repo:
+    """A private copy of the reproduced pipeline: `dvc status` is up to date."""
+    return copy_repo(pipeline, tmp_path / "repo")

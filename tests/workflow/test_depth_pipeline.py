@@ -35,8 +35,8 @@ def _casme3_copy(repo) -> None:
         pd.DataFrame(rows).to_excel(writer, sheet_name="label", index=False)
 
 
-def test_depth_frames_reach_the_cache_as_uint16(repo):
-    repo.dvc("repro", "synthesize")
+def test_depth_frames_reach_the_cache_as_uint16(built):
+    repo = built  # data/synthetic is there already
     _casme3_copy(repo)
     repo.set_params(**{"dataset.format": "casme3", "dataset.root": "raw", "dataset.labels": "raw/labels.xlsx",
                        "dataset.protocol": "casme3_4class", "dataset.subjects": ["spNO.1", "spNO.2"]})

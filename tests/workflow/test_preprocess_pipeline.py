@@ -13,9 +13,8 @@ from tests.workflow.conftest import ran
 pytestmark = pytest.mark.slow
 
 
-def test_preprocessing_end_to_end_and_selective_reruns(repo):
-    first = repo.dvc("repro", "cache")
-    assert ran(first.stdout) == {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache"}
+def test_preprocessing_end_to_end_and_selective_reruns(built):
+    repo = built  # reproduced once from synthesize (conftest.pipeline)
     cache = Cache(repo.path / "data/cache.h5")
     assert len(cache) == 4 and cache.load("onset").shape == (4, 4, 224, 224, 3)
     assert sorted(set(cache.subjects)) == ["sub01", "sub02"]
@@ -30,9 +29,9 @@ def test_preprocessing_end_to_end_and_selective_reruns(repo):
     assert "up to date" in repo.dvc("status", "cache").stdout
 
 
-def test_a_corrupt_first_frame_is_skipped_and_reported_or_fatal(repo):
+def test_a_corrupt_first_frame_is_skipped_and_reported_or_fatal(built):
     """A user's own data set (outside DVC's outputs) with one corrupt JPEG."""
-    repo.dvc("repro", "synthesize")
+    repo = built
     shutil.copytree(repo.path / "data/synthetic", repo.path / "raw")
     repo.set_params(**{"dataset.root": "raw/CASME2_RAW_selected", "dataset.labels": "raw/CASME2-coding-synthetic.xlsx"})
     truth = json.loads((repo.path / "raw/synthetic.json").read_text())

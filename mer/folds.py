@@ -1,0 +1,74 @@
+"""A LOSO fold's outputs, the files `train@<subject>` hands to `report`: writer, reader and schema in one place.
+
+Per subject (the left-out one):
+- `<models>/<subject>.pt`: the kept model's state dict (torch.save; load with weights_only=True).
+- `<reports>/<subject>/predictions.csv`: one row per test clip: `sample_id`, `subject`, `label`
+  and `pred` (class indices), `prob_<class>` per class (6 decimals).
+- `<reports>/<subject>/curves.json`: `classes`, `test_labels`, `epochs` (per epoch `epoch`,
+  `train_loss`, `train_acc`, `test_acc`, `test_pred`), `selected_epoch`, `selection`, `device`,
+  `precision`, the configs the fold was trained with, and the sample ids of each split.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mer.io import atomic_path, read_json, write_bytes, write_json
+
+PREDICTIONS, CURVES = "predictions.csv", "curves.json"
+
+
+@dataclass(frozen=True)
+class Folds:
+    """Every fold's outputs: pooled predictions (one row per test clip) and each fold's curves."""
+
+    classes: list[str]
+    predictions: pd.DataFrame
+    curves: dict[str, dict[str, Any]]
+
+
+def write_fold(
+    models: str | Path,
+    reports: str | Path,
+    subject: str,
+    state_dict: dict[str, Any],
+    predictions: pd.DataFrame,
+    curves: dict[str, Any],
+) -> None:
+    """Write the fold's outputs, each atomically (an interrupted run leaves no file DVC would trust).
+
+    The checkpoint is serialised in memory first: torch.save names the archive's inner folder
+    after the file, and a random temporary name would make identical weights hash differently.
+    """
+    import torch  # only the writer needs it: `report` reads folds without loading torch
+
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    write_bytes(Path(models) / f"{subject}.pt", buffer.getvalue())
+    folder = Path(reports) / subject
+    with atomic_path(folder / PREDICTIONS, ".csv") as tmp:
+        predictions.to_csv(tmp, index=False, float_format="%.6f")
+    write_json(folder / CURVES, curves)
+
+
+def load_folds(folder: str | Path, subjects: list[str], seed: int | None = None) -> Folds:
+    """Read <folder>/<subject>/{predictions.csv,curves.json} for every subject, in order (one seed's run)."""
+    folder = Path(folder)
+    missing = [s for s in subjects if not (folder / s / PREDICTIONS).exists() or not (folder / s / CURVES).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"no finished fold in {folder} for subject(s) {', '.join(missing)}; "
+            f"run `dvc repro` (or `dvc repro train@{missing[0]}{'' if seed is None else f'-{seed}'}`)"
+        )
+    curves = {s: read_json(folder / s / CURVES) for s in subjects}
+    classes = curves[subjects[0]]["classes"]
+    for subject, fold in curves.items():
+        if fold["classes"] != classes:
+            raise ValueError(f"fold {subject} has classes {fold['classes']}, fold {subjects[0]} has {classes}")
+    predictions = pd.concat([pd.read_csv(folder / s / PREDICTIONS) for s in subjects], ignore_index=True)
+    return Folds(classes=classes, predictions=predictions, curves=curves)
