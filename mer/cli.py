@@ -22,7 +22,9 @@ class Command(NamedTuple):
     summary: str
 
 
-COMMANDS: tuple[Command, ...] = ()
+COMMANDS: tuple[Command, ...] = (
+    Command("launch", "mer.launch", "run the out-of-date fold stages in parallel on Ray, then dvc repro"),
+)
 
 
 def version() -> str:
