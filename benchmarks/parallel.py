@@ -1,0 +1,108 @@
+"""Folds in parallel: sequential `dvc repro` against `mer launch --workers 2` on the default folds.
+
+Why: `mer launch` exists to cut the wall clock of a LOSO run; this measures by how much on this
+machine, and what each Ray task costs beside the fold itself (clone + checkout of its inputs).
+
+It builds two git + DVC copies of this project with the default params (6 synthetic subjects,
+6 folds), reproduces the upstream stages (synthesize ... flow) in each without timing them, then
+times in one copy `dvc repro` (the folds one after another, then the report) and in the other
+`mer launch --workers 2` (Ray start, the folds as 2 tasks at a time, the head's `dvc repro`
+restoring them from the run-cache and running the report). Each copy has its own DVC cache, so
+neither finds the other's folds. It prints the figures and asserts nothing.
+
+Run from the repository root: ``python benchmarks/parallel.py [--workers 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import machine
+
+PROJECT = Path(__file__).resolve().parents[1]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "mer", ".gitignore"]
+
+
+def run(args: list[str], cwd: Path, env: dict) -> tuple[float, str]:
+    """Seconds `args` took and its output; raises with the output if it failed."""
+    start = time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return time.perf_counter() - start, done.stdout
+
+
+def build(path: Path, env: dict) -> None:
+    """A committed project copy whose upstream stages are reproduced (the folds and the report are stale)."""
+    for name in COPIED:
+        source = PROJECT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, path / name)
+    for args in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "b@example.com"],
+        ["git", "config", "user.name", "bench"],
+        ["dvc", "init", "-q"],
+        ["dvc", "repro", "flow"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "upstream built"],
+    ):
+        run(args, path, env)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    print(machine(("dvc", "ray", "torch")))
+    bin_dir = str(Path(sys.executable).parent)
+    with tempfile.TemporaryDirectory(prefix="mer-bench-parallel-") as tmp:
+        ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
+        env = {
+            **os.environ,
+            "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+            "DVC_NO_ANALYTICS": "1",
+            "RAY_TMPDIR": ray_tmp,
+        }
+        copies = {}
+        for name in ("sequential", "ray"):
+            copies[name] = Path(tmp) / name
+            copies[name].mkdir()
+            env_copy = {**env, "PYTHONPATH": str(copies[name])}
+            build(copies[name], env_copy)
+        sequential, _ = run(["dvc", "repro"], copies["sequential"], {**env, "PYTHONPATH": str(copies["sequential"])})
+        launched, out = run(
+            [sys.executable, "-m", "mer", "launch", "--workers", str(args.workers)],
+            copies["ray"],
+            {**env, "PYTHONPATH": str(copies["ray"])},
+        )
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    tasks = [float(s) for s in re.findall(r" done in ([\d.]+) s", out)]
+    setups = [float(s) for s in re.findall(r"clone \+ checkout ([\d.]+) s", out)]
+    phase = re.search(r"\d+ folds in ([\d.]+) s", out)
+    if phase is None:
+        raise RuntimeError(f"mer launch printed no folds total:\n{out}")
+    folds_phase = float(phase.group(1))
+    print(f"sequential dvc repro (6 folds + report): {sequential:.1f} s")
+    print(
+        f"mer launch --workers {args.workers} (Ray start + folds + head dvc repro): {launched:.1f} s; "
+        f"folds phase {folds_phase:.1f} s"
+    )
+    print(f"ratio sequential / launch: {sequential / launched:.2f}x")
+    print(
+        f"per task: {len(tasks)} tasks, mean {sum(tasks) / len(tasks):.1f} s; clone + checkout mean "
+        f"{sum(setups) / len(setups):.2f} s (max {max(setups):.2f} s)"
+    )
+    print(f"outside the folds phase (Ray start/stop, discovery, head dvc repro): {launched - folds_phase:.1f} s")
+    print(f"after: {machine(()).splitlines()[1]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""Run the out-of-date fold stages in parallel as Ray tasks, then let DVC finish the pipeline.
+
+`dvc repro` runs stages one after another, and two `dvc repro` in one workspace fight over its
+lock. So `mer launch` asks DVC which fold stages (the stages a `foreach`/`matrix` generates) are
+stale, reproduces their upstream stages here first, and gives each stale fold to a Ray task that
+runs `dvc repro --single-item <fold>` in its own clone of this workspace's tracked state, sharing this
+workspace's DVC cache. Each clone's run leaves a run-cache entry in that cache, so the final
+plain `dvc repro` here restores every fold ("Stage 'train@...' is cached - skipping run") and
+runs the report. DVC decides what is stale, Ray decides where it runs.
+
+The clones get the tracked files as they are now, uncommitted edits included (`git stash
+create`), and this workspace's dvc.lock; untracked files are not carried (they are listed).
+Without --address, Ray starts locally with --workers CPUs; with it, the tasks go to that
+cluster, whose nodes must see this workspace and its DVC cache at the same paths. A task takes
+one GPU when the cluster has GPUs.
+
+A failed fold is shown with its command and log; the others finish and are restored here, so a
+rerun runs only what is still stale. The workspace is written only by DVC here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mer.io import atomic_path
+
+LOG_TAIL_LINES = 40
+LOG_DIR = Path(".dvc/tmp/mer-launch")  # inside DVC's own scratch folder, ignored by git and DVC
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, required=True, help="how many folds run at once")
+    parser.add_argument(
+        "--address",
+        help="an existing Ray cluster (e.g. auto, or ray://head:10001); "
+        "default: start Ray on this machine with --workers CPUs",
+    )
+
+
+@dataclass(frozen=True)
+class Fold:
+    stage: str  # DVC's name for it, e.g. train@sub01
+    cmd: str  # what it runs, which names the subject
+    inputs: tuple[str, ...]  # its deps that other stages write: checked out from the cache in its clone
+
+
+@dataclass(frozen=True)
+class FoldRun:
+    stage: str
+    host: str
+    returncode: int
+    seconds: float
+    log: str
+    ran: list[str]  # stages the clone's `dvc repro` ran (only the fold, when upstream came from the cache)
+    setup_seconds: float = 0.0  # clone + dvc checkout of the inputs: the per-task cost of running elsewhere
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise SystemExit(f"mer launch: --workers must be at least 1, got {args.workers}")
+    root = Path.cwd()
+    if not (root / "dvc.yaml").exists():
+        raise SystemExit(f"mer launch: no dvc.yaml in {root}; run it from the project's root")
+    folds, upstream = fold_stages(root)
+    if upstream:
+        print(f"mer launch: reproducing upstream stages here first: {', '.join(upstream)}", flush=True)
+        if dvc(root, "repro", *upstream).returncode:
+            return 1
+        folds, _ = fold_stages(root)
+    if folds:
+        runs = launch(root, folds, args.workers, args.address)
+        failed = [r for r in runs if r.returncode]
+        ok = [r.stage for r in runs if not r.returncode]
+        if failed:
+            report_failures(root, failed, {f.stage: f for f in folds})
+            if ok:
+                print(f"mer launch: restoring the {len(ok)} finished folds here from the run-cache", flush=True)
+                dvc(root, "repro", *ok)
+            print(
+                f"mer launch: {len(failed)} of {len(runs)} folds failed; rerun `mer launch` to run what is still stale",
+                flush=True,
+            )
+            return 1
+    else:
+        print("mer launch: no fold stage is out of date", flush=True)
+    print("mer launch: dvc repro (restores the folds from the run-cache, runs what follows)", flush=True)
+    return dvc(root, "repro").returncode
+
+
+def fold_stages(root: Path) -> tuple[list[Fold], list[str]]:
+    """The stale stages DVC generated from a foreach/matrix, and the stale stages upstream of any fold."""
+    from dvc.parsing import JOIN
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph
+        stale = set(repo.status())
+        generated = [s for s in graph.nodes if JOIN in s.addressing]
+        upstream = {a for s in generated for a in _ancestors(graph, s) if JOIN not in a.addressing}
+        nested = sorted({s.addressing for s in generated for a in _ancestors(graph, s) if JOIN in a.addressing})
+        if nested:
+            raise SystemExit(
+                f"mer launch: stages {nested} depend on other generated stages; mer launch runs one "
+                "level of folds, so run `dvc repro` for them"
+            )
+        written = {out.def_path for s in graph.nodes for out in s.outs}
+        folds = [
+            Fold(s.addressing, s.cmd, tuple(d.def_path for d in s.deps if d.def_path in written))
+            for s in generated
+            if s.addressing in stale
+        ]
+        upstream_stale = [s.addressing for s in upstream if s.addressing in stale]
+    return sorted(folds, key=lambda f: f.stage), sorted(upstream_stale)
+
+
+def _ancestors(graph: Any, stage: Any) -> set:
+    """What `stage` depends on, directly or not (DVC's graph points from a stage to its dependencies)."""
+    import networkx as nx  # type: ignore[import-untyped]
+
+    return set(nx.descendants(graph, stage))
+
+
+def launch(root: Path, folds: list[Fold], workers: int, address: str | None) -> list[FoldRun]:
+    """Each fold's `dvc repro` as a Ray task, at most `workers` at once; one line as each starts and ends."""
+    import ray
+    from ray.util.queue import Empty, Queue
+
+    commit = snapshot(root)
+    lock = (root / "dvc.lock").read_text() if (root / "dvc.lock").exists() else None
+    config_local = root / ".dvc" / "config.local"
+    settings = {
+        "head": str(root),
+        "commit": commit,
+        "lock": lock,
+        "cache": cache_dir(root),
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+        "config_local": config_local.read_text() if config_local.exists() else None,
+    }
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        task = ray.remote(run_fold).options(num_cpus=1, num_gpus=gpus, max_retries=0)
+        events: Queue = Queue()
+        print(
+            f"mer launch: {len(folds)} folds on Ray ({ray.cluster_resources().get('CPU', 0):.0f} CPUs, "
+            f"{gpus} GPU per task), {workers} at once, from commit {commit[:12]}",
+            flush=True,
+        )
+        start = time.perf_counter()
+        waiting, runs = list(folds), []
+        running: dict[Any, Fold] = {}
+        try:
+            while waiting or running:
+                while waiting and len(running) < workers:
+                    fold = waiting.pop(0)
+                    running[task.remote(fold, settings, events)] = fold
+                done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+                _print_starts(events, Empty)
+                for ref in done:
+                    running.pop(ref)
+                    result: FoldRun = ray.get(ref)
+                    runs.append(result)
+                    print(
+                        f"[{len(runs)}/{len(folds)}] {result.stage} {'done' if not result.returncode else 'FAILED'}"
+                        f" in {result.seconds:.1f} s on {result.host} (clone + checkout {result.setup_seconds:.1f} s)"
+                        + (
+                            f" (also ran {', '.join(r for r in result.ran if r != result.stage)})"
+                            if set(result.ran) - {result.stage}
+                            else ""
+                        ),
+                        flush=True,
+                    )
+        except KeyboardInterrupt:
+            print(
+                f"mer launch: interrupted; cancelling {len(running)} running folds (their clones are removed, "
+                "this workspace is unchanged)",
+                flush=True,
+            )
+            for ref in running:
+                ray.cancel(ref)
+            ray.wait(list(running), num_returns=len(running), timeout=30)
+            raise
+        failed = sum(1 for r in runs if r.returncode)
+        print(
+            f"mer launch: {len(runs)} folds in {time.perf_counter() - start:.1f} s: {len(runs) - failed} done, "
+            f"{failed} failed",
+            flush=True,
+        )
+        return runs
+    finally:
+        ray.shutdown()
+
+
+def _print_starts(events: Any, empty: type[Exception]) -> None:
+    while True:
+        try:
+            stage, host = events.get_nowait()
+        except empty:
+            return
+        print(f"start {stage} on {host}", flush=True)
+
+
+def snapshot(root: Path) -> str:
+    """A commit of the tracked files as they are now (HEAD when nothing is modified); names the untracked files."""
+    if subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True).returncode:
+        raise SystemExit(
+            f"mer launch: {root} has no git commit yet; commit the project (git add -A && git commit) "
+            "so that the fold clones have something to check out"
+        )
+    stash = _git(root, "stash", "create")
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard").splitlines()
+    if untracked:
+        shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
+        print(
+            f"mer launch: {len(untracked)} untracked files are not in the fold clones (git add them if a fold "
+            f"needs them): {shown}",
+            flush=True,
+        )
+    return stash or _git(root, "rev-parse", "HEAD")
+
+
+def cache_dir(root: Path) -> str:
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return str(repo.cache.local_cache_dir)
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"mer launch: git {' '.join(args)} failed in {root}:\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """`dvc <args>` in the head workspace, its output streamed to ours."""
+    return subprocess.run([_dvc_executable(), *args], cwd=root)
+
+
+def _dvc_executable() -> str:
+    beside = Path(sys.executable).parent / "dvc"
+    return str(beside) if beside.exists() else "dvc"
+
+
+def run_fold(fold: Fold, settings: dict, events: Any) -> FoldRun:
+    """A Ray task: clone the head's snapshot to a temporary folder, check out the fold's inputs from the cache,
+    `dvc repro --single-item <stage>` there (the head brought upstream up to date), remove the clone."""
+    stage, host = fold.stage, socket.gethostname()
+    events.put((stage, host))
+    start = time.perf_counter()
+    clone = Path(tempfile.mkdtemp(prefix="mer-launch-"))
+    try:
+        log = _prepare_clone(clone, settings)
+        if fold.inputs:
+            log += _interruptible([_dvc_executable(), "checkout", *fold.inputs], clone, check=True).stdout
+        setup = time.perf_counter() - start
+        done = _interruptible([_dvc_executable(), "repro", "--single-item", stage], clone, threads=settings["threads"])
+        log += done.stdout
+        ran = [line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")]
+        return FoldRun(stage, host, done.returncode, time.perf_counter() - start, log, ran, setup)
+    except subprocess.CalledProcessError as error:
+        return FoldRun(
+            stage,
+            host,
+            error.returncode or 1,
+            time.perf_counter() - start,
+            f"{' '.join(error.cmd)} failed:\n{error.stdout}",
+            [],
+        )
+    finally:
+        shutil.rmtree(clone, ignore_errors=True)
+
+
+def _prepare_clone(clone: Path, settings: dict) -> str:
+    """A git clone of the snapshot sharing the head's objects, with its dvc.lock, DVC config and cache."""
+    steps = [
+        ["git", "clone", "-q", "--shared", "--no-checkout", settings["head"], str(clone)],
+        ["git", "-C", str(clone), "checkout", "-q", "--detach", settings["commit"]],
+    ]
+    for step in steps:
+        subprocess.run(step, capture_output=True, text=True, check=True)
+    if settings["lock"] is not None:
+        (clone / "dvc.lock").write_text(settings["lock"])
+    if settings["config_local"] is not None:
+        (clone / ".dvc" / "config.local").write_text(settings["config_local"])
+    done = subprocess.run(
+        [_dvc_executable(), "cache", "dir", "--local", settings["cache"]],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def _interruptible(
+    args: list[str], cwd: Path, check: bool = False, threads: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run `args` in its own process group, so a cancelled task stops the stage's processes too.
+
+    Ray sets OMP_NUM_THREADS=1 in its workers; the fold gets the head's setting instead (torch's
+    default when unset), because thread count changes float sums and so the predictions."""
+    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    env.update({"DVC_NO_ANALYTICS": "1"} | ({"OMP_NUM_THREADS": threads} if threads else {}))
+    process = subprocess.Popen(
+        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env
+    )
+    try:
+        stdout, _ = process.communicate()
+    except BaseException:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        raise
+    if check and process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, args, stdout)
+    return subprocess.CompletedProcess(args, process.returncode, stdout)
+
+
+def report_failures(root: Path, failed: list[FoldRun], folds: dict[str, Fold]) -> None:
+    """Each failed fold's command (which names its subject) and log tail; the whole log under .dvc/tmp."""
+    for result in failed:
+        path = root / LOG_DIR / f"{result.stage.replace('/', '_')}.log"
+        with atomic_path(path) as tmp:
+            tmp.write_text(result.log)
+        tail = "\n".join(result.log.splitlines()[-LOG_TAIL_LINES:])
+        print(
+            f"\nFAILED {result.stage} (exit {result.returncode}, on {result.host}): {folds[result.stage].cmd}\n"
+            f"--- last {LOG_TAIL_LINES} lines of its log (all of it: {path}) ---\n{tail}\n---",
+            flush=True,
+        )

@@ -1,0 +1,141 @@
+"""`mer launch`: the default folds as Ray tasks on a local 2-CPU Ray, then the head's `dvc repro`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.workflow.conftest import Repo, make_repo, ran
+
+FINAL = "mer launch: dvc repro"
+FOLDS = {"train@sub01", "train@sub02"}
+
+
+@pytest.fixture(scope="module")
+def ray_tmp() -> Iterator[str]:
+    """A short Ray temp dir (its socket paths must stay under 107 characters), checked empty of processes after."""
+    path = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    yield path
+    leftover = [cmd for cmd in _cmdlines().values() if path in cmd]
+    shutil.rmtree(path, ignore_errors=True)
+    assert not leftover, f"Ray processes left running: {leftover}"
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory) -> Repo:
+    repo = make_repo(tmp_path_factory.mktemp("sequential"))
+    repo.dvc("repro")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory, ray_tmp) -> tuple[Repo, subprocess.CompletedProcess]:
+    repo = make_repo(tmp_path_factory.mktemp("launched"))
+    repo.run("git", "add", "-A")
+    repo.run("git", "commit", "-qm", "tiny project")
+    return repo, launch(repo, ray_tmp)
+
+
+def launch(repo: Repo, ray_tmp: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "mer", "launch", "--workers", "2"],
+        cwd=repo.path,
+        env={**repo.env, "RAY_TMPDIR": ray_tmp},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if check and done.returncode:
+        raise AssertionError(f"mer launch failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    assert not [cmd for cmd in _cmdlines().values() if ray_tmp in cmd], "mer launch left Ray processes running"
+    return done
+
+
+def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, sequential):
+    repo, done = launched
+    before, after = done.stdout.split(FINAL)
+    assert ran(before) == {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache", "flow"}
+    assert "2 folds on Ray (2 CPUs, 0 GPU per task), 2 at once" in before
+    assert {line.split()[1] for line in before.splitlines() if line.startswith("start ")} == FOLDS
+    ends = [line for line in before.splitlines() if line.startswith("[")]
+    assert len(ends) == 2 and all(" done in " in line and "also ran" not in line for line in ends), ends
+    assert "2 folds in" in before and "2 done, 0 failed" in before
+    assert ran(after) == {"report"}
+    for fold in FOLDS:
+        assert f"Stage '{fold}' is cached - skipping run" in after
+    assert "Data and pipelines are up to date" in repo.dvc("status").stdout
+    assert json.loads((repo.path / "reports/metrics.json").read_text()) == json.loads(
+        (sequential.path / "reports/metrics.json").read_text()
+    )
+    for name in ("predictions.csv", "curves.csv"):
+        assert (repo.path / "reports" / name).read_text() == (sequential.path / "reports" / name).read_text()
+
+
+def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
+    """An uncommitted params edit reaches the clones; a fold killed mid-run (as by the OOM killer) fails alone."""
+    repo, _ = launched
+    repo.set_params(**{"train.epochs": 3})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mer", "launch", "--workers", "2"],
+        cwd=repo.path,
+        env={**repo.env, "RAY_TMPDIR": ray_tmp},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    killed = _kill_when_running("stages/train.py --subject sub02", timeout=600)
+    out, _ = process.communicate(timeout=900)
+    assert killed, out
+    assert process.returncode == 1, out
+    assert "FAILED train@sub02" in out and "python stages/train.py --subject sub02" in out
+    assert "1 done, 1 failed" in out and FINAL not in out
+    assert "train@sub02" in (repo.path / ".dvc/tmp/mer-launch/train@sub02.log").read_text()
+    stale = json.loads(repo.dvc("status", "--json").stdout)
+    assert set(stale) == {"train@sub02", "report"}, stale
+
+    done = launch(repo, ray_tmp)
+    before, after = done.stdout.split(FINAL)
+    assert [line.split()[1] for line in before.splitlines() if line.startswith("start ")] == ["train@sub02"]
+    assert ran(after) == {"report"}
+    assert json.loads((repo.path / "reports/folds/sub02/curves.json").read_text())["train"]["epochs"] == 3
+    assert "Data and pipelines are up to date" in repo.dvc("status").stdout
+
+
+def _kill_when_running(needle: str, timeout: float) -> bool:
+    """SIGKILL the first process whose command line contains `needle` (a fold's stage script in its clone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid, cmd in _cmdlines().items():
+            if needle in cmd and "mer-launch-" in _cwd(pid):
+                os.kill(pid, signal.SIGKILL)
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _cwd(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def _cmdlines() -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+    return found
