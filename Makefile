@@ -1,12 +1,13 @@
 # Two entry points, each complete on a fresh machine:
 #   make run   - create .venv if needed, install everything, run `dvc repro` on the embedded synthetic set
-#   make test  - same set-up, then the test suite
+#   make test  - same set-up, then the checks (ruff lint + format, mypy) and the test suite
+#   make check - the checks alone
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup run test test-fast clean-venv
+.PHONY: setup run check test clean-venv
 
 setup: $(STAMP)
 
@@ -25,12 +26,14 @@ $(STAMP): requirements.txt pyproject.toml
 run: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
-test: setup
+# the same checks as .pre-commit-config.yaml, with the versions pinned in requirements.txt
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: check
 	$(BIN)/python -m pytest -q
 
 clean-venv:
 	rm -rf $(VENV)
-
-# the unit tests only (no `slow` marker: no DVC pipeline runs), for a quick check before pushing
-test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"

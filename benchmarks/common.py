@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
+import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import psutil
 import torch
+
+PROJECT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "mer", "conf", ".gitignore"]
 
 
 FEATURES = {"AVX2": "avx2", "AVX512": "avx512f", "AVX512-BF16": "avx512_bf16", "AMX": "amx_bf16"}
@@ -82,6 +89,56 @@ def vmhwm_mb(pid: int | str = "self") -> float | None:
         return None
     line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
     return None if line is None else int(line.split()[1]) / 1024
+
+
+def copy_project(path: Path) -> dict[str, str]:
+    """A git + DVC repository at `path` holding this project's pipeline; returns the environment to run it in
+    (this venv first on PATH, the copy's `mer` on PYTHONPATH)."""
+    for name in PROJECT_FILES:
+        source = PROJECT / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, path / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(path)}
+    for args in (["git", "init", "-q"], ["git", "config", "user.email", "b@example.com"],
+                 ["git", "config", "user.name", "bench"], ["dvc", "init", "-q"]):
+        run(args, path, env)
+    return env
+
+
+def run(args: list[str], cwd: Path, env: dict) -> float:
+    """Seconds `args` took; raises with its output if it failed."""
+    start = time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return time.perf_counter() - start
+
+
+def run_with_peak(args: list[str], cwd: Path, env: dict, poll: float = 0.05) -> tuple[float, float, float]:
+    """(seconds, peak RSS MB of the largest process, sum of every process's peak RSS MB) of `args` and the
+    processes it starts (DVC -> stage script -> worker pool), polled from /proc every `poll` s."""
+    start = time.perf_counter()
+    with open(os.devnull, "w") as sink:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=sink, stderr=subprocess.PIPE, text=True)
+        peaks: dict[int, float] = {}
+        root = psutil.Process(process.pid)
+        while process.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                tree = []
+            for proc in tree:
+                peak = vmhwm_mb(proc.pid)
+                if peak is not None:
+                    peaks[proc.pid] = max(peaks.get(proc.pid, 0.0), peak)
+            time.sleep(poll)
+        _, stderr = process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{stderr}")
+    return time.perf_counter() - start, max(peaks.values(), default=0.0), sum(peaks.values())
 
 
 def _version(distribution: str) -> str:

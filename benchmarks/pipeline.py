@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,38 +23,23 @@ import time
 from pathlib import Path
 
 import yaml
-
-PROJECT = Path(__file__).resolve().parents[1]
-COPIED = ["dvc.yaml", "params.yaml", "stages", "mer", ".gitignore"]
+from common import copy_project, machine, run
 
 
-def run(args: list[str], cwd: Path, env: dict) -> float:
-    """Seconds `args` took; raises with its output if it failed."""
-    start = time.perf_counter()
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return time.perf_counter() - start
-
-
-def build(path: Path, subjects: int, env: dict) -> float:
-    """A project copy with `subjects` synthetic subjects and quick training; returns the full repro's seconds."""
-    for name in COPIED:
-        source = PROJECT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, path / name)
+def build(path: Path, subjects: int) -> tuple[float, dict[str, str]]:
+    """A project copy with `subjects` synthetic subjects and quick training; returns the full repro's seconds
+    and the environment to run the copy in."""
+    env = copy_project(path)
     params = yaml.safe_load((path / "params.yaml").read_text())
     params["synthesize"].update(subjects=subjects, clips_per_class=1, frames=[14, 16])
     params["dataset"]["subjects"] = [f"sub{i:02d}" for i in range(1, subjects + 1)]
     params["input"]["size"] = 32
-    params["train"].update(epochs=1, batch_size=16)
+    params["train"].update(epochs=1, batch_size=16, seeds=[7])  # one seed: one fold stage per subject
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for args in (["git", "init", "-q"], ["git", "config", "user.email", "b@example.com"],
-                 ["git", "config", "user.name", "bench"], ["dvc", "init", "-q"]):
-        run(args, path, env)
     seconds = run(["dvc", "repro"], path, env)
     run(["git", "add", "-A"], path, env)
     run(["git", "commit", "-qm", "built"], path, env)
-    return seconds
+    return seconds, env
 
 
 def main() -> None:
@@ -64,13 +48,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
+    print(machine(("dvc",)))
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="mer-pipeline-bench-") as tmp:
         path = Path(tmp)
-        env["PYTHONPATH"] = str(path)
-        built = build(path, args.subjects, env)
+        built, env = build(path, args.subjects)
         stages = len(yaml.safe_load((path / "dvc.lock").read_text())["stages"])
         print(f"built: {stages} stages ({args.subjects} fold stages), full dvc repro {built:.1f} s "
               f"({4 * args.subjects} clips, 1 epoch at 32 px: a pipeline-overhead build, not a training run)")

@@ -1,4 +1,4 @@
-"""One fold's training seed: its place among `train.seeds`, its TrainConfig and its folders.
+"""One fold's training seed: the checked `train.seeds` list and each seed's folders.
 
 Apart from mer.seeds (the report's aggregation over seeds) so that the fold stage runs, and
 depends on, nothing of the report.
@@ -7,10 +7,7 @@ depends on, nothing of the report.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mer.train import TrainConfig
+from typing import Any
 
 
 def seed_folder(folds: str | Path, seed: int) -> Path:
@@ -26,13 +23,3 @@ def seeds_of(train: dict[str, Any]) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"train.seeds lists a seed twice: {seeds}")
     return seeds
-
-
-def fold_config(train: dict[str, Any], seed: int) -> TrainConfig:
-    """The TrainConfig of one seed's folds: the `train` block with `seeds` replaced by that one seed.
-
-    `seeds` itself is not read, so a fold's stage does not depend on which other seeds are listed.
-    """
-    from mer.train import TrainConfig  # torch: here, so the report stage does not import (or depend on) training
-
-    return TrainConfig.from_params({**{k: v for k, v in train.items() if k != "seeds"}, "seed": seed})

@@ -62,6 +62,14 @@ class TrainConfig:
         return config
 
 
+def fold_config(train: dict, seed: int) -> TrainConfig:
+    """The TrainConfig of one seed's folds: the `train` block with `seeds` replaced by that one seed.
+
+    `seeds` itself is not read, so a fold's stage does not depend on which other seeds are listed.
+    """
+    return TrainConfig.from_params({**{k: v for k, v in train.items() if k != "seeds"}, "seed": seed})
+
+
 @dataclass(frozen=True)
 class InputConfig:
     kind: str = "difference"

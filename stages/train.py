@@ -13,12 +13,12 @@ import argparse
 import sys
 
 from mer.cache import Cache
-from mer.fold_seed import fold_config, seed_folder, seeds_of
+from mer.fold_seed import seed_folder, seeds_of
 from mer.folds import write_fold
 from mer.io import load_params
 from mer.lifecycle import exit_with_parent
 from mer.live import epoch_logger
-from mer.train import InputConfig, train_fold
+from mer.train import InputConfig, fold_config, train_fold
 
 
 def main() -> None:

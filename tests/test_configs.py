@@ -12,9 +12,9 @@ from omegaconf import OmegaConf
 
 from mer.datasets.ingest import FORMATS
 from mer.datasets.protocols import Protocol
-from mer.fold_seed import fold_config, seeds_of
+from mer.fold_seed import seeds_of
 from mer.models import build_model
-from mer.train import InputConfig
+from mer.train import InputConfig, fold_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -32,7 +32,7 @@ def _compose(*overrides: str) -> dict:
 def test_shipped_options():
     assert GROUPS == {
         "dataset": ["casme2_3class", "casme2_5class", "casme3_4class", "mmew_4class", "samm_5class", "smic_3class",
-                    "synthetic"],
+                    "synthetic", "synthetic_casme2_size"],
         "model": ["mmnet", "mmnet_small", "resnet18", "resnet50"],
         "input": ["depth", "difference", "flow", "rgbd"],
         "loss": ["plain", "weighted"],
@@ -65,7 +65,7 @@ def test_real_data_sets_bring_the_paper_schedule_and_full_mmnet():
     assert (synthetic.input.size, synthetic.train.epochs, synthetic.model.options) == (112, 30, {"width_mult": 0.25,
                                                                                                  "stem_width": 16})
     for name in GROUPS["dataset"]:
-        if name == "synthetic":
+        if name.startswith("synthetic"):  # the embedded set and its CASME II-sized benchmark profile
             continue
         params = _compose(f"dataset={name}")
         assert params.input.size == 224 and params.flow.size == 224

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from mer import report, report_page, seeds
-from mer.fold_seed import fold_config, seed_folder, seeds_of
+from mer.fold_seed import seed_folder, seeds_of
+from mer.train import fold_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["a", "b", "c"]

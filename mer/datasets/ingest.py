@@ -46,10 +46,15 @@ def natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def read_dataset(fmt: str, root: str | Path, labels: str | Path, repair: Repair, margin: int) -> ReadResult:
+def reader_module(fmt: str) -> str:
+    """The module that reads data-set format `fmt` (the registry: loaded by name, so only the one in use)."""
     if fmt not in FORMATS:
         raise IngestError(f"unknown data-set format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    reader = import_module(f"mer.datasets.{'generic' if fmt == 'csv' else fmt}")
+    return f"mer.datasets.{'generic' if fmt == 'csv' else fmt}"
+
+
+def read_dataset(fmt: str, root: str | Path, labels: str | Path, repair: Repair, margin: int) -> ReadResult:
+    reader = import_module(reader_module(fmt))
     result: ReadResult = reader.read(root, labels, repair=repair, margin=margin)
     result.vocabulary = getattr(reader, "LABELS", None)
     return result
