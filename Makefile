@@ -1,13 +1,13 @@
 # Two entry points, each complete on a fresh machine:
 #   make run   - create .venv if needed, install everything, run `dvc repro` on the embedded synthetic set
 #   make test  - same set-up, then the checks (ruff lint + format, mypy) and the test suite
-#   make check - the checks alone
+#   make check - the checks alone; make test-fast - the unit tests alone (no DVC pipeline runs)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup run check test clean-venv
+.PHONY: setup run check test test-fast clean-venv
 
 setup: $(STAMP)
 
@@ -37,3 +37,7 @@ test: check
 
 clean-venv:
 	rm -rf $(VENV)
+
+# the unit tests only (no `slow` marker: no DVC pipeline runs), for a quick check before pushing
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"

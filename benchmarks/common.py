@@ -7,6 +7,7 @@ measured in the same run.
 
 Scripts run as `python benchmarks/<name>.py`, so this module is imported as `common`.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,10 @@ FEATURES = {"AVX2": "avx2", "AVX512": "avx512f", "AVX512-BF16": "avx512_bf16", "
 
 
 def cpu_flags() -> set[str]:
-    flags = next((line.split(":", 1)[1] for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("flags")), "")
+    flags = next(
+        (line.split(":", 1)[1] for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")),
+        "",
+    )
     return set(flags.split())
 
 
@@ -66,13 +69,21 @@ def gemm_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
 def machine(packages: tuple[str, ...], extra: str = "") -> str:
     """Date, cores, CPU model, RAM, torch's CPU capability, Python, `packages`' versions and `extra`, the CPU's
     features and hardware class, then the load."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = ", ".join(f"{name} {_version(name)}" for name in packages)
-    return (f"{time.strftime('%Y-%m-%d %H:%M')}, nproc {os.cpu_count()}, {model}, {memory_gb:.0f} GB RAM, "
-            f"CPU capability {torch.backends.cpu.get_cpu_capability()}, python {platform.python_version()}, "
-            f"{versions}{extra}\n{cpu_features()}\n{load()}")
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M')}, nproc {os.cpu_count()}, {model}, {memory_gb:.0f} GB RAM, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, python {platform.python_version()}, "
+        f"{versions}{extra}\n{cpu_features()}\n{load()}"
+    )
 
 
 def load() -> str:
@@ -100,10 +111,18 @@ def copy_project(path: Path) -> dict[str, str]:
             shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, path / name)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(path)}
-    for args in (["git", "init", "-q"], ["git", "config", "user.email", "b@example.com"],
-                 ["git", "config", "user.name", "bench"], ["dvc", "init", "-q"]):
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONPATH": str(path),
+    }
+    for args in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "b@example.com"],
+        ["git", "config", "user.name", "bench"],
+        ["dvc", "init", "-q"],
+    ):
         run(args, path, env)
     return env
 

@@ -11,6 +11,7 @@ the whole pipeline once, then times `dvc status`, a no-op `dvc repro` and
 
 Run from the repository root: ``python benchmarks/pipeline.py [--subjects 26] [--repeats 3]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,14 +55,17 @@ def main() -> None:
         path = Path(tmp)
         built, env = build(path, args.subjects)
         stages = len(yaml.safe_load((path / "dvc.lock").read_text())["stages"])
-        print(f"built: {stages} stages ({args.subjects} fold stages), full dvc repro {built:.1f} s "
-              f"({4 * args.subjects} clips, 1 epoch at 32 px: a pipeline-overhead build, not a training run)")
+        print(
+            f"built: {stages} stages ({args.subjects} fold stages), full dvc repro {built:.1f} s "
+            f"({4 * args.subjects} clips, 1 epoch at 32 px: a pipeline-overhead build, not a training run)"
+        )
         print("\n| command | median s | min s | max s | runs |\n|---|---:|---:|---:|---:|")
-        for command in (["dvc", "status"], ["dvc", "repro"], ["dvc", "exp", "show"],
-                        ["dvc", "metrics", "show"]):
+        for command in (["dvc", "status"], ["dvc", "repro"], ["dvc", "exp", "show"], ["dvc", "metrics", "show"]):
             times = [run(command, path, env) for _ in range(args.repeats)]
-            print(f"| `{' '.join(command)}` | {statistics.median(times):.2f} | {min(times):.2f} | "
-                  f"{max(times):.2f} | {len(times)} |")
+            print(
+                f"| `{' '.join(command)}` | {statistics.median(times):.2f} | {min(times):.2f} | "
+                f"{max(times):.2f} | {len(times)} |"
+            )
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import dvc.cli"], check=True, env=env)
         print(f"\nfor scale: `python -c 'import dvc.cli'` alone takes {time.perf_counter() - start:.2f} s")

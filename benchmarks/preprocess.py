@@ -24,6 +24,7 @@ asserts nothing about time.
 Run from the repository root (manifest paths are relative to it):
 ``python benchmarks/preprocess.py [--quick]``. Progress bars go to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,6 +44,7 @@ import cv2
 import h5py
 import numpy as np
 import pandas as pd
+from common import load, machine, vmhwm_mb
 
 from mer.cache import CacheWriter, ClipWindows
 from mer.datasets import manifest
@@ -51,7 +53,7 @@ from mer.datasets.keyframes import Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.align import PREVIEW_STEP, crop_affine, normalised_landmarks, preview_warp
-from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file, read_windows, window
+from mer.face.crop import Cropped, CropSettings, crop_clip, crop_tasks, frame_file, read_windows, window
 from mer.face.detect import ClipLandmarks, detect_clip, init_worker
 from mer.face.landmarks import DlibDetector, NoFace
 from mer.face.lwm import LWMTransform, sampling_maps
@@ -60,8 +62,6 @@ from mer.face.template import choose_template, mean_template
 from mer.images import encode_png, read_rgb
 from mer.io import load_params
 from mer.parallel import map_clips
-
-from common import load, machine, vmhwm_mb
 
 T = TypeVar("T")
 
@@ -101,8 +101,15 @@ class Settings:
 
     def cache_writer(self, path: Path, clips: int) -> CacheWriter:
         classes = list(Protocol.from_params(self.params["dataset"]["protocol"], self.params["protocols"]).classes)
-        return CacheWriter(path, clips, self.crop["window"], self.crop["size"], classes, False,
-                           {"dataset": self.params["dataset"], "crop": self.crop})
+        return CacheWriter(
+            path,
+            clips,
+            self.crop["window"],
+            self.crop["size"],
+            classes,
+            False,
+            {"dataset": self.params["dataset"], "crop": self.crop},
+        )
 
 
 @dataclass
@@ -200,16 +207,19 @@ def _breakdown_pass(rows: list, s: Settings, detector: DlibDetector, out_dir: Pa
 
 def _read_windows(folder: Path, row, k: int) -> ClipWindows:
     """Stage cache's read of one cropped clip (windows recomputed as crop's index.json holds them)."""
-    return read_windows(folder, row, window(row.frame_numbers, row.onset, k), window(row.frame_numbers, row.apex, k),
-                        depth=False)
+    return read_windows(
+        folder, row, window(row.frame_numbers, row.onset, k), window(row.frame_numbers, row.apex, k), depth=False
+    )
 
 
 def print_breakdown(b: Breakdown, title: str) -> float:
     """The step table; returns the whole preprocessing per output frame in decode floors."""
     floor = b.seconds[FLOOR] / b.output_frames
-    print(f"\n{title}: {b.clips} clips, {b.output_frames} output frames "
-          f"({b.output_frames / b.clips:.1f} per clip; {b.clip_frames / b.clips:.1f} manifest frames per clip), "
-          f"best of {b.repeats} passes per step")
+    print(
+        f"\n{title}: {b.clips} clips, {b.output_frames} output frames "
+        f"({b.output_frames / b.clips:.1f} per clip; {b.clip_frames / b.clips:.1f} manifest frames per clip), "
+        f"best of {b.repeats} passes per step"
+    )
     print(f"{'step':<38}{'ms/clip':>9}{'ms/frame':>10}{'x floor':>9}")
     for step, seconds in sorted(b.seconds.items(), key=lambda kv: -kv[1]):
         per_frame = seconds / b.output_frames
@@ -218,13 +228,19 @@ def print_breakdown(b: Breakdown, title: str) -> float:
     ratio = total / b.output_frames / floor
     print(f"{'total':<38}{1e3 * total / b.clips:>9.2f}{1e3 * total / b.output_frames:>10.3f}{ratio:>9.2f}")
     landmarks = b.seconds["landmarks (dlib, per clip)"]
-    print(f"landmarks amortised over all {b.clip_frames / b.clips:.1f} manifest frames of a clip: "
-          f"{1e3 * landmarks / b.clip_frames:.3f} ms/frame = {landmarks / b.clip_frames / floor:.2f} x floor")
-    print(f"without landmarks: {(total - landmarks) / b.output_frames / floor:.2f} x floor; "
-          f"one-off dlib model load {b.detector_load:.2f} s (per process, not in the table)")
+    print(
+        f"landmarks amortised over all {b.clip_frames / b.clips:.1f} manifest frames of a clip: "
+        f"{1e3 * landmarks / b.clip_frames:.3f} ms/frame = {landmarks / b.clip_frames / floor:.2f} x floor"
+    )
+    print(
+        f"without landmarks: {(total - landmarks) / b.output_frames / floor:.2f} x floor; "
+        f"one-off dlib model load {b.detector_load:.2f} s (per process, not in the table)"
+    )
     verdict = "MET" if ratio <= GOAL else "NOT met"
-    print(f"whole preprocessing per output frame = {ratio:.2f} x the decode floor "
-          f"({1e3 * floor:.3f} ms): goal <= {GOAL:.0f}x {verdict}")
+    print(
+        f"whole preprocessing per output frame = {ratio:.2f} x the decode floor "
+        f"({1e3 * floor:.3f} ms): goal <= {GOAL:.0f}x {verdict}"
+    )
     return ratio
 
 
@@ -267,8 +283,7 @@ def cache_stage(clips: pd.DataFrame, done: list[Cropped], s: Settings, crop_dir:
     by_id = clips.set_index("sample_id", drop=False)
     writer = s.cache_writer(path, len(done))
     for c in done:
-        writer.add(read_windows(crop_dir / c.sample_id, by_id.loc[c.sample_id], c.onset_window, c.apex_window,
-                                c.depth))
+        writer.add(read_windows(crop_dir / c.sample_id, by_id.loc[c.sample_id], c.onset_window, c.apex_window, c.depth))
     writer.close()
 
 
@@ -276,9 +291,11 @@ def end_to_end(manifest_path: Path, params: dict, out_dir: Path) -> dict:
     """Run in a fresh process: every stage in-process; wall times, RSS after imports and peak RSS (MB)."""
     s = Settings(params)
     clips = manifest.read(manifest_path)
-    result = {"clips": len(clips), "output_frames": sum(len(needed_frames(r, s.crop["window"]))
-                                                        for r in clips.itertuples()),
-              "rss_imports_mb": vmhwm_mb()}
+    result = {
+        "clips": len(clips),
+        "output_frames": sum(len(needed_frames(r, s.crop["window"])) for r in clips.itertuples()),
+        "rss_imports_mb": vmhwm_mb(),
+    }
     watch = Stopwatch()
     with watch.time("detector load"):
         init_worker("dlib", s.detector_options)
@@ -304,8 +321,11 @@ def large_frames(params: dict, quick: bool) -> SyntheticConfig:
 def synthetic_config(params: dict, quick: bool, scale: int) -> SyntheticConfig:
     """params.yaml `synthesize`, with the subject count scaled (quick: 2 subjects x 1 clip per class)."""
     config = SyntheticConfig.from_params(params["synthesize"])
-    return replace(config, subjects=(2 if quick else config.subjects) * scale,
-                   clips_per_class=1 if quick else config.clips_per_class)
+    return replace(
+        config,
+        subjects=(2 if quick else config.subjects) * scale,
+        clips_per_class=1 if quick else config.clips_per_class,
+    )
 
 
 def make_set(root: Path, config: SyntheticConfig, params: dict, detector: DlibDetector) -> Path:
@@ -313,8 +333,14 @@ def make_set(root: Path, config: SyntheticConfig, params: dict, detector: DlibDe
     generate(root, config, detector)
     name = params["dataset"]["protocol"]
     protocol = Protocol.from_params(name, params["protocols"])
-    result = ingest("casme2", root / "CASME2_RAW_selected", root / "CASME2-coding-synthetic.xlsx", protocol,
-                    repair=Repair.from_params(params["ingest"]), margin=params["ingest"]["margin_frames"])
+    result = ingest(
+        "casme2",
+        root / "CASME2_RAW_selected",
+        root / "CASME2-coding-synthetic.xlsx",
+        protocol,
+        repair=Repair.from_params(params["ingest"]),
+        margin=params["ingest"]["margin_frames"],
+    )
     path = root / "manifest.csv"
     manifest.write(path, result.clips, protocol)
     return path
@@ -324,8 +350,10 @@ def scaling(params: dict, quick: bool, tmp: Path) -> None:
     detector = DlibDetector(upsample=1)  # as stages/synthesize.py, so the sets are the stage's
     spawn = multiprocessing.get_context("spawn")
     print("\n2. Scaling (end to end, 1 process, fresh interpreter per scale; seconds exclude the detector load)")
-    print(f"{'scale':>5}{'clips':>7}{'frames':>8}{'load s':>8}{'total s':>9}{'s/clip':>8}{'ms/frame':>10}"
-          f"{'landmarks':>10}{'normalise':>10}{'crop':>7}{'cache':>7}{'RSS imports':>13}{'RSS peak':>10}")
+    print(
+        f"{'scale':>5}{'clips':>7}{'frames':>8}{'load s':>8}{'total s':>9}{'s/clip':>8}{'ms/frame':>10}"
+        f"{'landmarks':>10}{'normalise':>10}{'crop':>7}{'cache':>7}{'RSS imports':>13}{'RSS peak':>10}"
+    )
     for scale in SCALES:
         root = tmp / f"scale{scale}"
         path = make_set(root / "data", synthetic_config(params, quick, scale), params, detector)
@@ -333,10 +361,12 @@ def scaling(params: dict, quick: bool, tmp: Path) -> None:
             r = pool.submit(end_to_end, path, params, root / "out").result()
         seconds = r["seconds"]
         total = sum(seconds.values()) - seconds["detector load"]
-        print(f"{scale:>4}x{r['clips']:>7}{r['output_frames']:>8}{seconds['detector load']:>8.2f}"
-              f"{total:>9.2f}{total / r['clips']:>8.3f}"
-              f"{1e3 * total / r['output_frames']:>10.2f}{seconds['landmarks']:>10.2f}{seconds['normalise']:>10.2f}"
-              f"{seconds['crop']:>7.2f}{seconds['cache']:>7.2f}{r['rss_imports_mb']:>11.0f}MB{r['rss_peak_mb']:>8.0f}MB")
+        print(
+            f"{scale:>4}x{r['clips']:>7}{r['output_frames']:>8}{seconds['detector load']:>8.2f}"
+            f"{total:>9.2f}{total / r['clips']:>8.3f}"
+            f"{1e3 * total / r['output_frames']:>10.2f}{seconds['landmarks']:>10.2f}{seconds['normalise']:>10.2f}"
+            f"{seconds['crop']:>7.2f}{seconds['cache']:>7.2f}{r['rss_imports_mb']:>11.0f}MB{r['rss_peak_mb']:>8.0f}MB"
+        )
 
 
 # ---------------------------------------------------------------- 3. parallel crop
@@ -353,8 +383,10 @@ def parallel_crop(clips: pd.DataFrame, s: Settings, tmp: Path) -> None:
         crop_stage(clips, norm, s, tmp / f"crop-workers{workers}", workers)
         seconds = time.perf_counter() - start
         base = base or seconds
-        print(f"workers={workers}: {seconds:.2f} s, {1e3 * seconds / len(clips):.1f} ms/clip, "
-              f"speed-up {base / seconds:.2f}x")
+        print(
+            f"workers={workers}: {seconds:.2f} s, {1e3 * seconds / len(clips):.1f} ms/clip, "
+            f"speed-up {base / seconds:.2f}x"
+        )
 
 
 # ---------------------------------------------------------------- 4. the choices behind the defaults
@@ -367,8 +399,11 @@ PNG_VARIANTS = {  # encode_png uses OpenCV's default
     "PAETH filter": [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH],
     "UP filter": [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP],
 }
-HDF5_VARIANTS = {"none (CacheWriter)": {}, "lzf": {"compression": "lzf"},
-                 "gzip 1": {"compression": "gzip", "compression_opts": 1}}
+HDF5_VARIANTS = {
+    "none (CacheWriter)": {},
+    "lzf": {"compression": "lzf"},
+    "gzip 1": {"compression": "gzip", "compression_opts": 1},
+}
 
 
 def best_of(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
@@ -399,22 +434,30 @@ def landmark_choice(rows: list, firsts: list[np.ndarray], s: Settings, repeats: 
     found = {}
     print("landmarks: dlib upsample    frames   ms/clip  faces  spread px (mean, p95)")
     for zoom in (1, 2):
-        images = firsts if zoom == 1 else [cv2.resize(f, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-                                           for f in firsts]
+        images = (
+            firsts if zoom == 1 else [cv2.resize(f, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC) for f in firsts]
+        )
         for upsample in (0, 1):
             detector = DlibDetector(upsample=upsample)
             seconds, points = best_of(lambda d=detector, ims=images: [_landmarks_or_none(d, im) for im in ims], repeats)
             found[zoom, upsample] = points
             faces = sum(p is not None for p in points)
             spread = _subject_spread(points, subjects) / zoom if faces == len(points) else np.array([np.nan])
-            print(f"{'':<22}{upsample:>8}{images[0].shape[1]:>6}x{images[0].shape[0]:<4}{1e3 * seconds / len(images):>8.1f}"
-                  f"{faces:>7}{spread.mean():>8.2f}{np.percentile(spread, 95):>7.2f}")
+            print(
+                f"{'':<22}{upsample:>8}{images[0].shape[1]:>6}x{images[0].shape[0]:<4}"
+                f"{1e3 * seconds / len(images):>8.1f}"
+                f"{faces:>7}{spread.mean():>8.2f}{np.percentile(spread, 95):>7.2f}"
+            )
         if all(p is not None for p in found[zoom, 0] + found[zoom, 1]):
             difference = np.linalg.norm(np.stack(found[zoom, 0]) - np.stack(found[zoom, 1]), axis=2)
-            print(f"{'':<22}upsample 0 vs 1 at {zoom}x: landmarks differ by {difference.mean():.2f} px mean "
-                  f"({difference[:, 36:48].mean():.2f} at the eyes), {difference.max():.1f} px max")
-    print(f"{'':<22}spread: distance of each landmark from its subject's median, in px of the frames as they are "
-          "(synthetic: one face per subject, so detector noise plus head jitter)")
+            print(
+                f"{'':<22}upsample 0 vs 1 at {zoom}x: landmarks differ by {difference.mean():.2f} px mean "
+                f"({difference[:, 36:48].mean():.2f} at the eyes), {difference.max():.1f} px max"
+            )
+    print(
+        f"{'':<22}spread: distance of each landmark from its subject's median, in px of the frames as they are "
+        "(synthetic: one face per subject, so detector noise plus head jitter)"
+    )
     return np.stack(found[1, s.detector_options.get("upsample", 1)])
 
 
@@ -427,8 +470,12 @@ def _landmarks_or_none(detector: DlibDetector, image: np.ndarray) -> np.ndarray 
 
 def _subject_spread(points: list[np.ndarray], subjects: np.ndarray) -> np.ndarray:
     stacked = np.stack(points)
-    return np.concatenate([np.linalg.norm(stacked[subjects == s] - np.median(stacked[subjects == s], axis=0), axis=2)
-                           for s in np.unique(subjects)]).ravel()
+    return np.concatenate(
+        [
+            np.linalg.norm(stacked[subjects == s] - np.median(stacked[subjects == s], axis=0), axis=2)
+            for s in np.unique(subjects)
+        ]
+    ).ravel()
 
 
 def map_choice(rows: list, shapes: np.ndarray, s: Settings, repeats: int) -> None:
@@ -445,18 +492,31 @@ def map_choice(rows: list, shapes: np.ndarray, s: Settings, repeats: int) -> Non
     pixels = np.column_stack([u.ravel(), v.ravel()]).astype(np.float64)
     by_points, exact = best_of(lambda: [t.evaluate(pixels @ a[:, :2].T + a[:, 2])[0] for t, a in grids], repeats)
     by_circles, maps = best_of(lambda: [sampling_maps(t, a, (size, size)) for t, a in grids], repeats)
-    error = max(max(np.abs(m[0].ravel() - e[:, 0]).max(), np.abs(m[1].ravel() - e[:, 1]).max())
-                for m, e in zip(maps, exact, strict=True))
+    error = max(
+        max(np.abs(m[0].ravel() - e[:, 0]).max(), np.abs(m[1].ravel() - e[:, 1]).max())
+        for m, e in zip(maps, exact, strict=True)
+    )
     identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
     full, _ = best_of(lambda: [sampling_maps(t, identity, (canvas, canvas)) for t, _ in grids], repeats)
     step = PREVIEW_STEP
-    half, _ = best_of(lambda: [sampling_maps(t, np.array([[step, 0, (step - 1) / 2], [0, step, (step - 1) / 2]]),
-                                             (canvas // step, canvas // step)) for t, _ in grids], repeats)
+    half, _ = best_of(
+        lambda: [
+            sampling_maps(
+                t, np.array([[step, 0, (step - 1) / 2], [0, step, (step - 1) / 2]]), (canvas // step, canvas // step)
+            )
+            for t, _ in grids
+        ],
+        repeats,
+    )
     n = len(grids)
-    print(f"crop map {size}x{size}: evaluate at every pixel {1e3 * by_points / n:.2f} ms/clip, sampling_maps "
-          f"{1e3 * by_circles / n:.2f} ms/clip ({by_points / by_circles:.1f}x), max difference {error:.1e} px")
-    print(f"preview map: {canvas}x{canvas} canvas {1e3 * full / n:.2f} ms/clip, every {step}nd pixel "
-          f"({canvas // step}x{canvas // step}) {1e3 * half / n:.2f} ms/clip ({full / half:.1f}x)")
+    print(
+        f"crop map {size}x{size}: evaluate at every pixel {1e3 * by_points / n:.2f} ms/clip, sampling_maps "
+        f"{1e3 * by_circles / n:.2f} ms/clip ({by_points / by_circles:.1f}x), max difference {error:.1e} px"
+    )
+    print(
+        f"preview map: {canvas}x{canvas} canvas {1e3 * full / n:.2f} ms/clip, every {step}nd pixel "
+        f"({canvas // step}x{canvas // step}) {1e3 * half / n:.2f} ms/clip ({full / half:.1f}x)"
+    )
 
 
 def png_choice(crop_dir: Path, repeats: int) -> None:
@@ -487,8 +547,10 @@ def hdf5_choice(rows: list, s: Settings, crop_dir: Path, tmp: Path, repeats: int
         path = tmp / f"windows-{len(options)}-{options.get('compression', 'none')}.h5"
         write, _ = best_of(lambda p=path, o=options: _write_windows(p, clips, o), repeats)
         read, _ = best_of(lambda p=path: _read_all(p), repeats)
-        print(f"  {name:<31}{1e3 * write / len(clips):>10.2f}{1e3 * read / len(clips):>14.2f}"
-              f"{path.stat().st_size / 1e6:>7.1f}")
+        print(
+            f"  {name:<31}{1e3 * write / len(clips):>10.2f}{1e3 * read / len(clips):>14.2f}"
+            f"{path.stat().st_size / 1e6:>7.1f}"
+        )
 
 
 def _write_windows(path: Path, clips: list[ClipWindows], options: dict) -> None:
@@ -514,8 +576,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--manifest", default="data/manifest.csv")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_CLIPS} manifest clips; scaling from 8 synthetic clips instead of 48")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_CLIPS} manifest clips; scaling from 8 synthetic clips instead of 48",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="best of n for the breakdown and the choices")
     args = parser.parse_args()
 
@@ -524,14 +589,19 @@ def main() -> None:
     clips = manifest.read(args.manifest)
     if args.quick:
         clips = clips.head(QUICK_CLIPS)
-    print(machine(("torch", "opencv-contrib-python-headless", "dlib-bin", "h5py", "numpy"), f" (cv2 {cv2.__version__})"))
+    print(
+        machine(("torch", "opencv-contrib-python-headless", "dlib-bin", "h5py", "numpy"), f" (cv2 {cv2.__version__})")
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mer-bench-") as tmp:
         print_breakdown(breakdown(clips, settings, Path(tmp) / "breakdown", args.repeats), "1. Breakdown")
-        large = manifest.read(make_set(Path(tmp) / "large", large_frames(params, args.quick), params,
-                                       DlibDetector(upsample=1)))
-        print_breakdown(breakdown(large, settings, Path(tmp) / "breakdown-large", args.repeats),
-                        f"1b. Breakdown at {LARGE[0]}x{LARGE[1]} (synthetic, faces {LARGE_FACE:.0f} px wide)")
+        large = manifest.read(
+            make_set(Path(tmp) / "large", large_frames(params, args.quick), params, DlibDetector(upsample=1))
+        )
+        print_breakdown(
+            breakdown(large, settings, Path(tmp) / "breakdown-large", args.repeats),
+            f"1b. Breakdown at {LARGE[0]}x{LARGE[1]} (synthetic, faces {LARGE_FACE:.0f} px wide)",
+        )
         scaling(params, args.quick, Path(tmp))
         parallel_crop(clips, settings, Path(tmp))
         choices(clips, settings, Path(tmp) / "breakdown/pass0/cropped", Path(tmp), args.repeats)

@@ -23,6 +23,7 @@ PRINTS ratios measured in one run and asserts nothing about time.
 
 Run from the repository root after ``dvc repro``: ``python benchmarks/train.py [--quick]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
+from common import gemm_gflops, load, machine, vmhwm_mb
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
@@ -60,16 +62,14 @@ from mer.face.crop import frame_file
 from mer.models import build_model
 from mer.train import native_bf16
 
-from common import gemm_gflops, load, machine, vmhwm_mb
-
 CPU = torch.device("cpu")
-SUBJECT = "sub01"         # the fold measured, as `stages/train.py --subject sub01`
+SUBJECT = "sub01"  # the fold measured, as `stages/train.py --subject sub01`
 SIZE = 224
-BATCH = 32                # the paper's batch size
-CLASSES = 5               # CASME II 5-class, as the official CASME2_5.py
+BATCH = 32  # the paper's batch size
+CLASSES = 5  # CASME II 5-class, as the official CASME2_5.py
 DATA_GOAL, STEP_GOAL = 20.0, 2.5
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-BREAKDOWN_CLIPS = 8       # clips timed part by part (the multi-threaded pass is slow on a busy machine)
+BREAKDOWN_CLIPS = 8  # clips timed part by part (the multi-threaded pass is slow on a busy machine)
 CASME2 = {"clips": 255, "folds": 26, "epochs": 70, "train_clips": 245}
 
 
@@ -81,16 +81,32 @@ class Plan:
     step_batches: tuple[int, ...]
     warmup: dict[int, int]
     timed: dict[int, int]
-    compile_limit: float      # seconds; 0 skips torch.compile
-    epoch_clips: int | None   # None: the whole training fold
+    compile_limit: float  # seconds; 0 skips torch.compile
+    epoch_clips: int | None  # None: the whole training fold
     epoch_batch: int
     epoch_reps: int
 
 
-FULL = Plan(data_reps=5, step_batches=(8, 32), warmup={8: 2, 32: 1}, timed={8: 3, 32: 2},
-            compile_limit=240, epoch_clips=None, epoch_batch=BATCH, epoch_reps=2)
-QUICK = Plan(data_reps=2, step_batches=(8,), warmup={8: 1}, timed={8: 2},
-             compile_limit=0, epoch_clips=16, epoch_batch=8, epoch_reps=1)
+FULL = Plan(
+    data_reps=5,
+    step_batches=(8, 32),
+    warmup={8: 2, 32: 1},
+    timed={8: 3, 32: 2},
+    compile_limit=240,
+    epoch_clips=None,
+    epoch_batch=BATCH,
+    epoch_reps=2,
+)
+QUICK = Plan(
+    data_reps=2,
+    step_batches=(8,),
+    warmup={8: 1},
+    timed={8: 2},
+    compile_limit=0,
+    epoch_clips=16,
+    epoch_batch=8,
+    epoch_reps=1,
+)
 
 
 def best_ms(seconds: list[float], n: int) -> float:
@@ -104,7 +120,7 @@ def best_ms(seconds: list[float], n: int) -> float:
 
 @dataclass(frozen=True)
 class ClipFiles:
-    onset: list[Path]   # the onset window's cropped frames (crop stage PNGs)
+    onset: list[Path]  # the onset window's cropped frames (crop stage PNGs)
     apex: list[Path]
     label: int
 
@@ -116,8 +132,12 @@ def clip_files(cropped: Path, cache: Cache, indices: np.ndarray) -> list[ClipFil
     def files(sample_id: str, key: str) -> list[Path]:
         return [frame_file(cropped / sample_id, n) for n in index[sample_id][key]]
 
-    return [ClipFiles(files(cache.sample_ids[i], "onset_window"), files(cache.sample_ids[i], "apex_window"),
-                      int(cache.labels[i])) for i in indices]
+    return [
+        ClipFiles(
+            files(cache.sample_ids[i], "onset_window"), files(cache.sample_ids[i], "apex_window"), int(cache.labels[i])
+        )
+        for i in indices
+    ]
 
 
 class OfficialTrainSet(Dataset):
@@ -134,10 +154,21 @@ class OfficialTrainSet(Dataset):
 
     def __init__(self, clips: list[ClipFiles], size: int) -> None:
         self.clips = clips
-        self.frame = transforms.Compose([transforms.ToPILImage(), transforms.Resize((size, size)),
-                                         transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-        self.augment = transforms.Compose([transforms.RandomHorizontalFlip(0.5), transforms.RandomRotation(3),
-                                           transforms.RandomCrop(size, padding=15)])
+        self.frame = transforms.Compose(
+            [
+                transforms.ToPILImage(),
+                transforms.Resize((size, size)),
+                transforms.ToTensor(),
+                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
+        self.augment = transforms.Compose(
+            [
+                transforms.RandomHorizontalFlip(0.5),
+                transforms.RandomRotation(3),
+                transforms.RandomCrop(size, padding=15),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -145,15 +176,20 @@ class OfficialTrainSet(Dataset):
     def __getitem__(self, i: int) -> tuple:
         clip = self.clips[i]
         on = random.randrange(len(clip.onset))
-        paths = [clip.onset[on], *clip.onset[:on], *clip.onset[on + 1:], random.choice(clip.apex), *clip.apex]
+        paths = [clip.onset[on], *clip.onset[:on], *clip.onset[on + 1 :], random.choice(clip.apex), *clip.apex]
         frames = [self.frame(cv2.imread(str(path))[:, :, ::-1]) for path in paths]  # BGR -> RGB
         return (*self.augment(torch.cat(frames)).split(3), clip.label)
 
 
 def official_loader(clips: list[ClipFiles], batch: int) -> DataLoader:
     """As the official script builds it, with workers=0 (its default)."""
-    return DataLoader(OfficialTrainSet(clips, SIZE), batch_size=batch, shuffle=True, num_workers=0,
-                      pin_memory=torch.cuda.is_available())
+    return DataLoader(
+        OfficialTrainSet(clips, SIZE),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=0,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 @contextlib.contextmanager
@@ -182,8 +218,9 @@ def official_batches(loader: DataLoader, threads: int) -> Iterator[tuple[Tensor,
         yield ready
 
 
-def our_batches(frames: inputs.FoldFrames, labels: Tensor, batch: int,
-                generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+def our_batches(
+    frames: inputs.FoldFrames, labels: Tensor, batch: int, generator: torch.Generator
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """(motion, onset, labels) per batch, as `mer.train.train_fold` builds them (paper augmentation)."""
     for rows in torch.randperm(len(frames), generator=generator).split(batch):
         motion, onset = training_inputs(frames, rows, "difference", Augment(), generator)
@@ -287,31 +324,49 @@ def data_path(cache: Cache, cropped: Path, train_idx: np.ndarray, plan: Plan) ->
     official_ms = {threads: best_ms(seconds, n) for threads, seconds in official.items()}
     our_ms = {threads: best_ms(seconds, n) for threads, seconds in ours.items()}
     fastest, our_fastest = min(official_ms, key=official_ms.get), min(our_ms, key=our_ms.get)
-    ms = {"official": official_ms[fastest], "official_threads": fastest, "load": best_ms(loads, n),
-          "ours": our_ms[our_fastest]}
-    print(f"fold {SUBJECT}, {n} training clips, batch {BATCH}, {SIZE} px, best of {plan.data_reps} alternating "
-          f"epochs; each side at 1 and {torch.get_num_threads()} torch threads, the faster counts")
+    ms = {
+        "official": official_ms[fastest],
+        "official_threads": fastest,
+        "load": best_ms(loads, n),
+        "ours": our_ms[our_fastest],
+    }
+    print(
+        f"fold {SUBJECT}, {n} training clips, batch {BATCH}, {SIZE} px, best of {plan.data_reps} alternating "
+        f"epochs; each side at 1 and {torch.get_num_threads()} torch threads, the faster counts"
+    )
     print(f"{'':<62}{'ms/sample':>10}{'samples/s':>11}")
-    rows = (*((f"official loader (9 reads, PIL, workers=0), {threads} torch thread(s)", value)
-              for threads, value in official_ms.items()),
-            *((f"ours, per epoch (training_inputs), {threads} torch thread(s)", value)
-              for threads, value in our_ms.items()),
-            ("ours, one-time load (load_frames)", ms["load"]),
-            ("ours, first epoch including the load", ms["load"] + ms["ours"]),
-            ("ours, 70 epochs, load amortised", ms["load"] / 70 + ms["ours"]))
+    rows = (
+        *(
+            (f"official loader (9 reads, PIL, workers=0), {threads} torch thread(s)", value)
+            for threads, value in official_ms.items()
+        ),
+        *(
+            (f"ours, per epoch (training_inputs), {threads} torch thread(s)", value)
+            for threads, value in our_ms.items()
+        ),
+        ("ours, one-time load (load_frames)", ms["load"]),
+        ("ours, first epoch including the load", ms["load"] + ms["ours"]),
+        ("ours, 70 epochs, load amortised", ms["load"] / 70 + ms["ours"]),
+    )
     for name, value in rows:
         print(f"{name:<62}{value:>10.3f}{1e3 / value:>11.0f}")
     ratio = ms["official"] / ms["ours"]
-    print(f"official at {fastest} thread(s) against ours at {our_fastest}: speed-up per epoch {ratio:.1f}x, first "
-          f"epoch with the load {ms['official'] / (ms['load'] + ms['ours']):.1f}x: "
-          f"goal >= {DATA_GOAL:.0f}x {'MET' if ratio >= DATA_GOAL else 'NOT met'}")
+    print(
+        f"official at {fastest} thread(s) against ours at {our_fastest}: speed-up per epoch {ratio:.1f}x, first "
+        f"epoch with the load {ms['official'] / (ms['load'] + ms['ours']):.1f}x: "
+        f"goal >= {DATA_GOAL:.0f}x {'MET' if ratio >= DATA_GOAL else 'NOT met'}"
+    )
     for threads in counts:
         parts = official_breakdown(clips[:BREAKDOWN_CLIPS], threads)
-        print(f"official loader by part, {threads} torch thread(s), {BREAKDOWN_CLIPS} clips (ms/sample): "
-              + ", ".join(f"{part} {value:.2f}" for part, value in parts.items()))
+        print(
+            f"official loader by part, {threads} torch thread(s), {BREAKDOWN_CLIPS} clips (ms/sample): "
+            + ", ".join(f"{part} {value:.2f}" for part, value in parts.items())
+        )
     parts = our_breakdown(frames, plan.data_reps)
-    print(f"ours by part, 1 torch thread, {n} clips, best of {plan.data_reps} (ms/sample): "
-          + ", ".join(f"{part} {value:.3f}" for part, value in parts.items()))
+    print(
+        f"ours by part, 1 torch thread, {n} clips, best of {plan.data_reps} (ms/sample): "
+        + ", ".join(f"{part} {value:.3f}" for part, value in parts.items())
+    )
     print(f"1. ends: {load()}")
     return ms
 
@@ -323,9 +378,9 @@ def data_path(cache: Cache, cropped: Path, train_idx: np.ndarray, plan: Plan) ->
 class Variant:
     name: str
     channels_last: bool = False
-    autocast: torch.dtype | None = None   # bf16 on CPU; fp16 (with GradScaler) is CUDA AMP
-    adamw: str = "for-loop"               # for-loop (foreach=False) | foreach | fused
-    checkpointing: bool = False           # model.set_grad_checkpointing (train.grad_checkpointing)
+    autocast: torch.dtype | None = None  # bf16 on CPU; fp16 (with GradScaler) is CUDA AMP
+    adamw: str = "for-loop"  # for-loop (foreach=False) | foreach | fused
+    checkpointing: bool = False  # model.set_grad_checkpointing (train.grad_checkpointing)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -356,8 +411,11 @@ class Step:
         """The step on one batch; returns the logits (detached)."""
         fmt = self.variant.memory_format
         motion, onset = (x.to(self.device).contiguous(memory_format=fmt) for x in (motion, onset))
-        autocast = (torch.autocast(self.device.type, dtype=self.variant.autocast) if self.variant.autocast
-                    else contextlib.nullcontext())
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.variant.autocast)
+            if self.variant.autocast
+            else contextlib.nullcontext()
+        )
         with autocast:
             logits = self.forward(motion, onset)
             loss = F.cross_entropy(logits.float(), labels.to(self.device))
@@ -392,9 +450,11 @@ def fused_adamw_supported() -> bool:
 def variants() -> list[Variant]:
     """Baseline, each option alone, and every supported option together."""
     bf16 = native_bf16(torch.device("cpu"))
-    print(f"bf16 autocast: CPU {'has' if bf16 else 'lacks'} native bf16 (avx512_bf16 "
-          f"{torch.cpu._is_avx512_bf16_supported()}, AMX {torch.cpu._is_amx_tile_supported()})"
-          + ("" if bf16 else ": skipped, it would run emulated"))
+    print(
+        f"bf16 autocast: CPU {'has' if bf16 else 'lacks'} native bf16 (avx512_bf16 "
+        f"{torch.cpu._is_avx512_bf16_supported()}, AMX {torch.cpu._is_amx_tile_supported()})"
+        + ("" if bf16 else ": skipped, it would run emulated")
+    )
     fused = fused_adamw_supported()
     found = [BASELINE, Variant("channels_last", channels_last=True)]
     if bf16:
@@ -402,13 +462,20 @@ def variants() -> list[Variant]:
     found.append(Variant("foreach AdamW", adamw="foreach"))
     if fused:
         found.append(Variant("fused AdamW", adamw="fused"))
-    combined = Variant(" + ".join(["channels_last"] + ["bf16"] * bf16 + [f"{'fused' if fused else 'foreach'} AdamW"]),
-                       channels_last=True, autocast=torch.bfloat16 if bf16 else None,
-                       adamw="fused" if fused else "foreach")
-    ours = Variant(f"mer.train default (channels_last{' + bf16' * bf16})", channels_last=True,
-                   autocast=torch.bfloat16 if bf16 else None)
-    checkpointed = Variant(f"{ours.name[:-1]} + grad checkpointing)", channels_last=True,
-                           autocast=ours.autocast, checkpointing=True)
+    combined = Variant(
+        " + ".join(["channels_last"] + ["bf16"] * bf16 + [f"{'fused' if fused else 'foreach'} AdamW"]),
+        channels_last=True,
+        autocast=torch.bfloat16 if bf16 else None,
+        adamw="fused" if fused else "foreach",
+    )
+    ours = Variant(
+        f"mer.train default (channels_last{' + bf16' * bf16})",
+        channels_last=True,
+        autocast=torch.bfloat16 if bf16 else None,
+    )
+    checkpointed = Variant(
+        f"{ours.name[:-1]} + grad checkpointing)", channels_last=True, autocast=ours.autocast, checkpointing=True
+    )
     return [*found, combined, ours, checkpointed]
 
 
@@ -444,29 +511,42 @@ def gemm_peaks() -> dict[str, float]:
     return peaks
 
 
-def print_steps(seconds: dict[str, list[float]], batch: int, reps: int, steps: dict[str, Step], gflop: float,
-                peaks: dict[str, float]) -> dict[str, float]:
+def print_steps(
+    seconds: dict[str, list[float]],
+    batch: int,
+    reps: int,
+    steps: dict[str, Step],
+    gflop: float,
+    peaks: dict[str, float],
+) -> dict[str, float]:
     """The table of one batch size, with each variant's FLOP/s against the GEMM peak of the precision it runs
     in; returns the best s/step per variant."""
     best = {name: min(s) for name, s in seconds.items()}
     base = best[BASELINE.name]
-    print(f"\nbatch {batch} ({reps} timed steps per variant, alternating; best of {reps}, median, max; "
-          f"{gflop:.1f} GFLOP forward + backward per step)")
-    print(f"{'variant':<48}{'s/step':>8}{'median':>8}{'max':>7}{'s/sample':>10}{'x fp32':>8}{'GFLOP/s':>9}"
-          f"{'of GEMM':>9}")
+    print(
+        f"\nbatch {batch} ({reps} timed steps per variant, alternating; best of {reps}, median, max; "
+        f"{gflop:.1f} GFLOP forward + backward per step)"
+    )
+    print(
+        f"{'variant':<48}{'s/step':>8}{'median':>8}{'max':>7}{'s/sample':>10}{'x fp32':>8}{'GFLOP/s':>9}{'of GEMM':>9}"
+    )
     for name, s in seconds.items():
         precision = "bf16" if steps[name].variant.autocast == torch.bfloat16 else "fp32"
         achieved = gflop / best[name]
-        print(f"{name:<48}{best[name]:>8.2f}{statistics.median(s):>8.2f}{max(s):>7.2f}{best[name] / batch:>10.3f}"
-              f"{base / best[name]:>8.2f}{achieved:>9.1f}{achieved / peaks[precision]:>8.0%} {precision}")
+        print(
+            f"{name:<48}{best[name]:>8.2f}{statistics.median(s):>8.2f}{max(s):>7.2f}{best[name] / batch:>10.3f}"
+            f"{base / best[name]:>8.2f}{achieved:>9.1f}{achieved / peaks[precision]:>8.0%} {precision}"
+        )
     return best
 
 
 def model_step(plan: Plan) -> tuple[dict[str, Step], dict[int, dict[str, float]]]:
     """Print the variant tables; return the (warmed) steps and best s/step per batch and variant."""
-    print(f"\n2. Model step: MMNet full width, {SIZE} px, forward + backward + AdamW step, CPU, "
-          f"{torch.get_num_threads()} torch threads. mer.train runs channels_last, with bf16 autocast where the CPU "
-          f"has native bf16 (train.precision auto) and AdamW's default (the for-loop kernel on CPU)")
+    print(
+        f"\n2. Model step: MMNet full width, {SIZE} px, forward + backward + AdamW step, CPU, "
+        f"{torch.get_num_threads()} torch threads. mer.train runs channels_last, with bf16 autocast where the CPU "
+        f"has native bf16 (train.precision auto) and AdamW's default (the for-loop kernel on CPU)"
+    )
     steps = {v.name: Step(v) for v in variants()}
     peaks = gemm_peaks()
     bests = {}
@@ -476,8 +556,10 @@ def model_step(plan: Plan) -> tuple[dict[str, Step], dict[int, dict[str, float]]
     for batch, best_s in bests.items():
         best = min(best_s, key=best_s.get)
         ratio = best_s[BASELINE.name] / best_s[best]
-        print(f"batch {batch}: fastest is {best}, {ratio:.2f}x the official fp32 step: goal >= {STEP_GOAL}x "
-              f"{'MET' if ratio >= STEP_GOAL else 'NOT met'}")
+        print(
+            f"batch {batch}: fastest is {best}, {ratio:.2f}x the official fp32 step: goal >= {STEP_GOAL}x "
+            f"{'MET' if ratio >= STEP_GOAL else 'NOT met'}"
+        )
     return steps, bests
 
 
@@ -487,7 +569,7 @@ def compiled_step(variant: Variant, batch: int, reps: int, cache_dir: str) -> di
 
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir  # a cold cache: the first compile on a machine
     torch.set_num_threads(os.cpu_count() or 1)
-    inductor_config.compile_threads = 1                 # no compile worker pool to outlive a killed child
+    inductor_config.compile_threads = 1  # no compile worker pool to outlive a killed child
     data = fake_batch(batch)
     eager, compiled = Step(variant), Step(variant, compiled=True)
     eager(*data)
@@ -545,9 +627,11 @@ def try_compile(variant: Variant, batch: int, reps: int, limit: float, tmp: Path
         print(f"failed: {str(error).splitlines()[0]}")
         return
     eager, compiled = min(r["eager"]), min(r["compiled"])
-    print(f"first call (compile + step) {r['compile_s']:.1f} s; then eager {eager:.2f} s/step, compiled "
-          f"{compiled:.2f} s/step (best of {reps} alternating steps): compiled is {eager / compiled:.2f}x eager "
-          f"({'faster' if compiled < eager else 'SLOWER'})")
+    print(
+        f"first call (compile + step) {r['compile_s']:.1f} s; then eager {eager:.2f} s/step, compiled "
+        f"{compiled:.2f} s/step (best of {reps} alternating steps): compiled is {eager / compiled:.2f}x eager "
+        f"({'faster' if compiled < eager else 'SLOWER'})"
+    )
 
 
 # ---------------------------------------------------------------- 3. epoch
@@ -561,11 +645,18 @@ def epoch_seconds(batches: Iterator[tuple[Tensor, Tensor, Tensor]], step: Step) 
     return time.perf_counter() - start
 
 
-def epoch(cache: Cache, cropped: Path, train_idx: np.ndarray, steps: dict[str, Step], best: str,
-          loader_threads: int, plan: Plan) -> dict[str, float]:
+def epoch(
+    cache: Cache,
+    cropped: Path,
+    train_idx: np.ndarray,
+    steps: dict[str, Step],
+    best: str,
+    loader_threads: int,
+    plan: Plan,
+) -> dict[str, float]:
     """Alternate baseline and our epochs on the fold (or a subset); print and return s/sample.
     The official batches are built with `loader_threads` (the faster count of section 1)."""
-    idx = train_idx if plan.epoch_clips is None else train_idx[:plan.epoch_clips]
+    idx = train_idx if plan.epoch_clips is None else train_idx[: plan.epoch_clips]
     loader = official_loader(clip_files(cropped, cache, idx), plan.epoch_batch)
     labels = torch.as_tensor(cache.labels[idx])
     generator = torch.Generator().manual_seed(1)
@@ -577,8 +668,10 @@ def epoch(cache: Cache, cropped: Path, train_idx: np.ndarray, steps: dict[str, S
         ours.append(epoch_seconds(our_batches(frames, labels, plan.epoch_batch, generator), steps[best]))
     n = len(idx)
     subset = "the whole training fold" if plan.epoch_clips is None else "a subset (--quick) of the fold"
-    print(f"\n3. One epoch: {n} clips ({subset}), batch {plan.epoch_batch}, {SIZE} px, full width, "
-          f"best of {plan.epoch_reps} alternating")
+    print(
+        f"\n3. One epoch: {n} clips ({subset}), batch {plan.epoch_batch}, {SIZE} px, full width, "
+        f"best of {plan.epoch_reps} alternating"
+    )
     o, lo, ou = (min(x) for x in (official, load, ours))
     print(f"official (loader at {loader_threads} torch thread(s) + fp32 step): {o:.1f} s = {o / n:.3f} s/sample")
     print(f"ours ({best}): {ou:.1f} s = {ou / n:.3f} s/sample, + {lo:.2f} s one-time load")
@@ -604,8 +697,20 @@ def peak_rss(command: list[str], log: Path) -> tuple[float, float]:
 
 def train_command(params: Path, cache: Path, tmp: Path) -> list[str]:
     """The DVC stage's command, its outputs sent to `tmp`."""
-    return [sys.executable, "stages/train.py", "--subject", SUBJECT, "--params", str(params), "--cache", str(cache),
-            "--models", str(tmp / "models"), "--reports", str(tmp / "reports")]
+    return [
+        sys.executable,
+        "stages/train.py",
+        "--subject",
+        SUBJECT,
+        "--params",
+        str(params),
+        "--cache",
+        str(cache),
+        "--models",
+        str(tmp / "models"),
+        "--reports",
+        str(tmp / "reports"),
+    ]
 
 
 def paper_params(params: dict, path: Path, **train: object) -> Path:
@@ -627,12 +732,19 @@ def replicated_cache(cache: Cache, path: Path, clips: int) -> Path:
     for j in range(clips):
         i, copy = j % len(cache), j // len(cache)
         suffix = f"_copy{copy}" if copy else ""
-        writer.add(ClipWindows(
-            sample_id=cache.sample_ids[i] + suffix, subject=cache.subjects[i] + suffix, label=int(cache.labels[i]),
-            onset=cache.load("onset", [i])[0], apex=cache.load("apex", [i])[0],
-            onset_position=int(cache.onset_position[i]), apex_position=int(cache.apex_position[i]),
-            onset_frames=cache.load("onset_frames", [i])[0].tolist(),
-            apex_frames=cache.load("apex_frames", [i])[0].tolist()))
+        writer.add(
+            ClipWindows(
+                sample_id=cache.sample_ids[i] + suffix,
+                subject=cache.subjects[i] + suffix,
+                label=int(cache.labels[i]),
+                onset=cache.load("onset", [i])[0],
+                apex=cache.load("apex", [i])[0],
+                onset_position=int(cache.onset_position[i]),
+                apex_position=int(cache.apex_position[i]),
+                onset_frames=cache.load("onset_frames", [i])[0].tolist(),
+                apex_frames=cache.load("apex_frames", [i])[0].tolist(),
+            )
+        )
     writer.close()
     return path
 
@@ -640,6 +752,7 @@ def replicated_cache(cache: Cache, path: Path, clips: int) -> Path:
 def held_data_mb(cache_path: str) -> dict[str, float]:
     """In a child: RSS growth from holding fold SUBJECT's data as train_fold does (uint8 training
     windows; float motion and onset of the test clips), and its clip counts."""
+
     def rss() -> float:
         status = Path("/proc/self/status").read_text()
         return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
@@ -654,8 +767,11 @@ def held_data_mb(cache_path: str) -> dict[str, float]:
     return {"held_mb": held, "train": len(train), "test": len(motion)}
 
 
-PAPER_MEMORY_RUNS = {"precision fp32": {"precision": "fp32"}, "precision auto": {"precision": "auto"},
-                     "precision auto + grad_checkpointing": {"precision": "auto", "grad_checkpointing": True}}
+PAPER_MEMORY_RUNS = {
+    "precision fp32": {"precision": "fp32"},
+    "precision auto": {"precision": "auto"},
+    "precision auto + grad_checkpointing": {"precision": "auto", "grad_checkpointing": True},
+}
 MEMORY_GOAL_MB = 3000
 
 
@@ -672,23 +788,33 @@ def memory(cache: Cache, params_path: Path, tmp: Path) -> None:
     growth = big_held["held_mb"] - small_held["held_mb"]
     per_clip = growth / (big_held["train"] - small_held["train"])
     print("\n4. Peak RSS (VmHWM of the child, polled every 20 ms)")
-    print(f"stages/train.py --subject {SUBJECT}, params.yaml ({params['input']['size']} px, "
-          f"{params['model']['options']}, batch {params['train']['batch_size']}, {params['train']['epochs']} epochs): "
-          f"{default:.0f} MB ({default_s:.0f} s)")
+    print(
+        f"stages/train.py --subject {SUBJECT}, params.yaml ({params['input']['size']} px, "
+        f"{params['model']['options']}, batch {params['train']['batch_size']}, {params['train']['epochs']} epochs): "
+        f"{default:.0f} MB ({default_s:.0f} s)"
+    )
     for name, (paper, paper_s) in paper_runs.items():
-        print(f"stages/train.py --subject {SUBJECT}, one epoch at {SIZE} px, full width, batch {BATCH}, {name}: "
-              f"{paper:.0f} MB ({paper_s:.0f} s)")
-    print(f"fold data held in memory (RSS growth in a child): {small_held['held_mb']:.0f} MB for "
-          f"{small_held['train']} + {small_held['test']} clips here; {big_held['held_mb']:.0f} MB for "
-          f"{big_held['train']} + {big_held['test']} clips of a {CASME2['clips']}-clip cache (the real clips cycled), "
-          f"{per_clip:.2f} MB per training clip")
+        print(
+            f"stages/train.py --subject {SUBJECT}, one epoch at {SIZE} px, full width, batch {BATCH}, {name}: "
+            f"{paper:.0f} MB ({paper_s:.0f} s)"
+        )
+    print(
+        f"fold data held in memory (RSS growth in a child): {small_held['held_mb']:.0f} MB for "
+        f"{small_held['train']} + {small_held['test']} clips here; {big_held['held_mb']:.0f} MB for "
+        f"{big_held['train']} + {big_held['test']} clips of a {CASME2['clips']}-clip cache (the real clips cycled), "
+        f"{per_clip:.2f} MB per training clip"
+    )
     for name, (paper, _) in paper_runs.items():
         total = paper + growth
-        print(f"extrapolated peak for a {CASME2['clips']}-clip (CASME II) fold at {SIZE} px, full width, batch "
-              f"{BATCH}, {name}: {paper:.0f} + {growth:.0f} = {total:.0f} MB, goal <= {MEMORY_GOAL_MB} MB "
-              f"{'MET' if total <= MEMORY_GOAL_MB else 'NOT met'}")
-    print("(measured peak here plus the measured growth of the held data; activations, model and optimiser do "
-          "not grow with the clips)")
+        print(
+            f"extrapolated peak for a {CASME2['clips']}-clip (CASME II) fold at {SIZE} px, full width, batch "
+            f"{BATCH}, {name}: {paper:.0f} + {growth:.0f} = {total:.0f} MB, goal <= {MEMORY_GOAL_MB} MB "
+            f"{'MET' if total <= MEMORY_GOAL_MB else 'NOT met'}"
+        )
+    print(
+        "(measured peak here plus the measured growth of the held data; activations, model and optimiser do "
+        "not grow with the clips)"
+    )
 
 
 # ---------------------------------------------------------------- 5. CUDA or computed LOSO time
@@ -697,25 +823,36 @@ def memory(cache: Cache, params_path: Path, tmp: Path) -> None:
 def cuda_amp(reps: int) -> None:
     """Samples/s of the fp32 step and of AMP (fp16 autocast + GradScaler, channels_last) on the GPU."""
     device = torch.device("cuda")
-    steps = {"fp32": Step(BASELINE, device),
-             "AMP": Step(Variant("AMP", channels_last=True, autocast=torch.float16), device)}
+    steps = {
+        "fp32": Step(BASELINE, device),
+        "AMP": Step(Variant("AMP", channels_last=True, autocast=torch.float16), device),
+    }
     seconds = time_steps(steps, BATCH, 3, reps)
-    print(f"\n5. CUDA ({torch.cuda.get_device_name(device)}), batch {BATCH}: " + ", ".join(
-        f"{name} {BATCH / min(s):.1f} samples/s" for name, s in seconds.items()))
+    print(
+        f"\n5. CUDA ({torch.cuda.get_device_name(device)}), batch {BATCH}: "
+        + ", ".join(f"{name} {BATCH / min(s):.1f} samples/s" for name, s in seconds.items())
+    )
 
 
 def loso_estimate(step_s: dict[str, float], data_ms: dict[str, float], batch: int) -> None:
     """Full CASME II LOSO training time, COMPUTED from the per-sample figures measured above."""
     samples = CASME2["folds"] * CASME2["epochs"] * CASME2["train_clips"]
-    print(f"\n5. No CUDA. Expected full CASME II LOSO training on this CPU, COMPUTED (not measured): "
-          f"{CASME2['folds']} folds x {CASME2['epochs']} epochs x ~{CASME2['train_clips']} training clips = "
-          f"{samples} samples x (best step s/sample at batch {batch} + data path s/sample, the load spread over "
-          f"{CASME2['epochs']} epochs); evaluation not included; best-of-n figures, so for an otherwise idle machine")
-    data_s = {"official": data_ms["official"] / 1e3, "ours": (data_ms["ours"] + data_ms["load"] / CASME2["epochs"]) / 1e3}
+    print(
+        f"\n5. No CUDA. Expected full CASME II LOSO training on this CPU, COMPUTED (not measured): "
+        f"{CASME2['folds']} folds x {CASME2['epochs']} epochs x ~{CASME2['train_clips']} training clips = "
+        f"{samples} samples x (best step s/sample at batch {batch} + data path s/sample, the load spread over "
+        f"{CASME2['epochs']} epochs); evaluation not included; best-of-n figures, so for an otherwise idle machine"
+    )
+    data_s = {
+        "official": data_ms["official"] / 1e3,
+        "ours": (data_ms["ours"] + data_ms["load"] / CASME2["epochs"]) / 1e3,
+    }
     for name in ("official", "ours"):
         per_sample = step_s[name] / batch + data_s[name]
-        print(f"{name}: {per_sample:.3f} s/sample -> {samples * per_sample / 3600:.0f} h "
-              f"({samples * per_sample / 86400:.1f} days)")
+        print(
+            f"{name}: {per_sample:.3f} s/sample -> {samples * per_sample / 3600:.0f} h "
+            f"({samples * per_sample / 86400:.1f} days)"
+        )
 
 
 # ---------------------------------------------------------------- main
@@ -726,8 +863,9 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--cache", default="data/cache.h5")
     parser.add_argument("--cropped", default="data/cropped")
-    parser.add_argument("--quick", action="store_true",
-                        help="batch 8 only, no torch.compile, a 16-clip epoch at batch 8: ~3 min")
+    parser.add_argument(
+        "--quick", action="store_true", help="batch 8 only, no torch.compile, a 16-clip epoch at batch 8: ~3 min"
+    )
     parser.add_argument("--only-data", action="store_true", help="section 1 (data path) only: ~1 min")
     args = parser.parse_args()
 

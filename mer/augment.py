@@ -23,6 +23,7 @@ Speed (benchmarks/train.py, section 1; issue 7 asks for >= 20x the official load
 - the steps run in one worker thread per torch thread, each single-threaded (`_per_thread`).
 Results do not depend on the step size or the threads.
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,11 +46,11 @@ PAIR_GREY = torch.tensor(GREY * 2)  # for the 6 channels of an onset/apex pair
 
 @dataclass(frozen=True)
 class Augment:
-    frame_jitter: bool = True   # draw onset/apex from their windows
-    flip: float = 0.5           # probability of a horizontal flip
-    crop_padding: int = 15      # px at the input size (paper: 15 at 224)
-    rotation: float = 10.0      # max degrees either way
-    colour: float = 0.2         # brightness/contrast/saturation factors in [1 - c, 1 + c]
+    frame_jitter: bool = True  # draw onset/apex from their windows
+    flip: float = 0.5  # probability of a horizontal flip
+    crop_padding: int = 15  # px at the input size (paper: 15 at 224)
+    rotation: float = 10.0  # max degrees either way
+    colour: float = 0.2  # brightness/contrast/saturation factors in [1 - c, 1 + c]
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class ColourJitter:
     is o per unit of the pair's summed grey level, and `apply` completes it.
     """
 
-    matrix: Tensor        # (B, 3, 3)
-    grey_offset: Tensor   # (B, 3)
+    matrix: Tensor  # (B, 3, 3)
+    grey_offset: Tensor  # (B, 3)
 
     @classmethod
     def draw(cls, n: int, strength: float, generator: torch.Generator) -> ColourJitter:
@@ -72,8 +73,10 @@ class ColourJitter:
         brightness, contrast, saturation = 1 + strength * (2 * torch.rand(3, n, 1, 1, generator=generator) - 1)
         grey = torch.tensor(GREY)
         saturate = saturation * torch.eye(3) + (1 - saturation) * grey
-        return cls(matrix=contrast * brightness / 255 * saturate,
-                   grey_offset=(1 - contrast[:, 0]) * brightness[:, 0] / 255 * saturate.sum(dim=2))
+        return cls(
+            matrix=contrast * brightness / 255 * saturate,
+            grey_offset=(1 - contrast[:, 0]) * brightness[:, 0] / 255 * saturate.sum(dim=2),
+        )
 
     def __getitem__(self, clips: slice) -> ColourJitter:
         return ColourJitter(self.matrix[clips], self.grey_offset[clips])
@@ -85,8 +88,11 @@ class ColourJitter:
         # per frame and channel, sums of integers < 2^24 (up to 256 x 256 px): exact in float32
         mean_grey = pixels.sum(dim=2) @ PAIR_GREY / (frames * height * width)
         offset = self.grey_offset * mean_grey.unsqueeze(1)
-        out = torch.baddbmm(offset.repeat_interleave(frames, dim=0).unsqueeze(2),
-                            self.matrix.repeat_interleave(frames, dim=0), pixels.view(n * frames, channels, -1))
+        out = torch.baddbmm(
+            offset.repeat_interleave(frames, dim=0).unsqueeze(2),
+            self.matrix.repeat_interleave(frames, dim=0),
+            pixels.view(n * frames, channels, -1),
+        )
         return out.clamp_(0, 1).view(pair.shape)
 
 
@@ -102,9 +108,9 @@ class Affine:
     vectorise) took 16x and 4.6x as long as the batched product in `warp`.
     """
 
-    theta: Tensor     # (n, 2, 3)
-    columns: Tensor   # (n, 1, 2 W): A[:, 0] x + t for each column's centre x, (x, y) interleaved
-    rows: Tensor      # (n, H, 2): A[:, 1] y for each row's centre y
+    theta: Tensor  # (n, 2, 3)
+    columns: Tensor  # (n, 1, 2 W): A[:, 0] x + t for each column's centre x, (x, y) interleaved
+    rows: Tensor  # (n, H, 2): A[:, 1] y for each row's centre y
 
     @classmethod
     def draw(cls, n: int, size: int, augment: Augment, generator: torch.Generator) -> Affine:
@@ -114,8 +120,9 @@ class Affine:
         pad = augment.crop_padding
         shift = torch.randint(-pad, pad + 1, (n, 2), generator=generator).float() * 2 / size
         cos, sin = angle.cos(), angle.sin()
-        theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
-                             torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+        theta = torch.stack(
+            [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
+        )
         centres = (torch.arange(size) * 2 + 1) / size - 1  # pixel centres, align_corners=False
         columns = centres[:, None] * theta[:, None, :, 0] + theta[:, None, :, 2]
         return cls(theta, columns.view(n, 1, 2 * size), centres[:, None] * theta[:, None, :, 1])
@@ -129,8 +136,9 @@ class Affine:
         n, _, height, width = images.shape
         # spread each row's term over the W columns with a 0/1 matrix: exact, x·1 + y·0 = x
         grid = torch.baddbmm(self.columns, self.rows, _spread(width).expand(n, 2, 2 * width))
-        out = F.grid_sample(images, grid.view(n, height, width, 2), mode="bilinear", padding_mode="zeros",
-                            align_corners=False)
+        out = F.grid_sample(
+            images, grid.view(n, height, width, 2), mode="bilinear", padding_mode="zeros", align_corners=False
+        )
         if vectors is not None:
             # a displacement d in the input becomes A^-1 d in the output
             inverse = torch.linalg.inv(self.theta[:, :, :2]).view(-1, 2, 2, 1, 1)
@@ -151,8 +159,9 @@ def _spread(width: int) -> Tensor:
 STEP = 2
 
 
-def training_inputs(frames: inputs.FoldFrames, rows: Tensor, kind: str, augment: Augment,
-                    generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def training_inputs(
+    frames: inputs.FoldFrames, rows: Tensor, kind: str, augment: Augment, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """Augmented (motion, onset) for the training clips `rows`, both contiguous (B, C, H, W).
 
     Every random parameter is drawn first, so the result depends on the generator only, not on
@@ -169,8 +178,13 @@ def training_inputs(frames: inputs.FoldFrames, rows: Tensor, kind: str, augment:
     onset = torch.empty(n, 3, size, size)
 
     def step(clips: slice) -> None:
-        batch = inputs.select(frames, rows[clips], onset_at[clips], apex_at[clips],
-                              rgb=inputs.to_unit if colour is None else colour[clips].apply)
+        batch = inputs.select(
+            frames,
+            rows[clips],
+            onset_at[clips],
+            apex_at[clips],
+            rgb=inputs.to_unit if colour is None else colour[clips].apply,
+        )
         _warp_inputs(batch, kind, affine[clips], motion[clips], onset[clips])
 
     _per_thread(step, [slice(start, start + STEP) for start in range(0, n, STEP)])
@@ -216,7 +230,8 @@ def _warp_inputs(batch: inputs.Batch, kind: str, affine: Affine, motion: Tensor,
         warped = inputs.Batch(rgb=affine.warp(rgb).unflatten(1, (2, 3)), depth_onset=None, depth_apex=None, flow=None)
     else:
         out = affine.warp(torch.cat([rgb, batch.depth_onset, inputs.present(batch.depth_apex, "depth")], dim=1))
-        warped = inputs.Batch(rgb=out[:, :6].unflatten(1, (2, 3)), depth_onset=out[:, 6:7], depth_apex=out[:, 7:8],
-                              flow=None)
+        warped = inputs.Batch(
+            rgb=out[:, :6].unflatten(1, (2, 3)), depth_onset=out[:, 6:7], depth_apex=out[:, 7:8], flow=None
+        )
     inputs.motion(warped, kind, out=motion)
     onset.copy_(warped.onset)

@@ -12,6 +12,7 @@ Schema (n clips, k = window frames, S = crop size):
   ingest recorded, and the settings crop recorded; never a picture's knob, so a preview does not change the file).
 Reading a sample never decodes a JPEG or touches the raw data.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,7 @@ class ClipWindows:
     sample_id: str
     subject: str
     label: int
-    onset: np.ndarray        # (k, S, S, 3) uint8
+    onset: np.ndarray  # (k, S, S, 3) uint8
     apex: np.ndarray
     onset_position: int
     apex_position: int
@@ -44,8 +45,9 @@ class ClipWindows:
 class CacheWriter:
     """Streams clips into the file one at a time; the file appears only when `close` succeeds."""
 
-    def __init__(self, path: str | Path, n: int, window: int, size: int, classes: list[str],
-                 depth: bool, params: dict) -> None:
+    def __init__(
+        self, path: str | Path, n: int, window: int, size: int, classes: list[str], depth: bool, params: dict
+    ) -> None:
         self._atomic = atomic_path(path, ".h5")
         self._file = h5py.File(self._atomic.__enter__(), "w")
         f, rgb, grey = self._file, (n, window, size, size, 3), (n, window, size, size)

@@ -4,6 +4,7 @@ When a stage fails, DVC deletes its declared outputs, the stage's JSON report am
 full list of what failed is also written to reports/errors/<stage>.json, outside DVC's outputs
 (git-ignored), where it survives; a stage that succeeds removes its stale error report.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,7 @@ def check(failures: list[ClipFailure], on_error: str, stage: str) -> None:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if failures and on_error == "fail":
         listing = "\n".join(f"  {f}" for f in failures[:50])
-        message = (f"{stage}: {len(failures)} clip(s) failed (set preprocess.on_error: skip to skip and "
-                   f"report them)")
+        message = f"{stage}: {len(failures)} clip(s) failed (set preprocess.on_error: skip to skip and report them)"
         path = error_report(stage, message, summary(failures)["failures"])
         more = f"\n  ... and {len(failures) - 50} more" if len(failures) > 50 else ""
         raise ClipError(f"{message}:\n{listing}{more}\nFull list: {path}")
@@ -48,8 +48,11 @@ def check(failures: list[ClipFailure], on_error: str, stage: str) -> None:
 def summary(failures: list[ClipFailure]) -> dict:
     """Counts by reason kind plus the full list, for the stage's JSON report."""
     kinds = Counter(f.reason.split(":")[0] for f in failures)
-    return {"failed": len(failures), "failed_by_kind": dict(sorted(kinds.items())),
-            "failures": [{"sample_id": f.sample_id, "stage": f.stage, "reason": f.reason} for f in failures]}
+    return {
+        "failed": len(failures),
+        "failed_by_kind": dict(sorted(kinds.items())),
+        "failures": [{"sample_id": f.sample_id, "stage": f.stage, "reason": f.reason} for f in failures],
+    }
 
 
 def error_report(stage: str, message: str, items: list[dict], folder: str | os.PathLike = ERRORS) -> Path:

@@ -9,6 +9,7 @@ Schema of `data/flow.h5`: `flow` float32 (n, 3, S, S) with channels u, v (px at 
 positive u = rightwards, v = downwards) and magnitude; `sample_id` str (n,), in the cache's
 order; attrs `size` (S) and `cache_params` (the cache's provenance, to catch a stale file).
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,11 @@ def write_flows(cache: Cache, out: str | Path, size: int, workers: int = 0) -> n
         flows = f.create_dataset("flow", (len(cache), 3, size, size), np.float32, chunks=(1, 3, size, size))
         f.create_dataset("sample_id", data=np.array(cache.sample_ids, dtype=object), dtype=STR)
         f.attrs.update(size=size, cache_params=json.dumps(cache.params))
-        for i, flow in enumerate(map_clips(_flow_of_clip, jobs, workers=workers, desc="flow",
-                                           initializer=_open_cache, initargs=(str(cache.path),))):
+        for i, flow in enumerate(
+            map_clips(
+                _flow_of_clip, jobs, workers=workers, desc="flow", initializer=_open_cache, initargs=(str(cache.path),)
+            )
+        ):
             flows[i] = flow
             magnitude[i] = flow[2].mean()
     return magnitude
@@ -65,8 +69,9 @@ def read_flows(path: str | Path, cache: Cache, indices: np.ndarray) -> np.ndarra
     with h5py.File(path, "r") as f:
         stored = [s.decode() for s in f["sample_id"][()]]
         if stored != cache.sample_ids or json.loads(f.attrs["cache_params"]) != cache.params:
-            raise ValueError(f"{path} was computed from a different cache than {cache.path}; "
-                             f"rerun the flow stage (dvc repro flow)")
+            raise ValueError(
+                f"{path} was computed from a different cache than {cache.path}; rerun the flow stage (dvc repro flow)"
+            )
         return np.stack([f["flow"][int(i)] for i in indices]) if len(indices) else f["flow"][:0]
 
 

@@ -1,4 +1,5 @@
 """Frame decoding with errors that name the file (OpenCV returns None on a bad file)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -15,6 +15,7 @@ too: the report's depth-only variant still calibrates position on the RGB onset)
 A fold is held in memory as uint8 windows resized once to the input size; `select` picks
 one onset and one apex per clip (the labelled ones at evaluation, random ones in training).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -63,12 +64,12 @@ class FoldFrames(_OnsetApex):
     The onset and apex windows are one tensor so that a batch's pairs are one gather (`select`).
     """
 
-    rgb: Tensor                  # (n, 2, k, 3, H, W) uint8: onset window, apex window
-    onset_position: Tensor       # (n,) long: the labelled frame's place in its window
+    rgb: Tensor  # (n, 2, k, 3, H, W) uint8: onset window, apex window
+    onset_position: Tensor  # (n,) long: the labelled frame's place in its window
     apex_position: Tensor
-    depth_onset: Tensor | None   # (n, k, 1, H, W) float32, depth units
+    depth_onset: Tensor | None  # (n, k, 1, H, W) float32, depth units
     depth_apex: Tensor | None
-    flow: Tensor | None          # (n, 3, H, W) float32: u, v, magnitude at the labelled frames
+    flow: Tensor | None  # (n, 3, H, W) float32: u, v, magnitude at the labelled frames
 
     def __len__(self) -> int:
         return self.rgb.shape[0]
@@ -86,39 +87,52 @@ class Batch(_OnsetApex):
     both frames in one pass, and viewed as (B, 6, H, W) without a copy.
     """
 
-    rgb: Tensor                  # (B, 2, 3, H, W) onset, apex in [0, 1]
-    depth_onset: Tensor | None   # (B, 1, H, W)
+    rgb: Tensor  # (B, 2, 3, H, W) onset, apex in [0, 1]
+    depth_onset: Tensor | None  # (B, 1, H, W)
     depth_apex: Tensor | None
-    flow: Tensor | None          # (B, 3, H, W)
+    flow: Tensor | None  # (B, 3, H, W)
 
 
-def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
-                flow: np.ndarray | None = None) -> FoldFrames:
+def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: np.ndarray | None = None) -> FoldFrames:
     """Read the clips `indices` of `cache` and build what `kind` needs at `size` x `size` px.
 
     `flow`: for kind `flow`, the clips' stored flows (len(indices), 3, S, S) from mer.flow.
     """
     _check_kind(kind)
     if kind == "flow" and (flow is None or len(flow) != len(indices)):
-        raise ValueError(f"input kind 'flow' needs the stored flow of each of the {len(indices)} clips "
-                         f"(data/flow.h5 from the flow stage), got {None if flow is None else len(flow)}")
+        raise ValueError(
+            f"input kind 'flow' needs the stored flow of each of the {len(indices)} clips "
+            f"(data/flow.h5 from the flow stage), got {None if flow is None else len(flow)}"
+        )
     if needs_depth(kind) and not cache.has_depth:
         dataset = cache.params.get("dataset", {}).get("name", "unknown")
-        raise ValueError(f"input kind {kind!r} needs depth frames, but the cache {cache.path} (data set "
-                         f"{dataset!r}) has none; use kind 'difference' or 'flow', or a data set with depth "
-                         f"such as CAS(ME)^3")
-    positions = {name: torch.as_tensor(getattr(cache, f"{name}_position")[indices], dtype=torch.long)
-                 for name in ("onset", "apex")}
+        raise ValueError(
+            f"input kind {kind!r} needs depth frames, but the cache {cache.path} (data set "
+            f"{dataset!r}) has none; use kind 'difference' or 'flow', or a data set with depth "
+            f"such as CAS(ME)^3"
+        )
+    positions = {
+        name: torch.as_tensor(getattr(cache, f"{name}_position")[indices], dtype=torch.long)
+        for name in ("onset", "apex")
+    }
     depth: dict[str, Tensor | None] = {name: None for name in ("onset", "apex")}
     if needs_depth(kind):
-        depth = {name: _resize(torch.from_numpy(cache.load(f"depth_{name}", indices).astype(np.float32))
-                               .unsqueeze(2), size) for name in depth}
+        depth = {
+            name: _resize(torch.from_numpy(cache.load(f"depth_{name}", indices).astype(np.float32)).unsqueeze(2), size)
+            for name in depth
+        }
     flows = _resize_flow(torch.from_numpy(np.asarray(flow, np.float32)), size) if kind == "flow" else None
     rgb = torch.empty(len(indices), 2, cache.window, 3, size, size, dtype=torch.uint8)
     for i, name in enumerate(("onset", "apex")):
         _resize_uint8(cache.load(name, indices), size, out=rgb[:, i])
-    return FoldFrames(rgb=rgb, onset_position=positions["onset"], apex_position=positions["apex"],
-                      depth_onset=depth["onset"], depth_apex=depth["apex"], flow=flows)
+    return FoldFrames(
+        rgb=rgb,
+        onset_position=positions["onset"],
+        apex_position=positions["apex"],
+        depth_onset=depth["onset"],
+        depth_apex=depth["apex"],
+        flow=flows,
+    )
 
 
 def to_unit(pair: Tensor) -> Tensor:
@@ -126,8 +140,13 @@ def to_unit(pair: Tensor) -> Tensor:
     return pair.float().div_(255)
 
 
-def select(frames: FoldFrames, rows: Tensor, onset_at: Tensor | None = None, apex_at: Tensor | None = None,
-           rgb: Callable[[Tensor], Tensor] = to_unit) -> Batch:
+def select(
+    frames: FoldFrames,
+    rows: Tensor,
+    onset_at: Tensor | None = None,
+    apex_at: Tensor | None = None,
+    rgb: Callable[[Tensor], Tensor] = to_unit,
+) -> Batch:
     """Clips `rows` with onset/apex taken at window positions `onset_at`/`apex_at` (default: labelled).
 
     `rgb` turns the uint8 pair (B, 2, 3, H, W) into float in [0, 1]; mer.augment passes its colour
@@ -138,9 +157,12 @@ def select(frames: FoldFrames, rows: Tensor, onset_at: Tensor | None = None, ape
     k = frames.window
     at = (rows[:, None] * 2 * k + torch.stack([onset_at, k + apex_at], dim=1)).view(-1)  # in frames.rgb's frames
     pair = frames.rgb.flatten(0, 2).index_select(0, at).view(len(rows), 2, *frames.rgb.shape[-3:])
-    return Batch(rgb=rgb(pair), depth_onset=_pick(frames.depth_onset, rows, onset_at),
-                 depth_apex=_pick(frames.depth_apex, rows, apex_at),
-                 flow=None if frames.flow is None else frames.flow[rows])
+    return Batch(
+        rgb=rgb(pair),
+        depth_onset=_pick(frames.depth_onset, rows, onset_at),
+        depth_apex=_pick(frames.depth_apex, rows, apex_at),
+        flow=None if frames.flow is None else frames.flow[rows],
+    )
 
 
 def motion(batch: Batch, kind: str, out: Tensor | None = None) -> Tensor:

@@ -3,6 +3,7 @@
 Every output is written to a temporary sibling and renamed into place, so an interrupted
 stage never leaves a half-written file that a rerun (or DVC) would trust.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -13,9 +14,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import yaml

@@ -4,6 +4,7 @@ Results come back one at a time (`imap`), so a stage can write each clip as it a
 memory does not grow with the number of clips. `workers <= 0` means one per CPU core;
 `workers == 1` runs in-process (simplest to debug, same results).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,16 @@ def worker_count(requested: int) -> int:
     return requested if requested > 0 else (os.cpu_count() or 1)
 
 
-def map_clips(fn: Callable[[T], R], items: Iterable[T], *, workers: int = 0, desc: str = "",
-              initializer: Callable[..., None] | None = None, initargs: tuple = (),
-              total: int | None = None) -> Iterator[R]:
+def map_clips(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    workers: int = 0,
+    desc: str = "",
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+    total: int | None = None,
+) -> Iterator[R]:
     """`fn` over `items` in order; `initializer(*initargs)` runs once per worker (e.g. loads a model)."""
     workers = worker_count(workers)
     items = list(items)

@@ -1,4 +1,5 @@
 """Figures a person looks at to check a stage: contact sheets of faces and landmarks."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +32,7 @@ def landmark_sheet(path: str | Path, clips: list, template, count: int = 8) -> N
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, clip in zip(axes.flat, shown):
+    for ax, clip in zip(axes.flat, shown, strict=False):  # the grid may have spare cells
         ax.imshow(read_rgb(clip.frame))
         _draw_points(ax, clip.detection.landmarks)
         x0, y0, x1, y1 = clip.detection.box
@@ -46,8 +47,7 @@ def landmark_sheet(path: str | Path, clips: list, template, count: int = 8) -> N
     save(fig, path)
 
 
-def image_grid(path: str | Path, panels: list[list[np.ndarray]], row_titles: list[str],
-               col_titles: list[str]) -> None:
+def image_grid(path: str | Path, panels: list[list[np.ndarray]], row_titles: list[str], col_titles: list[str]) -> None:
     """A grid of images (rows of equal length), e.g. onset / apex / |apex - onset| per clip."""
     rows, cols = len(panels), len(col_titles)
     fig, axes = plt.subplots(max(rows, 1), cols, figsize=(3.0 * cols, 3.0 * max(rows, 1)), squeeze=False)

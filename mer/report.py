@@ -12,6 +12,7 @@ subject's best-accuracy epoch, and the paper's protocol (mer.paper_protocol), wh
 accuracy from that epoch and F1 from the separately chosen best-F1 epoch, exactly as the
 official MMNet code does. Neither is ever mixed into the honest figure.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -24,8 +25,10 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 from mer.folds import Folds
 from mer.paper_protocol import paper_protocol
 
-OPTIMISTIC_NOTE = ("OPTIMISTIC: each test subject's epoch chosen by that subject's own test accuracy "
-                   "(the official MMNet code's protocol); shown for comparison, never the result")
+OPTIMISTIC_NOTE = (
+    "OPTIMISTIC: each test subject's epoch chosen by that subject's own test accuracy "
+    "(the official MMNet code's protocol); shown for comparison, never the result"
+)
 
 # method.md section 6: (accuracy %, F1) per published experiment, keyed by our protocol names
 PUBLISHED = {
@@ -33,10 +36,12 @@ PUBLISHED = {
     "casme2_3class_megc": {"paper": (95.51, 0.9494), "reproduction report": (96.15, 0.9570)},
     "casme2_5class": {"paper": (88.35, 0.8676), "reproduction report": (87.15, 0.8652)},
     "mmew_4class": {"paper": (87.45, 0.8635), "reproduction report": (87.17, 0.8620)},
-    "casme3_4class": {"reproduction report, difference": (79.14, 0.6799),
-                      "reproduction report, flow": (79.38, 0.6674),
-                      "reproduction report, depth": (68.98, 0.5193),
-                      "reproduction report, rgbd": (77.68, 0.6385)},
+    "casme3_4class": {
+        "reproduction report, difference": (79.14, 0.6799),
+        "reproduction report, flow": (79.38, 0.6674),
+        "reproduction report, depth": (68.98, 0.5193),
+        "reproduction report, rgbd": (77.68, 0.6385),
+    },
 }
 
 
@@ -44,14 +49,22 @@ def scores(labels: np.ndarray, preds: np.ndarray, classes: list[str]) -> dict[st
     """Pooled accuracy, UF1, UAR, weighted F1 and per-class precision/recall/F1/support."""
     present = sorted(set(np.asarray(labels).tolist()))
     precision, recall, f1, support = precision_recall_fscore_support(
-        labels, preds, labels=range(len(classes)), zero_division=0)
+        labels, preds, labels=range(len(classes)), zero_division=0
+    )
     return {
         "accuracy": float(accuracy_score(labels, preds)),
         "uf1": float(f1_score(labels, preds, labels=present, average="macro", zero_division=0)),
         "uar": float(recall_score(labels, preds, labels=present, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(labels, preds, labels=present, average="weighted", zero_division=0)),
-        "per_class": {name: {"precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
-                             "support": int(support[c])} for c, name in enumerate(classes)},
+        "per_class": {
+            name: {
+                "precision": float(precision[c]),
+                "recall": float(recall[c]),
+                "f1": float(f1[c]),
+                "support": int(support[c]),
+            }
+            for c, name in enumerate(classes)
+        },
     }
 
 
@@ -66,17 +79,22 @@ def optimistic_predictions(folds: Folds) -> pd.DataFrame:
     rows = []
     for subject, curves in folds.curves.items():
         best = max(curves["epochs"], key=lambda e: e["test_acc"])
-        rows.append(pd.DataFrame({"subject": subject, "label": curves["test_labels"], "pred": best["test_pred"],
-                                  "epoch": best["epoch"]}))
+        rows.append(
+            pd.DataFrame(
+                {"subject": subject, "label": curves["test_labels"], "pred": best["test_pred"], "epoch": best["epoch"]}
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
 def skipped(ingest: dict, landmarks: dict, crop: dict) -> dict[str, int]:
     """How many clips were lost upstream, by stage, from the ingest, landmarks and crop reports (numbers only)."""
-    counts = {"ingest_rejected": ingest["rejected_count"],
-              "landmarks_failed": landmarks["failed"], "crop_failed": crop["failed"]}
-    return {"total": sum(counts.values()), **counts,
-            "dropped_by_protocol": sum(ingest["dropped_by_protocol"].values())}
+    counts = {
+        "ingest_rejected": ingest["rejected_count"],
+        "landmarks_failed": landmarks["failed"],
+        "crop_failed": crop["failed"],
+    }
+    return {"total": sum(counts.values()), **counts, "dropped_by_protocol": sum(ingest["dropped_by_protocol"].values())}
 
 
 def skip_reasons(ingest: dict, landmarks: dict, crop: dict) -> dict[str, int]:
@@ -96,7 +114,8 @@ def evaluate(folds: Folds, upstream: dict[str, int]) -> dict[str, Any]:
     paper = paper_protocol(folds.curves, len(folds.classes))
     return {
         **{key: honest[key] for key in ("accuracy", "uf1", "uar", "weighted_f1")},
-        "clips": len(table), "folds": len(folds.curves),
+        "clips": len(table),
+        "folds": len(folds.curves),
         "per_class": honest["per_class"],
         "per_subject": per_subject(table),
         "skipped": upstream,
@@ -107,16 +126,22 @@ def evaluate(folds: Folds, upstream: dict[str, int]) -> dict[str, Any]:
 
 def trained_on(folds: Folds) -> str:
     """Device and precision of the folds' training, e.g. "cpu, bf16 (6 folds)": runs compare only alike."""
-    counts = Counter(f"{c.get('device', 'unknown device')}, {c.get('precision', 'unknown precision')}"
-                     for c in folds.curves.values())
+    counts = Counter(
+        f"{c.get('device', 'unknown device')}, {c.get('precision', 'unknown precision')}" for c in folds.curves.values()
+    )
     return "; ".join(f"{setting} ({n} fold{'s' * (n > 1)})" for setting, n in sorted(counts.items()))
 
 
 def curves_table(folds: Folds) -> pd.DataFrame:
     """Per epoch: mean, min and max across folds of the training loss/accuracy and the test loss/accuracy."""
     names = ["train_loss", "train_acc", "test_loss", "test_acc"]
-    long = pd.DataFrame([{"subject": s, **{k: e[k] for k in ("epoch", *names)}}
-                         for s, curves in folds.curves.items() for e in curves["epochs"]])
+    long = pd.DataFrame(
+        [
+            {"subject": s, **{k: e[k] for k in ("epoch", *names)}}
+            for s, curves in folds.curves.items()
+            for e in curves["epochs"]
+        ]
+    )
     stats = long.groupby("epoch")[names].agg(["mean", "min", "max"])
-    stats.columns = [f"{name}_{stat}" for name, stat in stats.columns]
+    stats.columns = ["_".join(column) for column in stats.columns.to_flat_index()]
     return stats.reset_index()

@@ -1,4 +1,5 @@
 """reports/README.md: the LOSO result as a page a researcher reads, beside the published numbers."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,25 +12,34 @@ from mer.report import OPTIMISTIC_NOTE, PUBLISHED
 def code_version() -> str:
     """The git commit the run came from, marked when the working tree had uncommitted changes."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{commit} + uncommitted changes" if dirty else commit
 
 
-def render(metrics: dict[str, Any], params: dict[str, Any], version: str, reasons: dict[str, int],
-           trained_on: str) -> str:
+def render(
+    metrics: dict[str, Any], params: dict[str, Any], version: str, reasons: dict[str, int], trained_on: str
+) -> str:
     """Markdown: provenance, honest and optimistic scores over seeds, published figures, per-seed/class/subject
     tables, plots."""
     dataset, model, inputs, train = params["dataset"], params["model"], params["input"], params["train"]
-    selection = ("final epoch" if not train.get("validation_subjects")
-                 else f"epoch chosen on {train['validation_subjects']} held-out training subject(s)")
+    selection = (
+        "final epoch"
+        if not train.get("validation_subjects")
+        else f"epoch chosen on {train['validation_subjects']} held-out training subject(s)"
+    )
     n = metrics["seeds"]
-    spread = (f"mean ± sample std over {n} seeds (min-max)" if n > 1
-              else "one seed, so no spread: std not reported (list more in `train.seeds`)")
+    spread = (
+        f"mean ± sample std over {n} seeds (min-max)"
+        if n > 1
+        else "one seed, so no spread: std not reported (list more in `train.seeds`)"
+    )
     lines = [
         "# LOSO evaluation",
         "",
@@ -62,15 +72,35 @@ def render(metrics: dict[str, Any], params: dict[str, Any], version: str, reason
     ]
     lines += _published(dataset["protocol"])
     lines += _per_seed(metrics["per_seed"])
-    lines += [f"## Per class ({spread})", "", "| class | precision | recall | F1 | support |",
-              "|---|---:|---:|---:|---:|"]
-    lines += [f"| {name} | {_stat(c['precision'])} | {_stat(c['recall'])} | {_stat(c['f1'])} | {c['support']} |"
-              for name, c in metrics["per_class"].items()]
-    lines += ["", "![confusion matrices](confusion.png)", "", f"## Per subject ({spread})", "",
-              "| subject | accuracy | clips |", "|---|---:|---:|"]
+    lines += [
+        f"## Per class ({spread})",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {name} | {_stat(c['precision'])} | {_stat(c['recall'])} | {_stat(c['f1'])} | {c['support']} |"
+        for name, c in metrics["per_class"].items()
+    ]
+    lines += [
+        "",
+        "![confusion matrices](confusion.png)",
+        "",
+        f"## Per subject ({spread})",
+        "",
+        "| subject | accuracy | clips |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {name} | {_stat(s['accuracy'])} | {s['clips']} |" for name, s in metrics["per_subject"].items()]
-    lines += ["", "![per-subject accuracy, mean over seeds](subjects.png)", "", "## Training curves", "",
-              "![training curves](curves.png)", ""]
+    lines += [
+        "",
+        "![per-subject accuracy, mean over seeds](subjects.png)",
+        "",
+        "## Training curves",
+        "",
+        "![training curves](curves.png)",
+        "",
+    ]
     lines += _skipped(metrics["skipped"], reasons)
     return "\n".join(lines)
 
@@ -89,30 +119,47 @@ def _row(name: str, scores: dict[str, dict[str, float]]) -> str:
 
 
 def _per_seed(per_seed: dict[str, dict[str, Any]]) -> list[str]:
-    lines = ["## Per seed", "", "| seed | accuracy | UF1 | UAR | weighted F1 | best-accuracy epoch: accuracy | "
-             "paper protocol: accuracy | paper protocol: UF1 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "## Per seed",
+        "",
+        "| seed | accuracy | UF1 | UAR | weighted F1 | best-accuracy epoch: accuracy | "
+        "paper protocol: accuracy | paper protocol: UF1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for seed, m in per_seed.items():
         best, paper = m["optimistic_best_epoch"], m["paper_protocol"]
-        lines.append(f"| {seed} | {m['accuracy']:.4f} | {m['uf1']:.4f} | {m['uar']:.4f} | {m['weighted_f1']:.4f} | "
-                     f"{best['accuracy']:.4f} | {paper['accuracy']:.4f} | {paper['uf1']:.4f} |")
+        lines.append(
+            f"| {seed} | {m['accuracy']:.4f} | {m['uf1']:.4f} | {m['uar']:.4f} | {m['weighted_f1']:.4f} | "
+            f"{best['accuracy']:.4f} | {paper['accuracy']:.4f} | {paper['uf1']:.4f} |"
+        )
     return lines + ["", "![per-seed figures](seeds.png)", ""]
 
 
 def _published(protocol: str) -> list[str]:
     if protocol not in PUBLISHED:
-        return [f"No published figure for protocol `{protocol}` (method.md section 6 lists CASME II 3- and "
-                "5-class, MMEW 4-class and CAS(ME)^3 4-class).", ""]
+        return [
+            f"No published figure for protocol `{protocol}` (method.md section 6 lists CASME II 3- and "
+            "5-class, MMEW 4-class and CAS(ME)^3 4-class).",
+            "",
+        ]
     lines = ["## Published (method.md section 6)", "", "| source | accuracy % | F1 |", "|---|---:|---:|"]
     lines += [f"| {source} | {accuracy:.2f} | {f1:.4f} |" for source, (accuracy, f1) in PUBLISHED[protocol].items()]
-    return lines + ["", "Published F1 is the pooled macro F1 (UF1 above). The official code, which the "
-                        "reproduction report ran, keeps each test subject's best epoch, so the published rows "
-                        "compare with the optimistic row more than with the honest one.", ""]
+    return lines + [
+        "",
+        "Published F1 is the pooled macro F1 (UF1 above). The official code, which the "
+        "reproduction report ran, keeps each test subject's best epoch, so the published rows "
+        "compare with the optimistic row more than with the honest one.",
+        "",
+    ]
 
 
 def _skipped(skipped: dict[str, int], reasons: dict[str, int]) -> list[str]:
-    lines = ["## Clips not evaluated", "",
-             f"{skipped['total']} clip(s) failed upstream (ingest rejected {skipped['ingest_rejected']}, landmarks "
-             f"{skipped['landmarks_failed']}, crop {skipped['crop_failed']}); "
-             f"{skipped['dropped_by_protocol']} clip(s) had labels outside the protocol."]
+    lines = [
+        "## Clips not evaluated",
+        "",
+        f"{skipped['total']} clip(s) failed upstream (ingest rejected {skipped['ingest_rejected']}, landmarks "
+        f"{skipped['landmarks_failed']}, crop {skipped['crop_failed']}); "
+        f"{skipped['dropped_by_protocol']} clip(s) had labels outside the protocol.",
+    ]
     lines += [f"- {reason}: {n}" for reason, n in reasons.items()]
     return lines + [""]

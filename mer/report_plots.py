@@ -3,6 +3,7 @@
 Apart from mer.plots (the preprocessing contact sheets) so that changing a report figure
 re-runs only the report stage.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,15 @@ def confusion(path: str | Path, matrix: np.ndarray, classes: list[str], title: s
     for ax, values, name, fmt in ((axes[0], matrix, "counts", "d"), (axes[1], normalised, "row-normalised", ".2f")):
         ax.imshow(values, cmap="Blues", vmin=0, vmax=max(values.max(), 1e-9))
         for (r, c), value in np.ndenumerate(values):
-            ax.text(c, r, format(value, fmt), ha="center", va="center", fontsize=8,
-                    color="white" if value > values.max() / 2 else "black")
+            ax.text(
+                c,
+                r,
+                format(value, fmt),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > values.max() / 2 else "black",
+            )
         ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(classes)), classes, fontsize=8)
         ax.set_xlabel("predicted")

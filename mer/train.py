@@ -10,14 +10,16 @@ training (whole subjects, as the test subject is). Per-epoch test
 predictions are recorded too, so a report can show what the official "best epoch per
 subject" protocol would have claimed, labelled as optimistic.
 """
+
 from __future__ import annotations
 
 import contextlib
 import functools
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,16 +45,16 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 8e-4
     weight_decay: float = 0.6
-    gamma: float = 0.987                       # ExponentialLR, per epoch
+    gamma: float = 0.987  # ExponentialLR, per epoch
     seed: int = 0
     class_weights: str | list[float] = "none"  # none | inverse_frequency | one weight per class
-    validation_subjects: int = 0               # 0: keep the final epoch; n: choose the epoch on n held-out subjects
-    precision: str = "auto"                    # auto | fp32 | bf16 | fp16 (see resolve_precision)
-    grad_checkpointing: bool = False           # recompute activations in backward: less memory, slower step
+    validation_subjects: int = 0  # 0: keep the final epoch; n: choose the epoch on n held-out subjects
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see resolve_precision)
+    grad_checkpointing: bool = False  # recompute activations in backward: less memory, slower step
     augment: Augment = field(default_factory=Augment)
 
     @classmethod
-    def from_params(cls, params: dict) -> "TrainConfig":
+    def from_params(cls, params: dict) -> TrainConfig:
         """Build from the `train` params block; unknown keys raise TypeError."""
         params = dict(params)
         augment = Augment(**params.pop("augment", {}))
@@ -116,12 +118,16 @@ class _Evaluation:
         self.motion, self.onset = inputs.motion(batch, kind), batch.onset
         self.labels = torch.as_tensor(labels, dtype=torch.long)
 
-    def score(self, predict: Callable[[Tensor, Tensor], Tensor], prefix: str,
-              probs: Tensor | None = None) -> dict[str, Any]:
+    def score(
+        self, predict: Callable[[Tensor, Tensor], Tensor], prefix: str, probs: Tensor | None = None
+    ) -> dict[str, Any]:
         probs = predict(self.motion, self.onset) if probs is None else probs
         pred = probs.argmax(1)
-        return {f"{prefix}_loss": F.nll_loss(probs.clamp_min(1e-12).log(), self.labels).item(),
-                f"{prefix}_acc": (pred == self.labels).float().mean().item(), f"{prefix}_pred": pred.tolist()}
+        return {
+            f"{prefix}_loss": F.nll_loss(probs.clamp_min(1e-12).log(), self.labels).item(),
+            f"{prefix}_acc": (pred == self.labels).float().mean().item(),
+            f"{prefix}_pred": pred.tolist(),
+        }
 
 
 def select_device() -> torch.device:
@@ -139,8 +145,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     """The precision a run uses: `auto` is bf16 autocast where `device` has native bf16, fp16 AMP on
     other CUDA devices, fp32 elsewhere. The resolved value is recorded in curves.json."""
     if precision == "fp16" and device.type != "cuda":
-        raise ValueError("train.precision fp16 needs a CUDA device (CPU autocast has no fp16 GradScaler path); "
-                         "use bf16, fp32 or auto")
+        raise ValueError(
+            "train.precision fp16 needs a CUDA device (CPU autocast has no fp16 GradScaler path); "
+            "use bf16, fp32 or auto"
+        )
     if precision != "auto":
         return precision
     if native_bf16(device):
@@ -148,10 +156,17 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp16" if device.type == "cuda" else "fp32"
 
 
-def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, Any], input_config: InputConfig,
-               config: TrainConfig, flow: str | Path | None = None,
-               log: Callable[[str], None] = print,
-               on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FoldResult:
+def train_fold(
+    cache: Cache,
+    subject: str,
+    model_name: str,
+    options: dict[str, Any],
+    input_config: InputConfig,
+    config: TrainConfig,
+    flow: str | Path | None = None,
+    log: Callable[[str], None] = print,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> FoldResult:
     """Train on every subject but `subject` for `config.epochs` epochs; predict `subject`.
 
     `flow`: the flow stage's file (mer.flow), needed for input kind `flow` only.
@@ -171,7 +186,7 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
 
     model = _build(model_name, options, num_classes, kind, input_config.size).to(device)
     model = model.to(memory_format=MEMORY_FORMAT)
-    model.set_grad_checkpointing(config.grad_checkpointing)
+    model.set_grad_checkpointing(config.grad_checkpointing)  # type: ignore[operator]  # nn.Module.__getattr__ is typed Tensor | Module
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.gamma)
     weights = class_weights(cache.labels[train_idx], num_classes, config.class_weights)
@@ -181,10 +196,13 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
     run = functools.partial(_predict, model, device=device, precision=precision)
 
     k, n = fold_position(cache, subject)
-    log(f"fold {k}/{n} {subject}: {config.epochs} epochs on {len(train_frames)} training clips, "
-        f"{len(val_idx)} validation, {len(test_idx)} test ({device.type}, {precision})")
+    log(
+        f"fold {k}/{n} {subject}: {config.epochs} epochs on {len(train_frames)} training clips, "
+        f"{len(val_idx)} validation, {len(test_idx)} test ({device.type}, {precision})"
+    )
     began = time.perf_counter()
-    epochs, selected = [], None
+    epochs: list[dict[str, Any]] = []
+    selected: dict[str, Any] | None = None
     bar = tqdm(range(1, config.epochs + 1), desc=f"fold {k}/{n} {subject}", unit="epoch", mininterval=1.0)
     for epoch in bar:
         model.train()
@@ -203,8 +221,12 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
             train_loss += loss.item() * len(rows)
             train_acc += (logits.argmax(1) == labels).sum().item()
         schedule.step()
-        record = {"epoch": epoch, "lr": lr, "train_loss": train_loss / len(train_frames),
-                  "train_acc": train_acc / len(train_frames)}
+        record = {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": train_loss / len(train_frames),
+            "train_acc": train_acc / len(train_frames),
+        }
         if val is not None:
             record.update(val.score(run, "val"))
         probs = run(test.motion, test.onset)
@@ -216,17 +238,34 @@ def train_fold(cache: Cache, subject: str, model_name: str, options: dict[str, A
             selected = {**record, "probs": probs}
         elif selected is None or record["val_acc"] > selected["val_acc"]:
             selected = {**record, "probs": probs, "state": _cpu_state(model)}
-        bar.set_postfix_str(", ".join(f"{key} {value:.3g}" for key, value in record.items()
-                                      if key.endswith(("_loss", "_acc"))), refresh=False)
+        bar.set_postfix_str(
+            ", ".join(f"{key} {value:.3g}" for key, value in record.items() if key.endswith(("_loss", "_acc"))),
+            refresh=False,
+        )
     bar.close()
     assert selected is not None, "train.epochs must be at least 1"
-    log(f"fold {k}/{n} {subject}: kept epoch {selected['epoch']} ({'validation' if val is not None else 'final'}), "
+    log(
+        f"fold {k}/{n} {subject}: kept epoch {selected['epoch']} ({'validation' if val is not None else 'final'}), "
         f"test accuracy {selected['test_acc']:.3f} on {len(test_idx)} clips, train loss {selected['train_loss']:.3g}, "
-        f"{time.perf_counter() - began:.0f} s")
+        f"{time.perf_counter() - began:.0f} s"
+    )
 
     predictions = _predictions_table(cache, test_idx, selected["probs"])
-    curves = _curves(cache, subject, train_idx, val_idx, test_idx, model_name, options, input_config, config,
-                     epochs, selected["epoch"], device, precision)
+    curves = _curves(
+        cache,
+        subject,
+        train_idx,
+        val_idx,
+        test_idx,
+        model_name,
+        options,
+        input_config,
+        config,
+        epochs,
+        selected["epoch"],
+        device,
+        precision,
+    )
     curves["class_weights"] = None if weights is None else weights.tolist()
     state = selected["state"] if val is not None else _cpu_state(model)
     return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
@@ -244,8 +283,10 @@ def validation_split(cache: Cache, train_idx: np.ndarray, subjects: int, seed: i
     if subjects == 0:
         return train_idx, train_idx[:0]
     if not 0 < subjects < len(names):
-        raise ValueError(f"train.validation_subjects must be in 0..{len(names) - 1} (this fold trains on "
-                         f"{len(names)} subjects), got {subjects}")
+        raise ValueError(
+            f"train.validation_subjects must be in 0..{len(names) - 1} (this fold trains on "
+            f"{len(names)} subjects), got {subjects}"
+        )
     held = set(np.random.default_rng(seed).choice(names, subjects, replace=False))
     in_val = np.isin(cache.subjects[train_idx], list(held))
     return train_idx[~in_val], train_idx[in_val]
@@ -253,7 +294,6 @@ def validation_split(cache: Cache, train_idx: np.ndarray, subjects: int, seed: i
 
 def _seed(seed: int, device: torch.device) -> None:
     torch.manual_seed(seed)
-    np.random.seed(seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
 
@@ -289,7 +329,7 @@ def _predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.devi
     """Class probabilities (n, C) on CPU, in eval mode, EVAL_BATCH clips at a time."""
     model.eval()
     probs = []
-    for m, o in zip(motion.split(EVAL_BATCH), onset.split(EVAL_BATCH)):
+    for m, o in zip(motion.split(EVAL_BATCH), onset.split(EVAL_BATCH), strict=True):
         with _autocast(device, precision):
             logits = model(_to(m, device), _to(o, device))
         probs.append(logits.float().softmax(1).cpu())
@@ -297,40 +337,66 @@ def _predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.devi
 
 
 def _predictions_table(cache: Cache, test_idx: np.ndarray, probs: Tensor) -> pd.DataFrame:
-    table = pd.DataFrame({"sample_id": [cache.sample_ids[i] for i in test_idx],
-                          "subject": cache.subjects[test_idx], "label": cache.labels[test_idx],
-                          "pred": probs.argmax(1).numpy()})
+    table = pd.DataFrame(
+        {
+            "sample_id": [cache.sample_ids[i] for i in test_idx],
+            "subject": cache.subjects[test_idx],
+            "label": cache.labels[test_idx],
+            "pred": probs.argmax(1).numpy(),
+        }
+    )
     for c, name in enumerate(cache.classes):
         table[f"prob_{name}"] = probs[:, c].numpy()
     return table
 
 
-def _curves(cache: Cache, subject: str, train_idx: np.ndarray, val_idx: np.ndarray, test_idx: np.ndarray,
-            model_name: str, options: dict[str, Any], input_config: InputConfig, config: TrainConfig,
-            epochs: list[dict], selected_epoch: int, device: torch.device, precision: str) -> dict[str, Any]:
+def _curves(
+    cache: Cache,
+    subject: str,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    test_idx: np.ndarray,
+    model_name: str,
+    options: dict[str, Any],
+    input_config: InputConfig,
+    config: TrainConfig,
+    epochs: list[dict],
+    selected_epoch: int,
+    device: torch.device,
+    precision: str,
+) -> dict[str, Any]:
     best = max(epochs, key=lambda e: e["test_acc"])
     ids = lambda idx: [cache.sample_ids[i] for i in idx]  # noqa: E731
     return {
-        "subject": subject, "classes": cache.classes, "model": {"name": model_name, "options": options},
-        "input": asdict(input_config), "train": asdict(config), "device": device.type,
+        "subject": subject,
+        "classes": cache.classes,
+        "model": {"name": model_name, "options": options},
+        "input": asdict(input_config),
+        "train": asdict(config),
+        "device": device.type,
         "precision": precision,
-        "train_samples": ids(train_idx), "validation_samples": ids(val_idx), "test_samples": ids(test_idx),
+        "train_samples": ids(train_idx),
+        "validation_samples": ids(val_idx),
+        "test_samples": ids(test_idx),
         "test_labels": cache.labels[test_idx],
         "selection": "validation" if len(val_idx) else "final",
         "selected_epoch": selected_epoch,
         "optimistic_best_epoch": {
             "note": "OPTIMISTIC: epoch chosen by this test subject's own accuracy (official MMNet code's "
-                    "protocol); for comparison only, never the reported result",
-            "epoch": best["epoch"], "test_acc": best["test_acc"]},
+            "protocol); for comparison only, never the reported result",
+            "epoch": best["epoch"],
+            "test_acc": best["test_acc"],
+        },
         "epochs": epochs,
     }
 
 
-def _load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int,
-                 flow: str | Path | None) -> inputs.FoldFrames:
-    if kind == "flow" and flow is None:
-        raise ValueError("input kind 'flow' needs the flow stage's file (data/flow.h5): pass `flow`")
-    stored = flows.read_flows(flow, cache, indices) if kind == "flow" else None
+def _load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: str | Path | None) -> inputs.FoldFrames:
+    stored = None
+    if kind == "flow":
+        if flow is None:
+            raise ValueError("input kind 'flow' needs the flow stage's file (data/flow.h5): pass `flow`")
+        stored = flows.read_flows(flow, cache, indices)
     return inputs.load_frames(cache, indices, kind, size, stored)
 
 

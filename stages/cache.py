@@ -3,6 +3,7 @@
 Reads no params: the classes and data set come from what ingest recorded, the crop size and windows
 from crop's index, so the cache is rebuilt only when a file upstream changes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,13 +36,23 @@ def main() -> None:
     provenance = {"dataset": ingested["dataset"], "protocol": ingested["protocol"], "crop": index.settings}
     writer = CacheWriter(args.out, len(index.clips), index.window, index.size, classes, depth, provenance)
     for sample_id, entry in tqdm(index.clips.items(), desc="cache", unit="clip"):
-        writer.add(read_windows(Path(args.cropped) / sample_id, clips.loc[sample_id], entry.onset_window,
-                                entry.apex_window, depth))
+        writer.add(
+            read_windows(
+                Path(args.cropped) / sample_id, clips.loc[sample_id], entry.onset_window, entry.apex_window, depth
+            )
+        )
     writer.close()
     labels = [clips.at[s, "label"] for s in index.clips]
-    write_json(args.report, {"clips": len(index.clips), "classes": classes, "depth": depth,
-                             "per_class": {c: labels.count(c) for c in classes},
-                             "bytes": Path(args.out).stat().st_size})
+    write_json(
+        args.report,
+        {
+            "clips": len(index.clips),
+            "classes": classes,
+            "depth": depth,
+            "per_class": {c: labels.count(c) for c in classes},
+            "bytes": Path(args.out).stat().st_size,
+        },
+    )
     print(f"cache: {len(index.clips)} clips -> {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
 
 

@@ -1,4 +1,5 @@
 """DVC stage `crop`: eye-based 224x224 crops of each clip's onset and apex windows (PNG)."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ import numpy as np
 from mer import failures
 from mer.datasets import manifest
 from mer.face import store
-from mer.face.crop import CropSettings, Cropped, crop_clip, crop_tasks, frame_file, write_index
+from mer.face.crop import Cropped, CropSettings, crop_clip, crop_tasks, frame_file, write_index
 from mer.images import read_rgb
 from mer.io import atomic_dir, load_params, write_json
 from mer.lifecycle import exit_with_parent
@@ -37,12 +38,16 @@ def main() -> None:
     clips = manifest.read(args.manifest).set_index("sample_id", drop=False)
     norm = store.read_normalised(args.normalised)
     tasks = crop_tasks(clips, norm)
-    done, failed = [], []
+    done: list[Cropped] = []
+    failed: list[failures.ClipFailure] = []
     with atomic_dir(args.out) as tmp:
         settings = CropSettings.from_params(tmp, p)
         work = functools.partial(crop_clip, settings=settings)
         for result in map_clips(work, tasks, workers=pre["workers"], desc="crop"):
-            (done if isinstance(result, Cropped) else failed).append(result)
+            if isinstance(result, Cropped):
+                done.append(result)
+            else:
+                failed.append(result)
         try:
             failures.check(failed, pre["on_error"], "crop")
         except failures.ClipError as exc:
@@ -50,11 +55,20 @@ def main() -> None:
         write_index(tmp, settings, done)
         _sheet(args.sheet, tmp, done, clips, params["previews"]["crop_per_class"])
     uncovered = [c.uncovered for c in done]
-    write_json(args.report, {"clips": len(tasks), "cropped": len(done), "size": p["size"],
-                             "frames_written": sum(len(set(c.onset_window + c.apex_window)) for c in done),
-                             "uncovered_fraction": {"mean": float(np.mean(uncovered)) if done else None,
-                                                    "max": float(np.max(uncovered)) if done else None},
-                             **failures.summary(failed)})
+    write_json(
+        args.report,
+        {
+            "clips": len(tasks),
+            "cropped": len(done),
+            "size": p["size"],
+            "frames_written": sum(len({*c.onset_window, *c.apex_window}) for c in done),
+            "uncovered_fraction": {
+                "mean": float(np.mean(uncovered)) if done else None,
+                "max": float(np.max(uncovered)) if done else None,
+            },
+            **failures.summary(failed),
+        },
+    )
     print(f"crop: {len(done)} of {len(tasks)} clips cropped to {p['size']}x{p['size']}, {len(failed)} failed")
 
 

@@ -1,4 +1,5 @@
 """DVC stage `flow`: TV-L1 optical flow onset -> apex of every cached clip (for input kind `flow`)."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,19 @@ def main() -> None:
     cache = Cache(args.cache)
     size = params["flow"]["size"]
     magnitude = flow.write_flows(cache, args.out, size, workers=params["preprocess"]["workers"])
-    per_class = {name: float(magnitude[cache.labels == c].mean()) if (cache.labels == c).any() else None
-                 for c, name in enumerate(cache.classes)}
-    write_json(args.report, {"clips": len(cache), "size": size, "mean_magnitude_px": float(np.mean(magnitude)),
-                             "mean_magnitude_px_per_class": per_class})
+    per_class = {
+        name: float(magnitude[cache.labels == c].mean()) if (cache.labels == c).any() else None
+        for c, name in enumerate(cache.classes)
+    }
+    write_json(
+        args.report,
+        {
+            "clips": len(cache),
+            "size": size,
+            "mean_magnitude_px": float(np.mean(magnitude)),
+            "mean_magnitude_px_per_class": per_class,
+        },
+    )
     print(f"flow: {len(cache)} clips at {size} px -> {args.out} (mean magnitude {np.mean(magnitude):.3f} px)")
 
 

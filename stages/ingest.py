@@ -1,4 +1,5 @@
 """DVC stage `ingest`: label table + frame folders -> data/manifest.csv and reports/ingest.json."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,27 +30,46 @@ def main() -> None:
     protocol = Protocol.from_params(data["protocol"], params["protocols"])
     try:
         dataset_root.check(data["root"], data["labels"])
-        result = ingest(data["format"], data["root"], data["labels"], protocol,
-                        repair=Repair.from_params(options), margin=options["margin_frames"],
-                        on_error=options["on_error"], expected_subjects=data["subjects"])
+        result = ingest(
+            data["format"],
+            data["root"],
+            data["labels"],
+            protocol,
+            repair=Repair.from_params(options),
+            margin=options["margin_frames"],
+            on_error=options["on_error"],
+            expected_subjects=data["subjects"],
+        )
     except (IngestError, ValueError) as exc:
-        rejected = [{"source": r.source, "sample_id": r.sample_id, "reason": r.reason}
-                    for r in getattr(exc, "rejected", [])]
+        rejected = [
+            {"source": r.source, "sample_id": r.sample_id, "reason": r.reason} for r in getattr(exc, "rejected", [])
+        ]
         sys.exit(f"ingest: {exc}\nFull list: {failures.error_report('ingest', str(exc), rejected)}")
     failures.clear_error_report("ingest")
     manifest.write(args.manifest, result.clips, protocol)
     labels = Path(data["labels"])  # SMIC has no table: labels is its folder
     labels_sha256 = hashlib.sha256(labels.read_bytes()).hexdigest() if labels.is_file() else None
-    write_json(args.report, {"dataset": {**{k: data[k] for k in ("name", "format", "root", "labels")},
-                                         "labels_file": Path(data["labels"]).name, "labels_sha256": labels_sha256},
-                             "on_error": options["on_error"], **result.report})
+    write_json(
+        args.report,
+        {
+            "dataset": {
+                **{k: data[k] for k in ("name", "format", "root", "labels")},
+                "labels_file": Path(data["labels"]).name,
+                "labels_sha256": labels_sha256,
+            },
+            "on_error": options["on_error"],
+            **result.report,
+        },
+    )
     r = result.report
     if r["data_root"] != data["root"]:
         print(f"ingest: subject folders found in {r['data_root']} (below dataset.root {data['root']})")
     fixes = ", ".join(f"{n} {rule}" for rule, n in r["repairs"].items() if n)
-    print(f"ingest: {r['clips']} clips, {len(r['subjects'])} subjects, {r['rejected_count']} rejected, "
-          f"{sum(r['dropped_by_protocol'].values())} outside protocol {r['protocol']!r}"
-          + (f"; repaired: {fixes}" if fixes else ""))
+    print(
+        f"ingest: {r['clips']} clips, {len(r['subjects'])} subjects, {r['rejected_count']} rejected, "
+        f"{sum(r['dropped_by_protocol'].values())} outside protocol {r['protocol']!r}"
+        + (f"; repaired: {fixes}" if fixes else "")
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """DVC stage `landmarks`: 68-point landmarks of each clip's first frame, and the template face."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,21 @@ def main() -> None:
     clips = manifest.read(args.manifest)
     if p["frame"] not in ("first", "onset"):
         sys.exit(f"landmarks.frame must be 'first' or 'onset', got {p['frame']!r}")
-    tasks = [(row.sample_id, _reference_frame(row, p["frame"])) for row in clips.itertuples()]
-    found, failed = [], []
-    for result in map_clips(detect_clip, tasks, workers=params["preprocess"]["workers"], desc="landmarks",
-                            initializer=init_worker, initargs=(p["backend"], p["options"] or {})):
-        (found if isinstance(result, ClipLandmarks) else failed).append(result)
+    tasks = [(str(row.sample_id), _reference_frame(row, p["frame"])) for row in clips.itertuples()]
+    found: list[ClipLandmarks] = []
+    failed: list[failures.ClipFailure] = []
+    for result in map_clips(
+        detect_clip,
+        tasks,
+        workers=params["preprocess"]["workers"],
+        desc="landmarks",
+        initializer=init_worker,
+        initargs=(p["backend"], p["options"] or {}),
+    ):
+        if isinstance(result, ClipLandmarks):
+            found.append(result)
+        else:
+            failed.append(result)
     try:
         failures.check(failed, on_error, "landmarks")
         template = choose_template(found, p["template"], p["canvas"], p["eye_distance"])
@@ -42,10 +53,18 @@ def main() -> None:
         sys.exit(str(exc))
     store.write(args.out, found, template)
     landmark_sheet(args.sheet, found, template, count=params["previews"]["landmarks_clips"])
-    write_json(args.report, {"backend": p["backend"], "frame": p["frame"], "template": template.source,
-                             "clips": len(clips), "detected": len(found),
-                             "multiple_faces": sum(c.detection.faces > 1 for c in found),
-                             **failures.summary(failed)})
+    write_json(
+        args.report,
+        {
+            "backend": p["backend"],
+            "frame": p["frame"],
+            "template": template.source,
+            "clips": len(clips),
+            "detected": len(found),
+            "multiple_faces": sum(c.detection.faces > 1 for c in found),
+            **failures.summary(failed),
+        },
+    )
     print(f"landmarks: {len(found)} of {len(clips)} clips, template {template.source!r}, {len(failed)} failed")
 
 

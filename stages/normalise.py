@@ -1,4 +1,5 @@
 """DVC stage `normalise`: one LWM transform per clip, first-frame landmarks -> template."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,12 +32,14 @@ def main() -> None:
     marks = store.read(args.landmarks)
     template = marks.template
     width, height = template.canvas
-    shown = set(np.linspace(0, len(marks.sample_ids) - 1, min(shown_clips, len(marks.sample_ids)))
-                .round().astype(int).tolist())
+    shown = set(
+        np.linspace(0, len(marks.sample_ids) - 1, min(shown_clips, len(marks.sample_ids))).round().astype(int).tolist()
+    )
     transforms, normalised, previews = [], [], []
     mean_face = np.zeros((height // PREVIEW_STEP, width // PREVIEW_STEP, 3))
-    for i, (sample_id, frame, points) in enumerate(tqdm(list(zip(marks.sample_ids, marks.frames, marks.landmarks)),
-                                                         desc="normalise", unit="clip")):
+    for i, (sample_id, frame, points) in enumerate(
+        tqdm(list(zip(marks.sample_ids, marks.frames, marks.landmarks, strict=True)), desc="normalise", unit="clip")
+    ):
         try:
             transform = LWMTransform.fit(template.landmarks, points, p["neighbours"])
         except ValueError as exc:
@@ -53,14 +56,23 @@ def main() -> None:
     store.write_normalised(args.out, result)
     residual = np.linalg.norm(result.landmarks - template.landmarks, axis=2)
     mean_face = (mean_face / max(len(transforms), 1)).astype(np.uint8)
-    image_grid(args.preview, [[raw, warped, mean_face] for _, raw, warped in previews],
-               [sample_id for sample_id, _, _ in previews], ["first frame", "normalised (LWM)", "mean of all normalised"])
-    write_json(args.report, {
-        "clips": len(transforms), "neighbours": p["neighbours"], "template": template.source,
-        "canvas": list(template.canvas),
-        "landmark_residual_px": {"mean": float(residual.mean()), "max": float(residual.max())},
-        "canvas_coverage": _canvas_coverage(transforms[0], width, height) if transforms else None,
-    })
+    image_grid(
+        args.preview,
+        [[raw, warped, mean_face] for _, raw, warped in previews],
+        [sample_id for sample_id, _, _ in previews],
+        ["first frame", "normalised (LWM)", "mean of all normalised"],
+    )
+    write_json(
+        args.report,
+        {
+            "clips": len(transforms),
+            "neighbours": p["neighbours"],
+            "template": template.source,
+            "canvas": list(template.canvas),
+            "landmark_residual_px": {"mean": float(residual.mean()), "max": float(residual.max())},
+            "canvas_coverage": _canvas_coverage(transforms[0], width, height) if transforms else None,
+        },
+    )
     print(f"normalise: {len(transforms)} clips, mean landmark residual {residual.mean():.2f} px in template space")
 
 

@@ -1,5 +1,6 @@
 """DVC stage `report`: pool every LOSO fold of every seed into metrics (dvc metrics), plots (dvc plots) and
 reports/README.md; each figure is summarised over `train.seeds` (mean, std, min-max)."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--folds", required=True)
-    parser.add_argument("--upstream", nargs=3, required=True, metavar=("INGEST", "LANDMARKS", "CROP"),
-                        help="the ingest, landmarks and crop stages' reports (what they skipped)")
+    parser.add_argument(
+        "--upstream",
+        nargs=3,
+        required=True,
+        metavar=("INGEST", "LANDMARKS", "CROP"),
+        help="the ingest, landmarks and crop stages' reports (what they skipped)",
+    )
     parser.add_argument("--out", required=True, help="folder for metrics.json, the plots and README.md")
     args = parser.parse_args()
 
@@ -32,8 +38,9 @@ def main() -> None:
 
     folds = seeds.pooled(runs)
     table = folds.predictions
-    named = table.assign(actual=[folds.classes[i] for i in table.label],
-                         predicted=[folds.classes[i] for i in table.pred])
+    named = table.assign(
+        actual=[folds.classes[i] for i in table.label], predicted=[folds.classes[i] for i in table.pred]
+    )
     with atomic_path(out / "predictions.csv", ".csv") as tmp:
         named.to_csv(tmp, index=False, float_format="%.6f")
     curves = report.curves_table(folds)
@@ -42,20 +49,28 @@ def main() -> None:
 
     matrix = confusion_matrix(table.label, table.pred, labels=range(len(folds.classes)))
     report_plots.confusion(out / "confusion.png", matrix, folds.classes, f"pooled LOSO, {len(runs)} seed(s)")
-    mean_subjects = {name: {"accuracy": s["accuracy"]["mean"], "clips": s["clips"]}
-                     for name, s in metrics["per_subject"].items()}
+    mean_subjects = {
+        name: {"accuracy": s["accuracy"]["mean"], "clips": s["clips"]} for name, s in metrics["per_subject"].items()
+    }
     report_plots.subject_bars(out / "subjects.png", mean_subjects, metrics["accuracy"]["mean"])
     report_plots.training_curves(out / "curves.png", curves)
     seeds_plot.per_seed(out / "seeds.png", metrics["per_seed"])
     with atomic_path(out / "README.md", ".md") as tmp:
-        tmp.write_text(report_page.render(metrics, params, report_page.code_version(), report.skip_reasons(*upstream),
-                                          report.trained_on(folds)))
+        tmp.write_text(
+            report_page.render(
+                metrics, params, report_page.code_version(), report.skip_reasons(*upstream), report.trained_on(folds)
+            )
+        )
     honest, paper = metrics, metrics["paper_protocol"]
-    print(f"report: {metrics['clips']} clips, {metrics['folds']} folds, {len(runs)} seed(s): "
-          + ", ".join(f"{name} {honest[key]['mean']:.4f}" for key, name in (("accuracy", "accuracy"), ("uf1", "UF1"),
-                                                                         ("uar", "UAR")))
-          + f" (paper protocol, optimistic: accuracy {paper['accuracy']['mean']:.4f}, UF1 {paper['uf1']['mean']:.4f})"
-          + f" -> {out / 'README.md'}")
+    print(
+        f"report: {metrics['clips']} clips, {metrics['folds']} folds, {len(runs)} seed(s): "
+        + ", ".join(
+            f"{name} {honest[key]['mean']:.4f}"
+            for key, name in (("accuracy", "accuracy"), ("uf1", "UF1"), ("uar", "UAR"))
+        )
+        + f" (paper protocol, optimistic: accuracy {paper['accuracy']['mean']:.4f}, UF1 {paper['uf1']['mean']:.4f})"
+        + f" -> {out / 'README.md'}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """DVC stage `synthesize`: write the embedded synthetic data set in the CASME II layout."""
+
 from __future__ import annotations
 
 import argparse

@@ -7,6 +7,7 @@ written each epoch). `--motion` is `input.file`, the file the input kind's motio
 in dvc.yaml): the cache itself for difference, depth and rgbd, the flow stage's file for flow, so a fold depends
 on data/flow.h5 only when its input kind uses flow.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,11 @@ def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subject", required=True, help="the left-out (test) subject, e.g. sub01")
-    parser.add_argument("--seed", type=int, help="the training seed (dvc.yaml passes each of train.seeds); "
-                        "default: the first of train.seeds")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="the training seed (dvc.yaml passes each of train.seeds); default: the first of train.seeds",
+    )
     parser.add_argument("--params", default="params.yaml", help="any YAML with `input`, `model`, `train` blocks")
     parser.add_argument("--cache", required=True)
     parser.add_argument("--motion", help="input.file: the flow stage's file for kind `flow`, else the cache")
@@ -41,19 +45,30 @@ def main() -> None:
     uses_flow = settings["kind"] == "flow"
     if uses_flow == (motion == args.cache):
         wanted = "the flow stage's file (data/flow.h5)" if uses_flow else f"the cache ({args.cache})"
-        sys.exit(f"train: input kind {settings['kind']!r} reads its motion from {wanted}, but input.file is "
-                 f"{motion!r}; choose the kind with its group (`-S input=flow`, conf/input/) or set input.file")
+        sys.exit(
+            f"train: input kind {settings['kind']!r} reads its motion from {wanted}, but input.file is "
+            f"{motion!r}; choose the kind with its group (`-S input=flow`, conf/input/) or set input.file"
+        )
     reports = seed_folder(args.reports, seed)
     with epoch_logger(reports / args.subject / "live") as on_epoch:
-        result = train_fold(Cache(args.cache), args.subject, params["model"]["name"],
-                            params["model"].get("options") or {}, InputConfig(**settings),
-                            fold_config(params["train"], seed), flow=motion if uses_flow else None,
-                            on_epoch=on_epoch)
-    write_fold(seed_folder(args.models, seed), reports, args.subject, result.state_dict, result.predictions,
-               result.curves)
+        result = train_fold(
+            Cache(args.cache),
+            args.subject,
+            params["model"]["name"],
+            params["model"].get("options") or {},
+            InputConfig(**settings),
+            fold_config(params["train"], seed),
+            flow=motion if uses_flow else None,
+            on_epoch=on_epoch,
+        )
+    write_fold(
+        seed_folder(args.models, seed), reports, args.subject, result.state_dict, result.predictions, result.curves
+    )
     accuracy = (result.predictions.label == result.predictions.pred).mean()
-    print(f"{args.subject} seed {seed}: accuracy {accuracy:.3f} at epoch {result.curves['selected_epoch']} "
-          f"({result.curves['selection']}) on {len(result.predictions)} clips")
+    print(
+        f"{args.subject} seed {seed}: accuracy {accuracy:.3f} at epoch {result.curves['selected_epoch']} "
+        f"({result.curves['selection']}) on {len(result.predictions)} clips"
+    )
 
 
 if __name__ == "__main__":

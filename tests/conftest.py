@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny synthetic data set, generated once per test session."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,7 @@ import pytest
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.landmarks import DlibDetector
 
-SMALL = SyntheticConfig(subjects=3, classes=("happiness", "surprise"), clips_per_class=1,
-                        frames=(16, 20), seed=7)
+SMALL = SyntheticConfig(subjects=3, classes=("happiness", "surprise"), clips_per_class=1, frames=(16, 20), seed=7)
 
 
 @pytest.fixture(scope="session")

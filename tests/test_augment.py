@@ -1,6 +1,7 @@
 """Batched training augmentation against straightforward computations: the colour jitter as
 torchvision's sequential adjustments, the warp as F.affine_grid + F.grid_sample, the whole of
 `training_inputs` as colour -> motion -> warp of motion and onset; flow vectors follow the warp."""
+
 from __future__ import annotations
 
 import math
@@ -58,8 +59,9 @@ def test_colour_jitter_shares_factors_within_a_clip():
 
 def test_warp_is_affine_grid_and_grid_sample():
     images = torch.rand(4, 5, SIZE, SIZE)
-    affine = augment.Affine.draw(4, SIZE, augment.Augment(rotation=30, crop_padding=4),
-                                 torch.Generator().manual_seed(0))
+    affine = augment.Affine.draw(
+        4, SIZE, augment.Augment(rotation=30, crop_padding=4), torch.Generator().manual_seed(0)
+    )
     expected = _reference_warp(images, affine.theta)
     torch.testing.assert_close(affine[1:].warp(images[1:]), expected[1:], atol=1e-5, rtol=0)
 
@@ -75,9 +77,10 @@ def test_flip_negates_flow_u():
 
 
 def _blob(x: float, y: float, size: int = 48) -> Tensor:
-    grid_y, grid_x = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64),
-                                    indexing="ij")
-    return torch.exp(-((grid_x - x) ** 2 + (grid_y - y) ** 2) / (2 * 2.0 ** 2)).float()
+    grid_y, grid_x = torch.meshgrid(
+        torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij"
+    )
+    return torch.exp(-((grid_x - x) ** 2 + (grid_y - y) ** 2) / (2 * 2.0**2)).float()
 
 
 def _centroid(image: Tensor) -> Tensor:
@@ -91,8 +94,9 @@ def test_flow_vectors_turn_with_the_image(flip):
     d = torch.tensor([3.0, 1.0])
     onset, apex = _blob(22, 24), _blob(22 + d[0], 24 + d[1])
     flow = torch.cat([d.view(2, 1, 1).expand(2, 48, 48), torch.zeros(1, 48, 48)])  # uniform (u, v, magnitude)
-    affine = augment.Affine.draw(1, 48, augment.Augment(flip=flip, rotation=25, crop_padding=3),
-                                 torch.Generator().manual_seed(3))
+    affine = augment.Affine.draw(
+        1, 48, augment.Augment(flip=flip, rotation=25, crop_padding=3), torch.Generator().manual_seed(3)
+    )
     assert abs(affine.theta[0, 1, 0]) > math.sin(math.radians(20))  # a real rotation
     out = affine.warp(torch.cat([flow, onset[None], apex[None]])[None], vectors=slice(0, 2))[0]
     moved = _centroid(out[4]) - _centroid(out[3])
@@ -109,11 +113,13 @@ def _frames(kind: str) -> inputs.FoldFrames:
         apex_position=torch.randint(0, WINDOW, (n,), generator=g),
         depth_onset=torch.rand(n, WINDOW, 1, SIZE, SIZE, generator=g) * 1000 if depth else None,
         depth_apex=torch.rand(n, WINDOW, 1, SIZE, SIZE, generator=g) * 1000 if depth else None,
-        flow=torch.randn(n, 3, SIZE, SIZE, generator=g) if kind == "flow" else None)
+        flow=torch.randn(n, 3, SIZE, SIZE, generator=g) if kind == "flow" else None,
+    )
 
 
-def _reference_inputs(frames: inputs.FoldFrames, rows: Tensor, kind: str, aug: augment.Augment,
-                      seed: int) -> tuple[Tensor, Tensor]:
+def _reference_inputs(
+    frames: inputs.FoldFrames, rows: Tensor, kind: str, aug: augment.Augment, seed: int
+) -> tuple[Tensor, Tensor]:
     """The whole batch at once: pick, colour one after another, motion, then warp motion and onset."""
     g = torch.Generator().manual_seed(seed)
     n = len(rows)
@@ -127,13 +133,18 @@ def _reference_inputs(frames: inputs.FoldFrames, rows: Tensor, kind: str, aug: a
     flip = torch.where(torch.rand(n, generator=g) < aug.flip, -1.0, 1.0)
     shift = torch.randint(-aug.crop_padding, aug.crop_padding + 1, (n, 2), generator=g).float() * 2 / SIZE
     cos, sin = angle.cos(), angle.sin()
-    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
-                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
+    )
     depth = None
     if frames.depth_onset is not None:
         depth = (frames.depth_apex[rows, apex_at] - frames.depth_onset[rows, onset_at]) * inputs.DEPTH_SCALE
-    motion = {"difference": lambda: apex - onset, "flow": lambda: frames.flow[rows],
-              "depth": lambda: depth, "rgbd": lambda: torch.cat([apex - onset, depth], dim=1)}[kind]()
+    motion = {
+        "difference": lambda: apex - onset,
+        "flow": lambda: frames.flow[rows],
+        "depth": lambda: depth,
+        "rgbd": lambda: torch.cat([apex - onset, depth], dim=1),
+    }[kind]()
     both = _reference_warp(torch.cat([motion, onset], dim=1), theta)
     if kind == "flow":  # (u, v) -> A^-1 (u, v), A = rotation @ diag(flip, 1)
         u, v = both[:, 0].clone(), both[:, 1].clone()
@@ -143,8 +154,9 @@ def _reference_inputs(frames: inputs.FoldFrames, rows: Tensor, kind: str, aug: a
 
 
 @pytest.mark.parametrize("kind", inputs.KINDS)
-@pytest.mark.parametrize("aug", [augment.Augment(rotation=20, crop_padding=4),
-                                 augment.Augment(frame_jitter=False, colour=0, flip=0)])
+@pytest.mark.parametrize(
+    "aug", [augment.Augment(rotation=20, crop_padding=4), augment.Augment(frame_jitter=False, colour=0, flip=0)]
+)
 def test_training_inputs_is_the_straightforward_pipeline(kind, aug, monkeypatch):
     frames, rows = _frames(kind), torch.tensor([6, 0, 3, 1, 4])
     expected = _reference_inputs(frames, rows, kind, aug, seed=9)
@@ -163,8 +175,11 @@ def test_training_inputs_are_deterministic_per_seed_whatever_the_threads():
     for threads, seed in ((1, 3), (2, 3), (2, 4)):
         torch.set_num_threads(threads)
         try:
-            runs.append(augment.training_inputs(frames, rows, "difference", augment.Augment(),
-                                                torch.Generator().manual_seed(seed)))
+            runs.append(
+                augment.training_inputs(
+                    frames, rows, "difference", augment.Augment(), torch.Generator().manual_seed(seed)
+                )
+            )
             assert torch.get_num_threads() == threads  # restored after the worker threads
         finally:
             torch.set_num_threads(before)

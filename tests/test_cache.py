@@ -1,4 +1,5 @@
 """The HDF5 cache schema: round trip, folds, and no file after an interrupted write."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,12 +11,18 @@ from mer.cache import Cache, CacheWriter, ClipWindows
 def _clip(i: int, subject: str, depth: bool) -> ClipWindows:
     rng = np.random.default_rng(i)
     return ClipWindows(
-        sample_id=f"{subject}/c{i}", subject=subject, label=i % 3,
+        sample_id=f"{subject}/c{i}",
+        subject=subject,
+        label=i % 3,
         onset=rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8),
         apex=rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8),
-        onset_position=1, apex_position=2, onset_frames=[i, i + 1, i + 2, i + 3], apex_frames=[9, 10, 11, 12],
+        onset_position=1,
+        apex_position=2,
+        onset_frames=[i, i + 1, i + 2, i + 3],
+        apex_frames=[9, 10, 11, 12],
         depth_onset=rng.integers(0, 65536, (4, 16, 16), dtype=np.uint16) if depth else None,
-        depth_apex=rng.integers(0, 65536, (4, 16, 16), dtype=np.uint16) if depth else None)
+        depth_apex=rng.integers(0, 65536, (4, 16, 16), dtype=np.uint16) if depth else None,
+    )
 
 
 @pytest.mark.parametrize("depth", [False, True])

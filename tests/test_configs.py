@@ -1,6 +1,7 @@
 """Named configurations (conf/, composed by Hydra as `dvc exp run` does): params.yaml is their
 composition, every option composes into params the stages accept, and the data sets bring the
 paper's schedule unless the command line says otherwise."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,10 @@ from mer.train import InputConfig, fold_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-GROUPS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-          for group in ("dataset", "model", "input", "loss", "schedule")}
+GROUPS = {
+    group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    for group in ("dataset", "model", "input", "loss", "schedule")
+}
 
 
 def _compose(*overrides: str) -> dict:
@@ -31,12 +34,21 @@ def _compose(*overrides: str) -> dict:
 
 def test_shipped_options():
     assert GROUPS == {
-        "dataset": ["casme2_3class", "casme2_5class", "casme3_4class", "mmew_4class", "samm_5class", "smic_3class",
-                    "synthetic", "synthetic_casme2_size"],
+        "dataset": [
+            "casme2_3class",
+            "casme2_5class",
+            "casme3_4class",
+            "mmew_4class",
+            "samm_5class",
+            "smic_3class",
+            "synthetic",
+            "synthetic_casme2_size",
+        ],
         "model": ["mmnet", "mmnet_small", "resnet18", "resnet50"],
         "input": ["depth", "difference", "flow", "rgbd"],
         "loss": ["plain", "weighted"],
-        "schedule": ["paper", "quick"]}
+        "schedule": ["paper", "quick"],
+    }
 
 
 def test_params_yaml_is_the_default_composition_byte_for_byte():
@@ -62,8 +74,11 @@ def test_every_option_composes_into_params_the_stages_accept(group, option):
 
 def test_real_data_sets_bring_the_paper_schedule_and_full_mmnet():
     synthetic = _compose()
-    assert (synthetic.input.size, synthetic.train.epochs, synthetic.model.options) == (112, 30, {"width_mult": 0.25,
-                                                                                                 "stem_width": 16})
+    assert (synthetic.input.size, synthetic.train.epochs, synthetic.model.options) == (
+        112,
+        30,
+        {"width_mult": 0.25, "stem_width": 16},
+    )
     for name in GROUPS["dataset"]:
         if name.startswith("synthetic"):  # the embedded set and its CASME II-sized benchmark profile
             continue

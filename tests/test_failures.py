@@ -39,8 +39,9 @@ def test_a_failing_check_writes_every_failure_outside_the_stage_outputs(tmp_path
 def test_rejected_rows_travel_with_the_error(tmp_path):
     layout = fixtures.casme2(tmp_path, {"offset_before_onset", "escaping_filename"})
     with pytest.raises(RowsRejected) as err:
-        ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="fail",
-               repair=Repair(offset_invalid="reject"))  # by default the offset is repaired, not rejected
+        ingest(
+            "casme2", layout.root, layout.labels, CASME2_5, on_error="fail", repair=Repair(offset_invalid="reject")
+        )  # by default the offset is repaired, not rejected
     assert [(r.sample_id, r.source) for r in err.value.rejected] == [
         ("sub01/bad_offset", f"{layout.labels}:row 7"),
         ("sub01/../x", f"{layout.labels}:row 8"),

@@ -1,4 +1,5 @@
 """TV-L1 flow: a known shift, the stored file in cache order, rescaling to the input size, stale files."""
+
 from __future__ import annotations
 
 import cv2
@@ -26,8 +27,19 @@ def cache(tmp_path_factory) -> Cache:
     for i in range(3):
         onset = np.stack([_texture(10 * i + k) for k in range(WINDOW)])
         apex = np.roll(onset, SHIFT, axis=1 if i == 2 else 2)
-        writer.add(ClipWindows(sample_id=f"s{i}/c", subject=f"s{i}", label=i % 2, onset=onset, apex=apex,
-                               onset_position=1, apex_position=1, onset_frames=[0, 1], apex_frames=[5, 6]))
+        writer.add(
+            ClipWindows(
+                sample_id=f"s{i}/c",
+                subject=f"s{i}",
+                label=i % 2,
+                onset=onset,
+                apex=apex,
+                onset_position=1,
+                apex_position=1,
+                onset_frames=[0, 1],
+                apex_frames=[5, 6],
+            )
+        )
     writer.close()
     return Cache(path)
 
@@ -50,8 +62,7 @@ def test_stored_flows_follow_the_cache(cache, tmp_path, workers):
     inner = stored[:, :, 8:-8, 8:-8]
     assert abs(inner[0, 1].mean() - SHIFT) < 0.3 and abs(inner[0, 0].mean()) < 0.3  # clip 2 moved down
     assert abs(inner[1, 0].mean() - SHIFT) < 0.3 and abs(inner[1, 1].mean()) < 0.3  # clip 0 moved right
-    np.testing.assert_allclose(magnitude, flow.read_flows(out, cache, np.arange(3))[:, 2].mean(axis=(1, 2)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(magnitude, flow.read_flows(out, cache, np.arange(3))[:, 2].mean(axis=(1, 2)), rtol=1e-6)
     assert [p.name for p in tmp_path.iterdir()] == ["flow.h5"]  # no temporary left behind
 
 

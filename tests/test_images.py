@@ -1,4 +1,5 @@
 """Frame I/O: the PNGs crop writes are lossless for RGB and 16-bit depth, in RGB order."""
+
 from __future__ import annotations
 
 import cv2

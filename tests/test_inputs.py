@@ -1,4 +1,5 @@
 """Model inputs: channels and shapes per kind, the missing-depth and missing-flow errors."""
+
 from __future__ import annotations
 
 import cv2
@@ -23,10 +24,21 @@ def _cache(path, depth: bool) -> Cache:
     for i in range(2):
         frames = np.stack([np.roll(_texture(i), shift, axis=1) for shift in range(WINDOW)])
         depth_frames = np.full((WINDOW, SIZE, SIZE), 1000 + 10 * i, np.uint16)
-        writer.add(ClipWindows(sample_id=f"s{i}/c", subject=f"s{i}", label=i, onset=frames, apex=np.roll(frames, 2, axis=2),
-                               onset_position=1, apex_position=1, onset_frames=[0, 1, 2], apex_frames=[5, 6, 7],
-                               depth_onset=depth_frames if depth else None,
-                               depth_apex=depth_frames + 5 if depth else None))
+        writer.add(
+            ClipWindows(
+                sample_id=f"s{i}/c",
+                subject=f"s{i}",
+                label=i,
+                onset=frames,
+                apex=np.roll(frames, 2, axis=2),
+                onset_position=1,
+                apex_position=1,
+                onset_frames=[0, 1, 2],
+                apex_frames=[5, 6, 7],
+                depth_onset=depth_frames if depth else None,
+                depth_apex=depth_frames + 5 if depth else None,
+            )
+        )
     writer.close()
     return Cache(path)
 
@@ -81,8 +93,13 @@ def test_flow_kind_needs_the_stored_flow(depth_cache):
 def test_select_hands_the_uint8_pair_to_rgb(depth_cache):
     frames = inputs.load_frames(depth_cache, np.array([0, 1]), "difference", SIZE)
     seen = []
-    batch = inputs.select(frames, torch.tensor([1, 0]), onset_at=torch.tensor([2, 0]), apex_at=torch.tensor([0, 1]),
-                          rgb=lambda pair: seen.append(pair) or pair.float() / 255)
+    batch = inputs.select(
+        frames,
+        torch.tensor([1, 0]),
+        onset_at=torch.tensor([2, 0]),
+        apex_at=torch.tensor([0, 1]),
+        rgb=lambda pair: seen.append(pair) or pair.float() / 255,
+    )
     (pair,) = seen
     onset, apex = depth_cache.load("onset", [1, 0]), depth_cache.load("apex", [1, 0])
     expected = np.stack([np.stack([onset[0, 2], apex[0, 0]]), np.stack([onset[1, 0], apex[1, 1]])])

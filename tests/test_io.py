@@ -68,8 +68,9 @@ def test_outputs_get_the_umask_mode_not_mkstemps_0600(tmp_path, umask_022):
 def test_file_is_fsynced_before_its_rename_and_the_folder_after(tmp_path, monkeypatch):
     calls = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
-                                                 real_fsync(fd)))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), real_fsync(fd))
+    )
     monkeypatch.setattr(os, "replace", lambda a, b: (calls.append(("replace", str(b))), real_replace(a, b)))
     write_json(tmp_path / "r.json", {})
     assert [c[0] for c in calls] == ["fsync", "replace", "fsync"]
@@ -125,16 +126,22 @@ def test_rename_aside_replace_keeps_the_old_folder_when_interrupted_at_every_ste
             if len(steps) == interrupted:
                 _interrupt()
             return real(*args, **kwargs)
+
         return run
 
     monkeypatch.setattr(os, "replace", step(real_replace))
     with pytest.raises(KeyboardInterrupt):
         with atomic_dir(target) as tmp:
             (tmp / "new.txt").write_text("new")
-            monkeypatch.setattr(shutil, "rmtree", lambda p, ignore_errors=False: (
-                steps.append("rmtree") if not ignore_errors else None,
-                _interrupt() if not ignore_errors and len(steps) == interrupted else None,
-                real_rmtree(p, ignore_errors=ignore_errors)))
+            monkeypatch.setattr(
+                shutil,
+                "rmtree",
+                lambda p, ignore_errors=False: (
+                    steps.append("rmtree") if not ignore_errors else None,
+                    _interrupt() if not ignore_errors and len(steps) == interrupted else None,
+                    real_rmtree(p, ignore_errors=ignore_errors),
+                ),
+            )
     monkeypatch.undo()
     assert steps[:interrupted] == ["replace", "replace", "rmtree"][:interrupted]
     assert _contents(target) == (["new.txt"] if interrupted == 3 else ["old.txt"])

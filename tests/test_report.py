@@ -1,4 +1,5 @@
 """Pooled LOSO metrics against hand-computed values, the optimistic protocol kept apart, the report page."""
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,33 @@ FOLDS = {
 def _write_folds(folder) -> None:
     for subject, fold in FOLDS.items():
         (folder / subject).mkdir(parents=True)
-        table = pd.DataFrame({"sample_id": [f"{subject}/c{i}" for i in range(3)], "subject": subject,
-                              "label": fold["labels"], "pred": fold["final"]})
+        table = pd.DataFrame(
+            {
+                "sample_id": [f"{subject}/c{i}" for i in range(3)],
+                "subject": subject,
+                "label": fold["labels"],
+                "pred": fold["final"],
+            }
+        )
         table.to_csv(folder / subject / "predictions.csv", index=False)
-        epochs = [{"epoch": e + 1, "train_loss": 1.0 / (e + 1), "train_acc": 0.5 + 0.25 * e,
-                   "test_loss": 2.0 - 0.5 * e + (0.2 if subject == "s2" else 0.0),
-                   "test_acc": float(np.mean(np.equal(pred, fold["labels"]))), "test_pred": pred}
-                  for e, pred in enumerate(fold["epochs"])]
-        curves = {"classes": CLASSES, "test_labels": fold["labels"], "epochs": epochs, "device": "cpu",
-                  "precision": "bf16" if subject == "s1" else "fp32"}
+        epochs = [
+            {
+                "epoch": e + 1,
+                "train_loss": 1.0 / (e + 1),
+                "train_acc": 0.5 + 0.25 * e,
+                "test_loss": 2.0 - 0.5 * e + (0.2 if subject == "s2" else 0.0),
+                "test_acc": float(np.mean(np.equal(pred, fold["labels"]))),
+                "test_pred": pred,
+            }
+            for e, pred in enumerate(fold["epochs"])
+        ]
+        curves = {
+            "classes": CLASSES,
+            "test_labels": fold["labels"],
+            "epochs": epochs,
+            "device": "cpu",
+            "precision": "bf16" if subject == "s1" else "fp32",
+        }
         (folder / subject / "curves.json").write_text(json.dumps(curves))
 
 
@@ -50,8 +69,10 @@ def test_pooled_scores_by_hand(folds):
     assert metrics["per_class"]["a"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
     assert metrics["per_class"]["b"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
     assert metrics["per_class"]["d"]["support"] == 0
-    assert metrics["per_subject"] == {"s1": {"accuracy": pytest.approx(2 / 3), "clips": 3},
-                                      "s2": {"accuracy": 1.0, "clips": 3}}
+    assert metrics["per_subject"] == {
+        "s1": {"accuracy": pytest.approx(2 / 3), "clips": 3},
+        "s2": {"accuracy": 1.0, "clips": 3},
+    }
     assert (metrics["clips"], metrics["folds"]) == (6, 2)
 
 
@@ -80,20 +101,38 @@ def test_curves_table_spreads_over_folds(folds):
     assert table.loc[0, "test_loss_mean"] == pytest.approx(2.1) and table.loc[1, "test_loss_max"] == pytest.approx(1.7)
 
 
-PARAMS = {"dataset": {"name": "casme2", "format": "casme2", "protocol": "casme2_5class"},
-          "model": {"name": "mmnet", "options": {}}, "input": {"kind": "difference", "size": 224},
-          "train": {"epochs": 70, "batch_size": 32, "lr": 8e-4, "weight_decay": 0.6, "class_weights": "none",
-                    "seeds": [1], "validation_subjects": 0}}
+PARAMS = {
+    "dataset": {"name": "casme2", "format": "casme2", "protocol": "casme2_5class"},
+    "model": {"name": "mmnet", "options": {}},
+    "input": {"kind": "difference", "size": 224},
+    "train": {
+        "epochs": 70,
+        "batch_size": 32,
+        "lr": 8e-4,
+        "weight_decay": 0.6,
+        "class_weights": "none",
+        "seeds": [1],
+        "validation_subjects": 0,
+    },
+}
 
 
 def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
-    ingest = {"rejected_count": 2, "dropped_by_protocol": {"fear": 3, "sadness": 1},
-              "rejected": [{"reason": "missing frames: img5.jpg"}, {"reason": "offset before onset: 9 < 12"}]}
+    ingest = {
+        "rejected_count": 2,
+        "dropped_by_protocol": {"fear": 3, "sadness": 1},
+        "rejected": [{"reason": "missing frames: img5.jpg"}, {"reason": "offset before onset: 9 < 12"}],
+    }
     landmarks = {"failed": 1, "failed_by_kind": {"no face": 1}}
     crop = {"failed": 0, "failed_by_kind": {}}
     counts = report.skipped(ingest, landmarks, crop)
-    assert counts == {"total": 3, "ingest_rejected": 2, "landmarks_failed": 1, "crop_failed": 0,
-                      "dropped_by_protocol": 4}
+    assert counts == {
+        "total": 3,
+        "ingest_rejected": 2,
+        "landmarks_failed": 1,
+        "crop_failed": 0,
+        "dropped_by_protocol": 4,
+    }
     reasons = report.skip_reasons(ingest, landmarks, crop)
     assert reasons == {"ingest: missing frames": 1, "ingest: offset before onset": 1, "landmarks: no face": 1}
     metrics = seeds.evaluate({1: folds}, counts)
@@ -104,8 +143,10 @@ def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
 
 
 def test_page_shows_both_figures_labelled_and_the_published_table(folds):
-    metrics = seeds.evaluate({1: folds}, {"total": 0, "ingest_rejected": 0, "landmarks_failed": 0, "crop_failed": 0,
-                                          "dropped_by_protocol": 0})
+    metrics = seeds.evaluate(
+        {1: folds},
+        {"total": 0, "ingest_rejected": 0, "landmarks_failed": 0, "crop_failed": 0, "dropped_by_protocol": 0},
+    )
     page = report_page.render(metrics, PARAMS, "abc1234", {}, report.trained_on(folds))
     assert "| **honest**: final epoch | 0.8333 |" in page
     assert "| optimistic: best-accuracy epoch per test subject | 1.0000 |" in page and "OPTIMISTIC" in page
@@ -117,16 +158,32 @@ def test_page_shows_both_figures_labelled_and_the_published_table(folds):
 def test_paper_protocol_row_is_the_official_computation_apart_from_the_best_accuracy_row(tmp_path):
     """s1's best-accuracy epoch (1, first of two with 3 hits) is not its best-F1 epoch (2): the official code takes
     accuracy from the one and F1 from the other; the best-accuracy row scores everything at epoch 1."""
-    folds = {"s1": {"labels": [0, 0, 0, 1], "epochs": [[0, 0, 0, 0], [0, 0, 1, 1]]},
-             "s2": {"labels": [0, 1], "epochs": [[0, 1], [0, 1]]}}
+    folds = {
+        "s1": {"labels": [0, 0, 0, 1], "epochs": [[0, 0, 0, 0], [0, 0, 1, 1]]},
+        "s2": {"labels": [0, 1], "epochs": [[0, 1], [0, 1]]},
+    }
     for subject, fold in folds.items():
         (tmp_path / subject).mkdir()
         final = fold["epochs"][-1]
-        table = pd.DataFrame({"sample_id": [f"{subject}/c{i}" for i in range(len(final))], "subject": subject,
-                              "label": fold["labels"], "pred": final})
+        table = pd.DataFrame(
+            {
+                "sample_id": [f"{subject}/c{i}" for i in range(len(final))],
+                "subject": subject,
+                "label": fold["labels"],
+                "pred": final,
+            }
+        )
         table.to_csv(tmp_path / subject / "predictions.csv", index=False)
-        epochs = [{"epoch": e + 1, "train_loss": 1.0, "train_acc": 1.0, "test_pred": pred,
-                   "test_acc": float(np.mean(np.equal(pred, fold["labels"])))} for e, pred in enumerate(fold["epochs"])]
+        epochs = [
+            {
+                "epoch": e + 1,
+                "train_loss": 1.0,
+                "train_acc": 1.0,
+                "test_pred": pred,
+                "test_acc": float(np.mean(np.equal(pred, fold["labels"]))),
+            }
+            for e, pred in enumerate(fold["epochs"])
+        ]
         curves = {"classes": ["a", "b"], "test_labels": fold["labels"], "epochs": epochs}
         (tmp_path / subject / "curves.json").write_text(json.dumps(curves))
     metrics = report.evaluate(load_folds(tmp_path, ["s1", "s2"]), upstream={})

@@ -1,4 +1,5 @@
 """One LOSO fold end to end on a tiny synthetic cache: outputs, honesty, class weights, determinism."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,16 @@ SIZE, WINDOW = 32, 2
 # labels per subject; sub03 is unbalanced so fold weights differ from whole-set weights
 LABELS = {"sub01": [0, 0, 1, 1], "sub02": [0, 0, 1, 1], "sub03": [0, 0, 0, 1]}
 MODEL = ("mmnet", {"width_mult": 0.25, "stem_width": 16})
-CONFIG = train.TrainConfig(epochs=3, batch_size=4, lr=1e-3, weight_decay=0.01, gamma=0.9, seed=3,
-                           class_weights="inverse_frequency", augment=augment.Augment(crop_padding=2))
+CONFIG = train.TrainConfig(
+    epochs=3,
+    batch_size=4,
+    lr=1e-3,
+    weight_decay=0.01,
+    gamma=0.9,
+    seed=3,
+    class_weights="inverse_frequency",
+    augment=augment.Augment(crop_padding=2),
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,12 +39,22 @@ def _clip(subject: str, n: int, label: int, rng: np.random.Generator) -> ClipWin
     """A bright square that moves 4 px left (class 0) or right (class 1) from onset to apex."""
     frames = rng.integers(40, 60, (2, WINDOW, SIZE, SIZE, 3), dtype=np.uint8)
     x, y, step = rng.integers(10, 14), rng.integers(8, 16), 4 if label else -4
-    frames[0, :, y:y + 8, x:x + 8] = 220
-    frames[1, :, y:y + 8, x + step:x + step + 8] = 220
+    frames[0, :, y : y + 8, x : x + 8] = 220
+    frames[1, :, y : y + 8, x + step : x + step + 8] = 220
     depth = np.where(frames[..., 0] > 200, 900, 1000).astype(np.uint16)  # the square is nearer
-    return ClipWindows(sample_id=f"{subject}/c{n}", subject=subject, label=label, onset=frames[0], apex=frames[1],
-                       onset_position=0, apex_position=1, onset_frames=[0, 1], apex_frames=[5, 6],
-                       depth_onset=depth[0], depth_apex=depth[1])
+    return ClipWindows(
+        sample_id=f"{subject}/c{n}",
+        subject=subject,
+        label=label,
+        onset=frames[0],
+        apex=frames[1],
+        onset_position=0,
+        apex_position=1,
+        onset_frames=[0, 1],
+        apex_frames=[5, 6],
+        depth_onset=depth[0],
+        depth_apex=depth[1],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +83,9 @@ def fold(cache) -> train.FoldResult:
 
 def test_class_weights_by_hand():
     assert train.class_weights(np.array([0, 0, 0, 1]), 2, "none") is None
-    torch.testing.assert_close(train.class_weights(np.array([0, 0, 0, 1]), 3, "inverse_frequency"),
-                               torch.tensor([4 / 9, 4 / 3, 0.0]))
+    torch.testing.assert_close(
+        train.class_weights(np.array([0, 0, 0, 1]), 3, "inverse_frequency"), torch.tensor([4 / 9, 4 / 3, 0.0])
+    )
     torch.testing.assert_close(train.class_weights(np.array([0]), 2, [1, 2.5]), torch.tensor([1.0, 2.5]))
     with pytest.raises(ValueError, match="3 values for 2 classes"):
         train.class_weights(np.array([0]), 2, [1, 2, 3])
@@ -76,8 +96,9 @@ def test_fold_uses_training_subjects_only(cache, monkeypatch):
     load = inputs.load_frames
     monkeypatch.setattr(inputs, "load_frames", lambda c, idx, *a, **k: calls.append(idx) or load(c, idx, *a, **k))
     one_epoch = train.TrainConfig(**{**CONFIG.__dict__, "epochs": 1})
-    result = train.train_fold(cache, "sub02", *MODEL, train.InputConfig("difference", SIZE), one_epoch,
-                              log=lambda _: None)
+    result = train.train_fold(
+        cache, "sub02", *MODEL, train.InputConfig("difference", SIZE), one_epoch, log=lambda _: None
+    )
     train_idx, test_idx = calls
     assert "sub02" not in set(cache.subjects[train_idx]) and set(cache.subjects[test_idx]) == {"sub02"}
     assert not any(s.startswith("sub02/") for s in result.curves["train_samples"])
@@ -106,8 +127,9 @@ def test_same_seed_same_predictions_in_each_precision(cache):
     runs = {}
     for precision in ("fp32", "bf16", "fp32", "bf16"):
         config = train.TrainConfig(**{**CONFIG.__dict__, "precision": precision})
-        result = train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config,
-                                  log=lambda _: None)
+        result = train.train_fold(
+            cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None
+        )
         assert result.curves["precision"] == precision
         if precision not in runs:
             runs[precision] = result
@@ -133,22 +155,60 @@ def test_auto_precision_is_bf16_only_on_native_bf16(monkeypatch):
 
 
 def test_stage_cli(cache, tmp_path):
-    params = {"input": {"kind": "difference", "size": SIZE},
-              "model": {"name": MODEL[0], "options": MODEL[1]},
-              "train": {**{k: v for k, v in CONFIG.__dict__.items() if k != "seed"}, "seeds": [3, 4], "epochs": 1,
-                        "augment": CONFIG.augment.__dict__}}
+    params = {
+        "input": {"kind": "difference", "size": SIZE},
+        "model": {"name": MODEL[0], "options": MODEL[1]},
+        "train": {
+            **{k: v for k, v in CONFIG.__dict__.items() if k != "seed"},
+            "seeds": [3, 4],
+            "epochs": 1,
+            "augment": CONFIG.augment.__dict__,
+        },
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "--subject", "sub03", "--seed", "4", "--params",
-                    str(tmp_path / "params.yaml"), "--cache", str(cache.path), "--models", str(tmp_path / "models"),
-                    "--reports", str(tmp_path / "folds")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "train.py"),
+            "--subject",
+            "sub03",
+            "--seed",
+            "4",
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--cache",
+            str(cache.path),
+            "--models",
+            str(tmp_path / "models"),
+            "--reports",
+            str(tmp_path / "folds"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert (tmp_path / "models" / "seed4" / "sub03.pt").exists()
     fold = tmp_path / "folds" / "seed4" / "sub03"
     assert {p.name for p in fold.iterdir()} == {"predictions.csv", "curves.json", "live"}
     assert json.loads((fold / "curves.json").read_text())["train"]["seed"] == 4
     assert json.loads((fold / "live" / "metrics.json").read_text())["step"] == 1
-    subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "--subject", "sub03", "--params",
-                    str(tmp_path / "params.yaml"), "--cache", str(cache.path), "--models", str(tmp_path / "models"),
-                    "--reports", str(tmp_path / "folds")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "train.py"),
+            "--subject",
+            "sub03",
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--cache",
+            str(cache.path),
+            "--models",
+            str(tmp_path / "models"),
+            "--reports",
+            str(tmp_path / "folds"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert (tmp_path / "models" / "seed3" / "sub03.pt").exists()  # no --seed: the first of train.seeds
 
 
@@ -157,10 +217,12 @@ def test_stage_cli(cache, tmp_path):
 def test_every_model_trains_on_every_input_kind(cache, flow_file, name, kind):
     options = MODEL[1] if name == "mmnet" else {}
     one_epoch = train.TrainConfig(**{**CONFIG.__dict__, "epochs": 1})
-    result = train.train_fold(cache, "sub02", name, options, train.InputConfig(kind, SIZE), one_epoch, flow=flow_file,
-                              log=lambda _: None)
-    model = build_model(name, 2, inputs.in_channels(kind), **({**options, "input_size": SIZE} if name == "mmnet"
-                                                               else options))
+    result = train.train_fold(
+        cache, "sub02", name, options, train.InputConfig(kind, SIZE), one_epoch, flow=flow_file, log=lambda _: None
+    )
+    model = build_model(
+        name, 2, inputs.in_channels(kind), **({**options, "input_size": SIZE} if name == "mmnet" else options)
+    )
     model.load_state_dict(result.state_dict)
     assert len(result.predictions) == 4 and result.curves["input"]["kind"] == kind
 
@@ -172,10 +234,16 @@ def test_flow_kind_without_the_flow_file_is_a_clear_error(cache):
 
 def test_overfits_a_handful_of_clips(cache):
     """No augmentation, no weight decay: the training loss on 8 clips must fall to near zero."""
-    config = train.TrainConfig(epochs=40, batch_size=8, lr=2e-3, weight_decay=0.0, gamma=1.0, seed=1,
-                               augment=augment.Augment(frame_jitter=False, flip=0, crop_padding=0, rotation=0, colour=0))
-    result = train.train_fold(cache, "sub03", *MODEL, train.InputConfig("difference", SIZE), config,
-                              log=lambda _: None)
+    config = train.TrainConfig(
+        epochs=40,
+        batch_size=8,
+        lr=2e-3,
+        weight_decay=0.0,
+        gamma=1.0,
+        seed=1,
+        augment=augment.Augment(frame_jitter=False, flip=0, crop_padding=0, rotation=0, colour=0),
+    )
+    result = train.train_fold(cache, "sub03", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None)
     losses = [e["train_loss"] for e in result.curves["epochs"]]
     assert losses[0] > 0.5 and min(losses[-5:]) < 0.05, losses
     assert result.curves["epochs"][-1]["train_acc"] == 1.0
@@ -183,8 +251,7 @@ def test_overfits_a_handful_of_clips(cache):
 
 def test_validation_subjects_choose_the_epoch_without_the_test_subject(cache):
     config = train.TrainConfig(**{**CONFIG.__dict__, "epochs": 4, "validation_subjects": 1})
-    result = train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config,
-                              log=lambda _: None)
+    result = train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None)
     curves = result.curves
     held = {s.split("/")[0] for s in curves["validation_samples"]}
     assert len(held) == 1 and held < {"sub02", "sub03"}
@@ -211,6 +278,7 @@ def test_progress_shows_fold_k_of_n_an_epoch_bar_with_eta_and_one_summary_line(c
     assert len(lines) == 2
     assert lines[0].startswith(f"fold 2/3 sub02: {CONFIG.epochs} epochs on 8 training clips, 0 validation, 4 test")
     accuracy = (result.predictions.label == result.predictions.pred).mean()
-    assert lines[1].startswith(f"fold 2/3 sub02: kept epoch {CONFIG.epochs} (final), test accuracy {accuracy:.3f} "
-                               "on 4 clips")
+    assert lines[1].startswith(
+        f"fold 2/3 sub02: kept epoch {CONFIG.epochs} (final), test accuracy {accuracy:.3f} on 4 clips"
+    )
     assert train.fold_position(cache, "sub03") == (3, 3)

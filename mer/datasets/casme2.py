@@ -1,4 +1,5 @@
 """CASME II: `CASME2-coding-*.xlsx` + `subNN/<Filename>/img<n>.jpg` (or the cropped `reg_img<n>.jpg`)."""
+
 from __future__ import annotations
 
 import re
@@ -41,7 +42,17 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
         subject = subject_folder(parse_frame(cells[cols["subject"]], "subject"))
         row.sample_id = f"{subject}/{clip_name}"
         result.subjects.add(subject)
-        return clip_in_folder(row, cols, repair, margin, subject, clip_name, cell_text(cells[cols["emotion"]]),
-                              root, (subject, clip_name), FRAME_PATTERN)
+        return clip_in_folder(
+            row,
+            cols,
+            repair,
+            margin,
+            subject,
+            clip_name,
+            cell_text(cells[cols["emotion"]]),
+            root,
+            (subject, clip_name),
+            FRAME_PATTERN,
+        )
 
     return read_rows(table, labels, read_row, fixes, root)

@@ -10,6 +10,7 @@ nearest paired frame, at most MAX_STEP away (counted in `counts["keyframe_moved"
 The pre-clipped release (`spNo.1_a_355/355.jpg`) is not supported: it does not show where its
 depth frames live; point `root` at the full release's folder of `spNO.*` subjects.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,16 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
         color = frames.list_frames(folder / "color", COLOR_PATTERN)
         depth = frames.list_frames(folder / "depth", DEPTH_PATTERN)
         clamp = "offset_invalid" in keys.repairs
-        sel = frames.select(color.keys() & depth.keys(), keys.onset, keys.apex, keys.offset, margin, nearest=True,
-                            where=f"{folder} (colour and depth)", clamp_offset=clamp)
+        sel = frames.select(
+            color.keys() & depth.keys(),
+            keys.onset,
+            keys.apex,
+            keys.offset,
+            margin,
+            nearest=True,
+            where=f"{folder} (colour and depth)",
+            clamp_offset=clamp,
+        )
         labelled = (keys.onset, keys.apex, sel.offset if clamp else keys.offset)
         result.counts["keyframe_moved"] += _moved(labelled, sel)
         result.counts["unpaired_frame"] += _unpaired(color.keys() ^ depth.keys(), sel, margin)
@@ -93,10 +102,11 @@ def _child(parent: Path, name: str) -> Path:
 def _moved(labelled: tuple[int, int, int], sel: frames.FrameSelection) -> int:
     """How many key frames stepped to a paired neighbour; refuses steps beyond MAX_STEP."""
     moved = 0
-    for name, want, got in zip(("onset", "apex", "offset"), labelled, (sel.onset, sel.apex, sel.offset)):
+    for name, want, got in zip(("onset", "apex", "offset"), labelled, (sel.onset, sel.apex, sel.offset), strict=True):
         if abs(got - want) > MAX_STEP:
-            raise ValueError(f"{name} frame {want} has no colour+depth pair within {MAX_STEP} frames "
-                             f"(nearest is {got})")
+            raise ValueError(
+                f"{name} frame {want} has no colour+depth pair within {MAX_STEP} frames (nearest is {got})"
+            )
         moved += got != want
     return moved
 

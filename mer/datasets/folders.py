@@ -1,5 +1,6 @@
 """Where a release keeps its frames: the subject-folder search below `dataset.root`, and the
 row-to-clip step of the formats whose clip frames all sit in one folder (CASME II, SAMM, MMEW)."""
+
 from __future__ import annotations
 
 import os
@@ -43,15 +44,32 @@ def folder_names(cells: Iterable[object], name: Callable[[object], str]) -> set[
     return names
 
 
-def clip_in_folder(row: Row, cols: Mapping[str, str], repair: Repair, margin: int, subject: str, clip: str,
-                   emotion: str, root: Path, parts: tuple[str, ...], pattern: re.Pattern[str]) -> Clip:
+def clip_in_folder(
+    row: Row,
+    cols: Mapping[str, str],
+    repair: Repair,
+    margin: int,
+    subject: str,
+    clip: str,
+    emotion: str,
+    root: Path,
+    parts: tuple[str, ...],
+    pattern: re.Pattern[str],
+) -> Clip:
     """The clip of `row` whose frames sit in `root`/`parts`, named by `pattern`: key frames checked
     first, then the frames around them selected."""
     keys = row_key_frames(row.cells, cols, repair)
     folder = frames.inside(root, *parts)
     available = frames.list_frames(folder, pattern)
-    sel = frames.select(available, keys.onset, keys.apex, keys.offset, margin, where=str(folder),
-                        clamp_offset="offset_invalid" in keys.repairs)
+    sel = frames.select(
+        available,
+        keys.onset,
+        keys.apex,
+        keys.offset,
+        margin,
+        where=str(folder),
+        clamp_offset="offset_invalid" in keys.repairs,
+    )
     return selected_clip(row, subject, clip, emotion, sel, available, keys.repairs)
 
 

@@ -6,6 +6,7 @@ must exist as files; with `nearest=True` (CAS(ME)^3, whose recordings drop frame
 steps to the nearest frame present instead, ties to the earlier one. An offset the repair rules
 guessed (`clamp_offset`) past the last frame on disk becomes that last frame.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,16 @@ def list_frames(folder: Path, pattern: re.Pattern[str]) -> dict[int, Path]:
     return found
 
 
-def select(available: Collection[int], onset: int, apex: int, offset: int,
-           margin: int, nearest: bool = False, where: str = "", clamp_offset: bool = False) -> FrameSelection:
+def select(
+    available: Collection[int],
+    onset: int,
+    apex: int,
+    offset: int,
+    margin: int,
+    nearest: bool = False,
+    where: str = "",
+    clamp_offset: bool = False,
+) -> FrameSelection:
     """The frame numbers a clip keeps, and its key frames (moved to the nearest present if allowed)."""
     if not available:
         raise ValueError(f"no frame files in {where}" if where else "no frame files")

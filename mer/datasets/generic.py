@@ -7,6 +7,7 @@ frame of the same number; a row with an empty depth_dir has no depth. The sample
 `<subject>/<clip>`, so clip must be unique within a subject. Key frames must have files (in
 both modalities with depth): nothing is stepped to a neighbour.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,12 +32,11 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
         raise ValueError(f"frame pattern {pattern!r} is not a format string ({exc})") from None
     fields = [(name, spec, conversion) for _, name, spec, conversion in parts if name is not None]
     name, spec, conversion = fields[0] if len(fields) == 1 else (None, "", None)
-    if name not in ("", "0") or conversion or not INTEGER_SPEC.fullmatch(spec):
+    if name not in ("", "0") or conversion or not INTEGER_SPEC.fullmatch(spec or ""):
         raise ValueError(f"frame pattern {pattern!r} must hold exactly one integer field, like {{}} or {{:05d}}")
     if "/" in pattern or "\\" in pattern:
         raise ValueError(f"frame pattern {pattern!r} must be a file name, not a path")
-    return re.compile("".join(re.escape(text) + (r"(\d+)" if name is not None else "")
-                              for text, name, _, _ in parts))
+    return re.compile("".join(re.escape(text) + (r"(\d+)" if name is not None else "") for text, name, _, _ in parts))
 
 
 def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
@@ -67,8 +67,15 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
         depth = _frames(root, cells, cols, "depth_dir", "depth_pattern") if _has_depth(cells, cols) else None
         available = color if depth is None else color.keys() & depth.keys()
         where = str(root / cell_text(cells[cols["frames_dir"]])) + ("" if depth is None else " (colour and depth)")
-        sel = frames.select(available, keys.onset, keys.apex, keys.offset, margin, where=where,
-                            clamp_offset="offset_invalid" in keys.repairs)
+        sel = frames.select(
+            available,
+            keys.onset,
+            keys.apex,
+            keys.offset,
+            margin,
+            where=where,
+            clamp_offset="offset_invalid" in keys.repairs,
+        )
         emotion = cell_text(cells[cols["emotion"]])
         return selected_clip(row, subject, clip_name, emotion, sel, color, keys.repairs, depth)
 

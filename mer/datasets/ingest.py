@@ -9,6 +9,7 @@ outside the protocol are dropped and counted: that is the protocol, not a fault,
 whose clips all fall outside it (4 of SAMM's 32 under its 5-class protocol) just leaves the
 subject list.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,17 @@ def read_dataset(fmt: str, root: str | Path, labels: str | Path, repair: Repair,
     return result
 
 
-def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *, repair: Repair = DEFAULT_REPAIR,
-           margin: int = 4, on_error: str = "fail", expected_subjects: list[str] | None = None) -> IngestResult:
+def ingest(
+    fmt: str,
+    root: str | Path,
+    labels: str | Path,
+    protocol: Protocol,
+    *,
+    repair: Repair = DEFAULT_REPAIR,
+    margin: int = 4,
+    on_error: str = "fail",
+    expected_subjects: list[str] | None = None,
+) -> IngestResult:
     if on_error not in ON_ERROR:
         raise IngestError(f"ingest.on_error must be one of {ON_ERROR}, got {on_error!r}")
     result = read_dataset(fmt, root, labels, repair, margin)
@@ -77,15 +87,24 @@ def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *
             dropped[clip.emotion] += 1
             dropped_rows.append({"source": clip.source, "sample_id": clip.sample_id, "label": clip.emotion})
         else:
-            rejected.append(Rejection(clip.source, f"unknown label {clip.emotion!r} (the {fmt} labels are "
-                                      f"{', '.join(sorted(result.vocabulary))}): fix the cell, or map it in "
-                                      f"protocols.{protocol.name}.map", clip.sample_id))
+            rejected.append(
+                Rejection(
+                    clip.source,
+                    f"unknown label {clip.emotion!r} (the {fmt} labels are "
+                    f"{', '.join(sorted(result.vocabulary))}): fix the cell, or map it in "
+                    f"protocols.{protocol.name}.map",
+                    clip.sample_id,
+                )
+            )
     rejected += _subjects_without_clips(result.subjects, clips)
     if rejected and on_error == "fail":
         listing = "\n".join(f"  {r}" for r in rejected[:50])
         more = f"\n  ... and {len(rejected) - 50} more" if len(rejected) > 50 else ""
-        raise RowsRejected(rejected, f"{len(rejected)} label row(s) rejected (set ingest.on_error: skip to skip them "
-                          f"and record why):\n{listing}{more}")
+        raise RowsRejected(
+            rejected,
+            f"{len(rejected)} label row(s) rejected (set ingest.on_error: skip to skip them "
+            f"and record why):\n{listing}{more}",
+        )
     if not kept:
         raise IngestError(f"{labels}: no usable clip under protocol {protocol.name!r}")
     subjects = sorted({c.subject for c in kept}, key=natural_key)
@@ -93,11 +112,13 @@ def ingest(fmt: str, root: str | Path, labels: str | Path, protocol: Protocol, *
         raise IngestError(
             "the LOSO subject list in params.yaml (dataset.subjects) does not match the data.\n"
             f"  params: {list(expected_subjects)}\n  data:   {subjects}\n"
-            "Set it to the data's list:\n  subjects: " + json.dumps(subjects))  # quoted: YAML reads 006 as 6
+            "Set it to the data's list:\n  subjects: " + json.dumps(subjects)
+        )  # quoted: YAML reads 006 as 6
     kept.sort(key=lambda c: (natural_key(c.subject), natural_key(c.sample_id)))
     report = _report(kept, rejected, dropped, result.counts, protocol, subjects)
-    return IngestResult(kept, {"data_root": result.data_root or str(root), "errata": result.errata, **report,
-                               "dropped": dropped_rows})
+    return IngestResult(
+        kept, {"data_root": result.data_root or str(root), "errata": result.errata, **report, "dropped": dropped_rows}
+    )
 
 
 def _drop_duplicates(clips: list[Clip]) -> tuple[list[Clip], list[Rejection]]:
@@ -105,8 +126,11 @@ def _drop_duplicates(clips: list[Clip]) -> tuple[list[Clip], list[Rejection]]:
     rejected = []
     for clip in clips:
         if clip.sample_id in first:
-            rejected.append(Rejection(clip.source, f"duplicate clip id, first seen at {first[clip.sample_id].source}",
-                                      clip.sample_id))
+            rejected.append(
+                Rejection(
+                    clip.source, f"duplicate clip id, first seen at {first[clip.sample_id].source}", clip.sample_id
+                )
+            )
         else:
             first[clip.sample_id] = clip
     return list(first.values()), rejected
@@ -114,12 +138,17 @@ def _drop_duplicates(clips: list[Clip]) -> tuple[list[Clip], list[Rejection]]:
 
 def _subjects_without_clips(seen: set[str], clips: list[Clip]) -> list[Rejection]:
     missing = sorted(seen - {c.subject for c in clips}, key=natural_key)
-    return [Rejection(f"subject {s}", "subject has no usable clip (all its rows were rejected)", s)
-            for s in missing]
+    return [Rejection(f"subject {s}", "subject has no usable clip (all its rows were rejected)", s) for s in missing]
 
 
-def _report(clips: list[Clip], rejected: list[Rejection], dropped: Counter, counts: Counter,
-            protocol: Protocol, subjects: list[str]) -> dict:
+def _report(
+    clips: list[Clip],
+    rejected: list[Rejection],
+    dropped: Counter,
+    counts: Counter,
+    protocol: Protocol,
+    subjects: list[str],
+) -> dict:
     per_class = Counter(protocol.label(c.emotion) for c in clips)
     per_subject = Counter(c.subject for c in clips)
     return {
@@ -145,14 +174,19 @@ def page_lines(report: dict) -> list[str]:
     folder the frames came from, the corrections applied and every repaired clip by rule."""
     data = report["dataset"]
     digest = data["labels_sha256"] or "no table (labels from folders)"
-    lines = ["## Data", "", f"- label table `{data['labels_file']}`, SHA-256 `{digest}`",
-             f"- frames from `{report['data_root']}`"]
+    lines = [
+        "## Data",
+        "",
+        f"- label table `{data['labels_file']}`, SHA-256 `{digest}`",
+        f"- frames from `{report['data_root']}`",
+    ]
     applied = [e for e in report["errata"] if e["applied"]]
     missed = [e for e in report["errata"] if not e["applied"]]
     errata = f"- {len(applied)} published correction(s) applied"
     if missed:
         errata += f", {len(missed)} not matching the table: " + "; ".join(
-            f"row {e['row']} ({e['not_applied']})" for e in missed)
+            f"row {e['row']} ({e['not_applied']})" for e in missed
+        )
     lines.append(errata)
     lines += [f"- {rule}: {len(ids)} clip(s): {', '.join(ids)}" for rule, ids in report["repaired"].items() if ids]
     return [*lines, ""]

@@ -14,6 +14,7 @@ named in the clip's `repairs`, so ingest counts every repair per rule and lists 
 Each rule also takes `reject`, which refuses the row instead. A row without a usable onset is
 always rejected.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -23,8 +24,11 @@ import pandas as pd
 
 from mer.datasets.tables import cell_text, parse_apex, parse_frame
 
-CHOICES = {"offset_invalid": ("mirror", "reject"), "apex_missing": ("middle", "reject"),
-           "apex_outside": ("middle", "reject")}
+CHOICES = {
+    "offset_invalid": ("mirror", "reject"),
+    "apex_missing": ("middle", "reject"),
+    "apex_outside": ("middle", "reject"),
+}
 ERRATA_COLUMN = "_errata"  # table column naming the fields a published correction changed
 
 
@@ -60,8 +64,9 @@ class KeyFrames:
     repairs: tuple[str, ...] = ()  # rule names applied, "erratum" first when a correction changed the row
 
 
-def key_frames(onset_cell: object, apex_cell: object, offset_cell: object,
-               repair: Repair = DEFAULT_REPAIR) -> KeyFrames:
+def key_frames(
+    onset_cell: object, apex_cell: object, offset_cell: object, repair: Repair = DEFAULT_REPAIR
+) -> KeyFrames:
     """The row's key frames with the rules applied, or ValueError naming what is wrong."""
     onset = parse_frame(onset_cell, "onset")
     labelled = parse_apex(apex_cell)
@@ -70,8 +75,11 @@ def key_frames(onset_cell: object, apex_cell: object, offset_cell: object,
     repairs = []
     if offset is None or offset < onset:
         if repair.offset_invalid == "reject":
-            raise ValueError(f"offset not labelled ({offset_cell!r})" if offset is None
-                             else f"offset frame {offset} is before onset frame {onset}")
+            raise ValueError(
+                f"offset not labelled ({offset_cell!r})"
+                if offset is None
+                else f"offset frame {offset} is before onset frame {onset}"
+            )
         offset = onset + 2 * max(0, (apex if apex is not None else onset) - onset)
         repairs.append("offset_invalid")
     if apex is None:

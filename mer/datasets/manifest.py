@@ -6,6 +6,7 @@ kept frame files in frame order), depth_frames (';'-joined, aligned with frames,
 repairs (';'-joined: "erratum" and the repair rules of mer.datasets.keyframes applied, or empty).
 Paths are as the data root was given in params (relative roots stay portable).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,23 @@ from mer.datasets.protocols import Protocol
 from mer.datasets.records import Clip
 from mer.io import atomic_path
 
-COLUMNS = ["sample_id", "subject", "clip", "label", "label_index", "emotion", "onset", "apex",
-           "offset", "apex_repaired", "source", "frame_numbers", "frames", "depth_frames", "repairs"]
+COLUMNS = [
+    "sample_id",
+    "subject",
+    "clip",
+    "label",
+    "label_index",
+    "emotion",
+    "onset",
+    "apex",
+    "offset",
+    "apex_repaired",
+    "source",
+    "frame_numbers",
+    "frames",
+    "depth_frames",
+    "repairs",
+]
 SEP = ";"
 
 
@@ -25,14 +41,29 @@ def write(path: str | Path, clips: list[Clip], protocol: Protocol) -> None:
     rows = []
     for c in clips:
         label = protocol.label(c.emotion)
-        rows.append({
-            "sample_id": c.sample_id, "subject": c.subject, "clip": c.clip, "label": label,
-            "label_index": protocol.index(label), "emotion": c.emotion, "onset": c.onset,
-            "apex": c.apex, "offset": c.offset, "apex_repaired": c.apex_repaired, "source": c.source,
-            "frame_numbers": SEP.join(map(str, c.frame_numbers)), "frames": SEP.join(c.frames),
-            "depth_frames": SEP.join(c.depth_frames) if c.depth_frames else "",
-            "repairs": SEP.join(c.repairs),
-        })
+        if label is None:
+            raise ValueError(
+                f"{c.source}: clip {c.sample_id} has label {c.emotion!r}, outside protocol {protocol.name!r}"
+            )
+        rows.append(
+            {
+                "sample_id": c.sample_id,
+                "subject": c.subject,
+                "clip": c.clip,
+                "label": label,
+                "label_index": protocol.index(label),
+                "emotion": c.emotion,
+                "onset": c.onset,
+                "apex": c.apex,
+                "offset": c.offset,
+                "apex_repaired": c.apex_repaired,
+                "source": c.source,
+                "frame_numbers": SEP.join(map(str, c.frame_numbers)),
+                "frames": SEP.join(c.frames),
+                "depth_frames": SEP.join(c.depth_frames) if c.depth_frames else "",
+                "repairs": SEP.join(c.repairs),
+            }
+        )
     with atomic_path(path, ".csv") as tmp:
         pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp, index=False)
 

@@ -4,6 +4,7 @@
 subject; its name is matched to the table's emotion case-insensitively. Subjects are
 normalised to `S01` however the cell was typed (`S01`, `s1`, `1`), so clip ids are stable.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,7 +64,17 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
         result.subjects.add(subject)
         if not clip_name or not emotion:
             raise ValueError("filename or emotion is empty")
-        return clip_in_folder(row, cols, repair, margin, subject, clip_name, emotion,
-                              root, (folders.get(emotion.lower(), emotion), clip_name), FRAME_PATTERN)
+        return clip_in_folder(
+            row,
+            cols,
+            repair,
+            margin,
+            subject,
+            clip_name,
+            emotion,
+            root,
+            (folders.get(emotion.lower(), emotion), clip_name),
+            FRAME_PATTERN,
+        )
 
     return read_rows(table, labels, read_row, fixes, root)

@@ -1,4 +1,5 @@
 """Label protocols: data (from params.yaml) mapping a table's emotion strings to class names."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

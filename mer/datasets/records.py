@@ -1,4 +1,5 @@
 """What every reader returns: usable clips, rejected rows with their reasons, and counters."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -81,8 +82,13 @@ class Row:
     sample_id: str = ""
 
 
-def read_rows(table: pd.DataFrame, labels: Path, read_row: Callable[[Row, ReadResult], Clip],
-              errata: list[dict] | None = None, data_root: Path | None = None) -> ReadResult:
+def read_rows(
+    table: pd.DataFrame,
+    labels: Path,
+    read_row: Callable[[Row, ReadResult], Clip],
+    errata: list[dict] | None = None,
+    data_root: Path | None = None,
+) -> ReadResult:
     """Every row of `table` through `read_row`; a ValueError rejects that row with its message."""
     result = ReadResult(errata=errata or [], data_root="" if data_root is None else str(data_root))
     for _, cells in table.iterrows():
@@ -94,10 +100,28 @@ def read_rows(table: pd.DataFrame, labels: Path, read_row: Callable[[Row, ReadRe
     return result
 
 
-def selected_clip(row: Row, subject: str, clip: str, emotion: str, sel: FrameSelection, files: Mapping[int, object],
-                  repairs: tuple[str, ...], depth: Mapping[int, object] | None = None) -> Clip:
+def selected_clip(
+    row: Row,
+    subject: str,
+    clip: str,
+    emotion: str,
+    sel: FrameSelection,
+    files: Mapping[int, object],
+    repairs: tuple[str, ...],
+    depth: Mapping[int, object] | None = None,
+) -> Clip:
     """The clip of `row` keeping the selected frames of `files` (and of `depth`, aligned)."""
-    return Clip(subject=subject, clip=clip, onset=sel.onset, apex=sel.apex, offset=sel.offset,
-                emotion=emotion.lower(), frames=[str(files[n]) for n in sel.numbers], frame_numbers=sel.numbers,
-                source=row.source, sample_id=row.sample_id, repairs=repairs,
-                depth_frames=None if depth is None else [str(depth[n]) for n in sel.numbers])
+    return Clip(
+        subject=subject,
+        clip=clip,
+        onset=sel.onset,
+        apex=sel.apex,
+        offset=sel.offset,
+        emotion=emotion.lower(),
+        frames=[str(files[n]) for n in sel.numbers],
+        frame_numbers=sel.numbers,
+        source=row.source,
+        sample_id=row.sample_id,
+        repairs=repairs,
+        depth_frames=None if depth is None else [str(depth[n]) for n in sel.numbers],
+    )

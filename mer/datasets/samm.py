@@ -3,6 +3,7 @@
 The table opens with a block of free-text notes; `load_table` finds the header row by its
 `Subject` cell, and columns are matched by name because their order differs between versions.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,7 +53,17 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
         result.subjects.add(subject)
         if not clip_name:
             raise ValueError("filename is empty")
-        return clip_in_folder(row, cols, repair, margin, subject, clip_name, cell_text(cells[cols["emotion"]]),
-                              root, (subject, clip_name), frame_pattern(subject))
+        return clip_in_folder(
+            row,
+            cols,
+            repair,
+            margin,
+            subject,
+            clip_name,
+            cell_text(cells[cols["emotion"]]),
+            root,
+            (subject, clip_name),
+            frame_pattern(subject),
+        )
 
     return read_rows(table, labels, read_row, fixes, root)

@@ -9,6 +9,7 @@ displacement field anchored on the subject's dlib landmarks, a few pixels at the
 class is an anatomically plausible action (AU) pattern, so motion, not identity, carries
 the label.
 """
+
 from __future__ import annotations
 
 import io
@@ -17,6 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,17 +31,46 @@ MOVEMENTS: dict[str, tuple[str, list[tuple[int, tuple[float, float]]]]] = {
     # AU12 lip-corner puller: mouth corners out and up
     "happiness": ("12", [(48, (-0.6, -0.8)), (54, (0.6, -0.8)), (49, (-0.2, -0.4)), (53, (0.2, -0.4))]),
     # AU4 brow lowerer + AU9 nose wrinkler: inner brows down and together, nose wings up
-    "disgust": ("4+9", [(20, (0.3, 0.6)), (21, (0.6, 0.9)), (22, (-0.6, 0.9)), (23, (-0.3, 0.6)),
-                        (31, (0.0, -0.5)), (35, (0.0, -0.5))]),
+    "disgust": (
+        "4+9",
+        [
+            (20, (0.3, 0.6)),
+            (21, (0.6, 0.9)),
+            (22, (-0.6, 0.9)),
+            (23, (-0.3, 0.6)),
+            (31, (0.0, -0.5)),
+            (35, (0.0, -0.5)),
+        ],
+    ),
     # AU1+2 inner and outer brow raiser, upper lids follow a little
-    "surprise": ("1+2", [(17, (0.0, -0.7)), (19, (0.0, -1.0)), (21, (0.0, -0.9)), (22, (0.0, -0.9)),
-                         (24, (0.0, -1.0)), (26, (0.0, -0.7)), (37, (0.0, -0.3)), (44, (0.0, -0.3))]),
+    "surprise": (
+        "1+2",
+        [
+            (17, (0.0, -0.7)),
+            (19, (0.0, -1.0)),
+            (21, (0.0, -0.9)),
+            (22, (0.0, -0.9)),
+            (24, (0.0, -1.0)),
+            (26, (0.0, -0.7)),
+            (37, (0.0, -0.3)),
+            (44, (0.0, -0.3)),
+        ],
+    ),
     # AU14 dimpler + AU17 chin raiser: lip corners tighten inwards, lower lip pushed up
     "repression": ("14+17", [(48, (0.6, 0.1)), (54, (-0.6, 0.1)), (57, (0.0, -0.7)), (8, (0.0, -0.4))]),
 }
 FIXED_TIME = datetime(2014, 5, 8)  # CASME II's coding-sheet date; any constant keeps the file reproducible
-HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-          "Action Units", "Estimated Emotion"]
+HEADER = [
+    "Subject",
+    "Filename",
+    None,
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    None,
+    "Action Units",
+    "Estimated Emotion",
+]
 
 
 @dataclass(frozen=True)
@@ -47,22 +78,31 @@ class SyntheticConfig:
     subjects: int = 6
     classes: tuple[str, ...] = ("happiness", "disgust", "surprise", "repression")
     clips_per_class: int = 2
-    frame_size: tuple[int, int] = (320, 240)   # width, height
-    face_width: float = 130.0                  # px, before per-subject scale
-    frames: tuple[int, int] = (24, 34)         # clip length range
+    frame_size: tuple[int, int] = (320, 240)  # width, height
+    face_width: float = 130.0  # px, before per-subject scale
+    frames: tuple[int, int] = (24, 34)  # clip length range
     amplitude: tuple[float, float] = (2.0, 3.5)  # px of the largest anchor at the apex
-    jitter: float = 0.3                        # px, head motion sd
-    noise: float = 1.5                         # grey levels, sensor noise sd
+    jitter: float = 0.3  # px, head motion sd
+    noise: float = 1.5  # grey levels, sensor noise sd
     jpeg_quality: int = 92
     seed: int = 0
 
     @classmethod
     def from_params(cls, p: dict) -> SyntheticConfig:
         """From the `synthesize` block of params.yaml."""
-        return cls(subjects=p["subjects"], classes=tuple(p["classes"]), clips_per_class=p["clips_per_class"],
-                   frame_size=tuple(p["frame_size"]), face_width=p["face_width"], frames=tuple(p["frames"]),
-                   amplitude=tuple(p["amplitude_px"]), jitter=p["jitter_px"], noise=p["noise"],
-                   jpeg_quality=p["jpeg_quality"], seed=p["seed"])
+        return cls(
+            subjects=p["subjects"],
+            classes=tuple(p["classes"]),
+            clips_per_class=p["clips_per_class"],
+            frame_size=tuple(p["frame_size"]),
+            face_width=p["face_width"],
+            frames=tuple(p["frames"]),
+            amplitude=tuple(p["amplitude_px"]),
+            jitter=p["jitter_px"],
+            noise=p["noise"],
+            jpeg_quality=p["jpeg_quality"],
+            seed=p["seed"],
+        )
 
 
 def face_photos() -> list[tuple[str, np.ndarray]]:
@@ -70,10 +110,10 @@ def face_photos() -> list[tuple[str, np.ndarray]]:
     import matplotlib.cbook
     import skimage.data
 
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-        hopper = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR_RGB)
-    return [("skimage.data.astronaut", skimage.data.astronaut()),
-            ("matplotlib grace_hopper.jpg", hopper)]
+    hopper = cv2.imread(
+        str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), cv2.IMREAD_COLOR_RGB
+    )
+    return [("skimage.data.astronaut", skimage.data.astronaut()), ("matplotlib grace_hopper.jpg", hopper)]
 
 
 def generate(out_dir: str | Path, config: SyntheticConfig, detector: Detector) -> dict:
@@ -86,9 +126,11 @@ def generate(out_dir: str | Path, config: SyntheticConfig, detector: Detector) -
     out_dir = Path(out_dir)
     photos = face_photos()
     seeds = np.random.SeedSequence(config.seed).spawn(config.subjects)
-    rows, meta = [], {"photos": [name for name, _ in photos], "subjects": {}, "clips": {}}
-    progress = tqdm(total=config.subjects * len(config.classes) * config.clips_per_class,
-                    desc="synthesize", unit="clip")
+    rows: list[list] = []
+    meta: dict[str, Any] = {"photos": [name for name, _ in photos], "subjects": {}, "clips": {}}
+    progress = tqdm(
+        total=config.subjects * len(config.classes) * config.clips_per_class, desc="synthesize", unit="clip"
+    )
     for s, seed in enumerate(seeds, start=1):
         rng = np.random.default_rng(seed)
         name, photo = photos[(s - 1) % len(photos)]
@@ -96,16 +138,20 @@ def generate(out_dir: str | Path, config: SyntheticConfig, detector: Detector) -
         try:
             landmarks = detector(face).landmarks
         except NoFace:
-            raise RuntimeError(f"synthetic subject {s} ({name}, {identity}): the landmark detector "
-                               "finds no face; change synthesize.seed") from None
+            raise RuntimeError(
+                f"synthetic subject {s} ({name}, {identity}): the landmark detector "
+                "finds no face; change synthesize.seed"
+            ) from None
         meta["subjects"][f"sub{s:02d}"] = {"photo": name, **identity}
         labels = [c for c in config.classes for _ in range(config.clips_per_class)]
         for k, label in enumerate(rng.permutation(labels), start=1):
             clip = f"EP{rng.integers(1, 20):02d}_{k:02d}{'abcdef'[rng.integers(6)]}"
-            info = _write_clip(out_dir / "CASME2_RAW_selected" / f"sub{s:02d}" / clip, face, landmarks,
-                               str(label), config, rng)
-            rows.append([s, clip, None, info["onset"], info["apex"], info["offset"], None,
-                         MOVEMENTS[str(label)][0], str(label)])
+            info = _write_clip(
+                out_dir / "CASME2_RAW_selected" / f"sub{s:02d}" / clip, face, landmarks, str(label), config, rng
+            )
+            rows.append(
+                [s, clip, None, info["onset"], info["apex"], info["offset"], None, MOVEMENTS[str(label)][0], str(label)]
+            )
             meta["clips"][f"sub{s:02d}/{clip}"] = info
             progress.update()
     progress.close()
@@ -113,15 +159,19 @@ def generate(out_dir: str | Path, config: SyntheticConfig, detector: Detector) -
     return meta
 
 
-def _make_subject(photo: np.ndarray, detector: Detector, config: SyntheticConfig,
-                  rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def _make_subject(
+    photo: np.ndarray, detector: Detector, config: SyntheticConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, dict]:
     """A new identity: the photo's face placed in the frame under a random geometry and colour change."""
     box = detector(photo).box
     centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
     identity = {
-        "scale": float(rng.uniform(0.9, 1.1)), "aspect": float(rng.uniform(0.92, 1.08)),
-        "rotation": float(rng.uniform(-5, 5)), "mirror": bool(rng.integers(2)),
-        "gain": rng.uniform(0.85, 1.15, 3).round(3).tolist(), "gamma": float(rng.uniform(0.8, 1.25)),
+        "scale": float(rng.uniform(0.9, 1.1)),
+        "aspect": float(rng.uniform(0.92, 1.08)),
+        "rotation": float(rng.uniform(-5, 5)),
+        "mirror": bool(rng.integers(2)),
+        "gain": rng.uniform(0.85, 1.15, 3).round(3).tolist(),
+        "gamma": float(rng.uniform(0.8, 1.25)),
         "ramp": float(rng.uniform(-0.15, 0.15)),
     }
     width, height = config.frame_size
@@ -138,8 +188,9 @@ def _make_subject(photo: np.ndarray, detector: Detector, config: SyntheticConfig
     return np.clip(face, 0, 255).astype(np.uint8), identity
 
 
-def _write_clip(folder: Path, face: np.ndarray, landmarks: np.ndarray, label: str,
-                config: SyntheticConfig, rng: np.random.Generator) -> dict:
+def _write_clip(
+    folder: Path, face: np.ndarray, landmarks: np.ndarray, label: str, config: SyntheticConfig, rng: np.random.Generator
+) -> dict:
     length = int(rng.integers(config.frames[0], config.frames[1] + 1))
     onset = int(rng.integers(2, 5))
     apex = onset + max(3, round((length - 1 - onset) * rng.uniform(0.3, 0.5)))
@@ -149,8 +200,7 @@ def _write_clip(folder: Path, face: np.ndarray, landmarks: np.ndarray, label: st
     field = _displacement_field(face.shape[:2], landmarks, MOVEMENTS[label][1], amplitude)
     jitter = np.cumsum(rng.normal(0, config.jitter / 2, (length, 2)), axis=0)
     jitter -= jitter[0]
-    grid_x, grid_y = np.meshgrid(np.arange(face.shape[1], dtype=np.float32),
-                                 np.arange(face.shape[0], dtype=np.float32))
+    grid_x, grid_y = np.meshgrid(np.arange(face.shape[1], dtype=np.float32), np.arange(face.shape[0], dtype=np.float32))
     folder.mkdir(parents=True, exist_ok=True)
     for t in range(length):
         a = _intensity(t, onset, apex, offset)
@@ -158,15 +208,24 @@ def _write_clip(folder: Path, face: np.ndarray, landmarks: np.ndarray, label: st
         map_y = grid_y - a * field[..., 1] - np.float32(jitter[t, 1])
         frame = cv2.remap(face, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         frame = np.clip(frame + rng.normal(0, config.noise, frame.shape), 0, 255).astype(np.uint8)
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality])
+        ok, data = cv2.imencode(
+            ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality]
+        )
         (folder / f"img{start + t}.jpg").write_bytes(data.tobytes())
-    return {"label": label, "onset": start + onset, "apex": start + apex, "offset": start + offset,
-            "first_frame": start, "last_frame": start + length - 1, "amplitude_px": round(amplitude, 3)}
+    return {
+        "label": label,
+        "onset": start + onset,
+        "apex": start + apex,
+        "offset": start + offset,
+        "first_frame": start,
+        "last_frame": start + length - 1,
+        "amplitude_px": round(amplitude, 3),
+    }
 
 
-def _displacement_field(shape: tuple[int, int], landmarks: np.ndarray,
-                        anchors: list[tuple[int, tuple[float, float]]], amplitude: float) -> np.ndarray:
+def _displacement_field(
+    shape: tuple[int, int], landmarks: np.ndarray, anchors: list[tuple[int, tuple[float, float]]], amplitude: float
+) -> np.ndarray:
     """Smooth (H, W, 2) field: Gaussian bumps at the anchor landmarks, peak `amplitude` px."""
     eye_distance = np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0))
     sigma = 0.25 * eye_distance
@@ -200,7 +259,7 @@ def _write_coding(path: Path, rows: list[list]) -> None:
 
     book = Workbook()
     book.properties.created = book.properties.modified = FIXED_TIME
-    sheet = book.active
+    sheet = book.worksheets[0]
     sheet.title = "Sheet1"
     sheet.append(HEADER)
     for row in rows:

@@ -2,6 +2,7 @@
 
 Column names are matched case- and space-insensitively; frame numbers may be stored as text.
 """
+
 from __future__ import annotations
 
 import re
@@ -50,8 +51,12 @@ def load_table(path: str | Path, header_hint: str = "subject", sheets: tuple[str
 
 
 # Columns only one data set's table has (normalised names): a table of another data set is named as such.
-MARKERS = (("samm", {"inducementcode"}), ("mmew", {"remarks"}), ("casme3", {"au", "objectiveclass"}),
-           ("casme2", {"actionunits", "estimatedemotion"}))
+MARKERS = (
+    ("samm", {"inducementcode"}),
+    ("mmew", {"remarks"}),
+    ("casme3", {"au", "objectiveclass"}),
+    ("casme2", {"actionunits", "estimatedemotion"}),
+)
 
 
 def require_dataset(table: pd.DataFrame, path: str | Path, fmt: str) -> None:
@@ -59,9 +64,11 @@ def require_dataset(table: pd.DataFrame, path: str | Path, fmt: str) -> None:
     names = {normalise_name(c) for c in table.columns}
     guess = next((name for name, marks in MARKERS if marks <= names), None)
     if guess is not None and guess != fmt:
-        raise IngestError(f"{path}: this looks like the {guess} label table (its columns: "
-                          f"{', '.join(repr(c) for c in table.columns if c != '_row')}), not a {fmt} one; "
-                          f"set dataset.format={guess}, or point dataset.labels at the {fmt} table")
+        raise IngestError(
+            f"{path}: this looks like the {guess} label table (its columns: "
+            f"{', '.join(repr(c) for c in table.columns if c != '_row')}), not a {fmt} one; "
+            f"set dataset.format={guess}, or point dataset.labels at the {fmt} table"
+        )
 
 
 def column(table: pd.DataFrame, path: str | Path, *candidates: str) -> str:
@@ -105,8 +112,10 @@ def _pick_sheet(path: Path, names: list[int | str], wanted: tuple[str | int, ...
     for sheet in wanted:
         if isinstance(sheet, int) or sheet in names:
             return sheet
-    raise IngestError(f"{path}: no sheet named {' or '.join(map(repr, wanted))} (the workbook has "
-                      f"{', '.join(map(repr, names))}); is this the right data set's table?")
+    raise IngestError(
+        f"{path}: no sheet named {' or '.join(map(repr, wanted))} (the workbook has "
+        f"{', '.join(map(repr, names))}); is this the right data set's table?"
+    )
 
 
 def _find_header(raw: pd.DataFrame, hint: str) -> int | None:

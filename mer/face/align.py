@@ -6,6 +6,7 @@ of the normalised first frame, the box is aligned to the eye line, centred betwe
 resized to `size` x `size`. The default 2.2 x (0.6 + 1.6) is square, so nothing is squashed
 (Oulu's FaceCrop.m uses 1.8d wide and squashes).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -19,8 +20,9 @@ PREVIEW_STEP = 2
 256 px canvas sampled every 2nd pixel shows nearly all they can, for a quarter of the LWM work."""
 
 
-def normalised_landmarks(transform: LWMTransform, moving: np.ndarray, start: np.ndarray,
-                         iterations: int = 20, step: float = 0.5) -> np.ndarray:
+def normalised_landmarks(
+    transform: LWMTransform, moving: np.ndarray, start: np.ndarray, iterations: int = 20, step: float = 0.5
+) -> np.ndarray:
     """Where the clip's landmarks land in template space: solve transform(q) = moving by Newton steps.
 
     The transform maps template -> clip, so the clip's own points have to be found by inverting

@@ -15,11 +15,12 @@ fails its clip (reported like any failure) instead of going into training silent
   shift above MAX_SHIFT of the crop side (or no clear match, peak response below MIN_RESPONSE)
   means the face is no longer where the crop expects it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
     from mer.face.store import Normalised
 
 
-BLANK_STD = 2.0     # grey levels (0-255): below this a frame is blank or near-constant
-MAX_SHIFT = 0.10    # fraction of the crop side the face may move from the first frame
+BLANK_STD = 2.0  # grey levels (0-255): below this a frame is blank or near-constant
+MAX_SHIFT = 0.10  # fraction of the crop side the face may move from the first frame
 MIN_RESPONSE = 0.05  # phase-correlation peak below this: the frame does not show the first frame's face
 
 
@@ -46,7 +47,7 @@ MIN_RESPONSE = 0.05  # phase-correlation peak below this: the frame does not sho
 class CropTask:
     sample_id: str
     transform: LWMTransform
-    landmarks: np.ndarray          # normalised first-frame landmarks (template space)
+    landmarks: np.ndarray  # normalised first-frame landmarks (template space)
     frame_numbers: list[int]
     frames: list[str]
     depth_frames: list[str] | None
@@ -64,7 +65,7 @@ class CropSettings:
     window: int
 
     @classmethod
-    def from_params(cls, out_dir: Path, p: dict) -> "CropSettings":
+    def from_params(cls, out_dir: Path, p: dict) -> CropSettings:
         """From the `crop` block of params.yaml."""
         return cls(Path(out_dir), p["size"], p["width"], p["above"], p["below"], p["window"])
 
@@ -83,26 +84,44 @@ def frame_file(folder: Path, number: int, depth: bool = False) -> Path:
     return folder / f"{'depth' if depth else 'img'}{number}.png"
 
 
-def crop_tasks(clips: "pd.DataFrame", norm: "Normalised") -> list[CropTask]:
+def crop_tasks(clips: pd.DataFrame, norm: Normalised) -> list[CropTask]:
     """One task per normalised clip; `clips` is the manifest indexed by sample_id."""
-    return [CropTask(sid, transform, landmarks, clips.at[sid, "frame_numbers"], clips.at[sid, "frames"],
-                     clips.at[sid, "depth_frames"], int(clips.at[sid, "onset"]), int(clips.at[sid, "apex"]))
-            for sid, transform, landmarks in zip(norm.sample_ids, norm.transforms, norm.landmarks)]
+    rows: dict[str, Any] = {str(row.sample_id): row for row in clips.itertuples(index=False)}
+    return [
+        CropTask(
+            sid,
+            transform,
+            landmarks,
+            list(rows[sid].frame_numbers),
+            list(rows[sid].frames),
+            None if rows[sid].depth_frames is None else list(rows[sid].depth_frames),
+            int(rows[sid].onset),
+            int(rows[sid].apex),
+        )
+        for sid, transform, landmarks in zip(norm.sample_ids, norm.transforms, norm.landmarks, strict=True)
+    ]
 
 
 def read_windows(folder: Path, row, onset_window: list[int], apex_window: list[int], depth: bool) -> ClipWindows:
     """A cropped clip's windows as the cache stores them; `row` is its manifest row."""
+
     def stack(numbers: list[int], is_depth: bool) -> np.ndarray:
         read = read_depth if is_depth else read_rgb
         return np.stack([read(frame_file(folder, n, is_depth)) for n in numbers])
 
     return ClipWindows(
-        sample_id=row.sample_id, subject=row.subject, label=int(row.label_index),
-        onset=stack(onset_window, False), apex=stack(apex_window, False),
-        onset_position=onset_window.index(int(row.onset)), apex_position=apex_window.index(int(row.apex)),
-        onset_frames=onset_window, apex_frames=apex_window,
+        sample_id=row.sample_id,
+        subject=row.subject,
+        label=int(row.label_index),
+        onset=stack(onset_window, False),
+        apex=stack(apex_window, False),
+        onset_position=onset_window.index(int(row.onset)),
+        apex_position=apex_window.index(int(row.apex)),
+        onset_frames=onset_window,
+        apex_frames=apex_window,
         depth_onset=stack(onset_window, True) if depth else None,
-        depth_apex=stack(apex_window, True) if depth else None)
+        depth_apex=stack(apex_window, True) if depth else None,
+    )
 
 
 def window(numbers: list[int], labelled: int, k: int) -> list[int]:
@@ -114,8 +133,10 @@ def window(numbers: list[int], labelled: int, k: int) -> list[int]:
     run = numbers[start : start + k]
     missing = sorted(set(range(run[0], run[-1] + 1)) - set(run))
     if missing:
-        raise ClipError(f"gap in window: frame(s) {missing} missing between {run[0]} and {run[-1]}, the window "
-                        f"around frame {labelled} (a window needs consecutive frames)")
+        raise ClipError(
+            f"gap in window: frame(s) {missing} missing between {run[0]} and {run[-1]}, the window "
+            f"around frame {labelled} (a window needs consecutive frames)"
+        )
     return run
 
 
@@ -134,8 +155,10 @@ def _crop(task: CropTask, s: CropSettings) -> Cropped:
     apex_window = window(task.frame_numbers, task.apex, s.window)
     folder = s.out_dir / task.sample_id
     folder.mkdir(parents=True, exist_ok=True)
-    crop = lambda frame: cv2.remap(read_rgb(frame), map_x, map_y, cv2.INTER_LINEAR,  # noqa: E731
-                                   borderMode=cv2.BORDER_REPLICATE)
+
+    def crop(frame: str) -> np.ndarray:
+        return cv2.remap(read_rgb(frame), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
     reference = _grey(crop(task.frames[0]))
     for number in sorted(set(onset_window + apex_window)):
         at = task.frame_numbers.index(number)
@@ -143,8 +166,9 @@ def _crop(task: CropTask, s: CropSettings) -> Cropped:
         check_frame(rgb, reference, number)
         frame_file(folder, number).write_bytes(encode_png(rgb))
         if task.depth_frames:
-            depth = cv2.remap(read_depth(task.depth_frames[at]), map_x, map_y, cv2.INTER_NEAREST,
-                              borderMode=cv2.BORDER_REPLICATE)
+            depth = cv2.remap(
+                read_depth(task.depth_frames[at]), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
+            )
             frame_file(folder, number, depth=True).write_bytes(encode_png(depth))
     return Cropped(task.sample_id, onset_window, apex_window, bool(task.depth_frames), float(1 - covered.mean()))
 
@@ -154,14 +178,18 @@ def check_frame(rgb: np.ndarray, reference: np.ndarray, number: int) -> None:
     grey = _grey(rgb)
     spread = float(grey.std())
     if spread < BLANK_STD:
-        raise ClipError(f"blank frame: frame {number} has grey-level standard deviation {spread:.2f} < {BLANK_STD} "
-                        "(an empty or constant image in the window)")
+        raise ClipError(
+            f"blank frame: frame {number} has grey-level standard deviation {spread:.2f} < {BLANK_STD} "
+            "(an empty or constant image in the window)"
+        )
     window = cv2.createHanningWindow(grey.shape[::-1], cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(reference, grey, window)
     shift = float(np.hypot(dx, dy)) / grey.shape[0]
     if response < MIN_RESPONSE or shift > MAX_SHIFT:
-        raise ClipError(f"face moved: frame {number} is {shift:.2f} of the crop from the first frame's landmarks "
-                        f"(limit {MAX_SHIFT}), match {response:.2f} (minimum {MIN_RESPONSE})")
+        raise ClipError(
+            f"face moved: frame {number} is {shift:.2f} of the crop from the first frame's landmarks "
+            f"(limit {MAX_SHIFT}), match {response:.2f} (minimum {MIN_RESPONSE})"
+        )
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -197,11 +225,22 @@ class CropIndex:
 
 
 def write_index(folder: Path, settings: CropSettings, done: list[Cropped]) -> None:
-    write_json(folder / INDEX, {
-        "settings": {"size": settings.size, "width": settings.width, "above": settings.above,
-                     "below": settings.below, "window": settings.window},
-        "clips": {c.sample_id: {"onset_window": c.onset_window, "apex_window": c.apex_window, "depth": c.depth}
-                  for c in done}})
+    write_json(
+        folder / INDEX,
+        {
+            "settings": {
+                "size": settings.size,
+                "width": settings.width,
+                "above": settings.above,
+                "below": settings.below,
+                "window": settings.window,
+            },
+            "clips": {
+                c.sample_id: {"onset_window": c.onset_window, "apex_window": c.apex_window, "depth": c.depth}
+                for c in done
+            },
+        },
+    )
 
 
 def read_index(folder: str | Path) -> CropIndex:
@@ -209,8 +248,11 @@ def read_index(folder: str | Path) -> CropIndex:
     path = Path(folder) / INDEX
     data = read_json(path)
     if not isinstance(data, dict) or set(data) != {"settings", "clips"}:
-        raise ValueError(f"{path}: not a crop index (expected keys 'settings' and 'clips'); "
-                         f"re-run the crop stage (`dvc repro crop`)")
-    clips = {sid: IndexedClip(entry["onset_window"], entry["apex_window"], entry["depth"])
-             for sid, entry in data["clips"].items()}
+        raise ValueError(
+            f"{path}: not a crop index (expected keys 'settings' and 'clips'); re-run the crop stage (`dvc repro crop`)"
+        )
+    clips = {
+        sid: IndexedClip(entry["onset_window"], entry["apex_window"], entry["depth"])
+        for sid, entry in data["clips"].items()
+    }
     return CropIndex(data["settings"], clips)

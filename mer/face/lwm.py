@@ -308,7 +308,9 @@ class LWMTransform:
 
 
 def sampling_maps(
-    transform: LWMTransform, grid_to_fixed: np.ndarray, size: tuple[int, int],
+    transform: LWMTransform,
+    grid_to_fixed: np.ndarray,
+    size: tuple[int, int],
     coverage: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """float32 ``map_x, map_y`` of shape ``size = (height, width)`` for ``cv2.remap``.
@@ -335,7 +337,9 @@ def sampling_maps(
     if height <= 0 or width <= 0:
         raise ValueError(f"size must be (height, width) with positive entries, got {size}")
     if coverage is not None and (coverage.shape != (height, width) or coverage.dtype != bool):
-        raise ValueError(f"coverage must be a bool array of shape {(height, width)}, got {coverage.dtype} {coverage.shape}")
+        raise ValueError(
+            f"coverage must be a bool array of shape {(height, width)}, got {coverage.dtype} {coverage.shape}"
+        )
     numerator, total = _blend_on_grid(transform, affine, height, width)
     covered = total > 0
     fallback = transform.fallback[:, :2] @ affine  # output pixel -> moving, with the grid affine folded in
@@ -350,8 +354,9 @@ def sampling_maps(
     return maps[0], maps[1]
 
 
-def _blend_on_grid(transform: LWMTransform, affine: np.ndarray, height: int, width: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _blend_on_grid(
+    transform: LWMTransform, affine: np.ndarray, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(sum_i W_i P_i as (2, height, width), sum_i W_i) over the output grid, circle by circle."""
     linear, shift = affine[:, :2], affine[:, 2]
     # each circle's polynomial in the basis of output pixel coordinates (u, v)

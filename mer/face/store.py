@@ -6,6 +6,7 @@ iBUG 300-W order), `box` (n, 4: x0, y0, x1, y1), `score` (n), `faces` (n: faces 
 largest kept). Group `template`: dataset `landmarks` (68, 2) and attrs `source` (`mean` or
 the clip id it was taken from), `canvas` (width, height of the template space).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,9 +62,15 @@ def read(path: str | Path) -> LandmarkSet:
     with h5py.File(path, "r") as f:
         template = _read_template(f)
         return LandmarkSet(
-            sample_ids=[s.decode() for s in f["sample_id"][()]], frames=[s.decode() for s in f["frame"][()]],
-            image_sizes=f["image_size"][()], landmarks=f["landmarks"][()], boxes=f["box"][()],
-            scores=f["score"][()], faces=f["faces"][()], template=template)
+            sample_ids=[s.decode() for s in f["sample_id"][()]],
+            frames=[s.decode() for s in f["frame"][()]],
+            image_sizes=f["image_size"][()],
+            landmarks=f["landmarks"][()],
+            boxes=f["box"][()],
+            scores=f["score"][()],
+            faces=f["faces"][()],
+            template=template,
+        )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
 alignment, scikit-image), scaled so that the eye centres are `eye_distance` px apart and
 placed upright in a square canvas of `canvas` px with the eyes at 40% of its height.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -64,8 +65,10 @@ def choose_template(found: list[ClipLandmarks], choice: str, canvas: int, eye_di
         return Template(mean_template(shapes, canvas, eye_distance), "mean", (canvas, canvas))
     by_id = {c.sample_id: c for c in found}
     if choice not in by_id:
-        raise ValueError(f"landmarks.template: {choice!r} is neither 'mean' nor a clip with landmarks "
-                         f"(e.g. {', '.join(list(by_id)[:3])})")
+        raise ValueError(
+            f"landmarks.template: {choice!r} is neither 'mean' nor a clip with landmarks "
+            f"(e.g. {', '.join(list(by_id)[:3])})"
+        )
     clip = by_id[choice]
     return Template(clip.detection.landmarks, choice, clip.image_size)
 

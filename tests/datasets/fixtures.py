@@ -17,13 +17,14 @@ Faults every builder takes (COMMON):
   corrupt               the label table cannot be parsed (a damaged xlsx; for CSV, an open quote)
   text_numbers          subject and frame numbers are stored as text
 """
+
 from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -31,8 +32,19 @@ import openpyxl
 
 from mer.datasets.records import ReadResult, Rejection
 
-COMMON = frozenset({"apex_missing", "offset_before_onset", "missing_frame", "escaping_filename", "duplicate",
-                    "subject_without_clip", "missing_column", "corrupt", "text_numbers"})
+COMMON = frozenset(
+    {
+        "apex_missing",
+        "offset_before_onset",
+        "missing_frame",
+        "escaping_filename",
+        "duplicate",
+        "subject_without_clip",
+        "missing_column",
+        "corrupt",
+        "text_numbers",
+    }
+)
 SPAN = 6  # frames written on each side of onset..offset
 # the planted offset_before_onset row, with offset_invalid: reject
 OFFSET_REJECTED = "offset frame 0 is before onset frame 50"
@@ -84,19 +96,35 @@ def casme2(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     Extra fault `coding_2019`: the 20190701 table instead, with its `Objective Classes` column.
     """
     faults = _known(faults, COMMON | {"coding_2019"})
-    rows = _plant([
-        Row("sub01/EP02_01f", 1, "EP02_01f", 10, 13, 16, "happiness"),
-        Row("sub01/EP03_02", 1, "EP03_02", 20, 22, 28, "disgust"),
-        Row("sub02/EP01_11f", 2, "EP01_11f", 5, 8, 11, "surprise"),
-        Row("sub02/EP05_03", 2, "EP05_03", 30, 33, 36, "fear"),
-        Row("sub10/EP07_01", 10, "EP07_01", 40, 42, 45, "repression"),
-    ], faults, apex_marker="/", new_subject=7)
+    rows = _plant(
+        [
+            Row("sub01/EP02_01f", 1, "EP02_01f", 10, 13, 16, "happiness"),
+            Row("sub01/EP03_02", 1, "EP03_02", 20, 22, 28, "disgust"),
+            Row("sub02/EP01_11f", 2, "EP01_11f", 5, 8, 11, "surprise"),
+            Row("sub02/EP05_03", 2, "EP05_03", 30, 33, 36, "fear"),
+            Row("sub10/EP07_01", 10, "EP07_01", 40, 42, 45, "repression"),
+        ],
+        faults,
+        apex_marker="/",
+        new_subject=7,
+    )
     root = tmp_path / "CASME2_RAW_selected"
     _write_frames(rows, faults, lambda r, n: [root / f"sub{r.subject:02d}" / r.clip / f"img{n}.jpg"])
-    header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
-              "Estimated Emotion"]
-    cells = [[r.subject, r.clip, 0, r.onset, r.apex, r.offset, None, CASME2_AUS[i % len(CASME2_AUS)], r.emotion]
-             for i, r in enumerate(rows)]
+    header = [
+        "Subject",
+        "Filename",
+        None,
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        None,
+        "Action Units",
+        "Estimated Emotion",
+    ]
+    cells = [
+        [r.subject, r.clip, 0, r.onset, r.apex, r.offset, None, CASME2_AUS[i % len(CASME2_AUS)], r.emotion]
+        for i, r in enumerate(rows)
+    ]
     labels = tmp_path / "CASME2-coding-20140508.xlsx"
     if "coding_2019" in faults:
         header = header[:8] + ["Objective Classes"] + header[8:]
@@ -108,8 +136,20 @@ def casme2(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
 
 # ---------------------------------------------------------------- SAMM
 
-SAMM_COLUMNS = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
-                "Type", "Objective Classes", "Notes", "Action Units", "Estimated Emotion"]
+SAMM_COLUMNS = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Duration",
+    "Type",
+    "Objective Classes",
+    "Notes",
+    "Action Units",
+    "Estimated Emotion",
+]
 SAMM_NOTES = 12  # note lines; with a blank line after them the header is Excel row 14, as in the release
 
 
@@ -120,22 +160,39 @@ def samm(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     Subject 20's only clip is `Fear`, outside the 5-class protocol.
     """
     faults = _known(faults, COMMON | {"notes_block", "reordered_columns"})
-    rows = _plant([
-        Row("006/006_1_2", 6, "006_1_2", 5562, 5565, 5570, "Happiness"),
-        Row("006/006_1_3", 6, "006_1_3", 1000, 1002, 1008, "Anger"),
-        Row("007/007_3_1", 7, "007_3_1", 200, 203, 206, "Contempt"),
-        Row("011/011_2_1", 11, "011_2_1", 300, 302, 305, "Surprise"),
-        Row("011/011_2_2", 11, "011_2_2", 400, 404, 409, "Other"),
-        Row("020/020_1_1", 20, "020_1_1", 90, 92, 95, "Fear"),
-    ], faults, apex_marker=-1, new_subject=33)
+    rows = _plant(
+        [
+            Row("006/006_1_2", 6, "006_1_2", 5562, 5565, 5570, "Happiness"),
+            Row("006/006_1_3", 6, "006_1_3", 1000, 1002, 1008, "Anger"),
+            Row("007/007_3_1", 7, "007_3_1", 200, 203, 206, "Contempt"),
+            Row("011/011_2_1", 11, "011_2_1", 300, 302, 305, "Surprise"),
+            Row("011/011_2_2", 11, "011_2_2", 400, 404, 409, "Other"),
+            Row("020/020_1_1", 20, "020_1_1", 90, 92, 95, "Fear"),
+        ],
+        faults,
+        apex_marker=-1,
+        new_subject=33,
+    )
     root = tmp_path / "SAMM"
     _write_frames(rows, faults, lambda r, n: [root / f"{r.subject:03d}" / r.clip / f"{r.subject:03d}_{n:05d}.jpg"])
     values = {name: None for name in SAMM_COLUMNS}
     cells = []
     for r in rows:
-        values.update({"Subject": r.subject, "Filename": r.clip, "Inducement Code": 1, "Onset Frame": r.onset,
-                       "Apex Frame": r.apex, "Offset Frame": r.offset, "Duration": 9, "Type": "Micro - 1/2",
-                       "Objective Classes": 1, "Action Units": "R12", "Estimated Emotion": r.emotion})
+        values.update(
+            {
+                "Subject": r.subject,
+                "Filename": r.clip,
+                "Inducement Code": 1,
+                "Onset Frame": r.onset,
+                "Apex Frame": r.apex,
+                "Offset Frame": r.offset,
+                "Duration": 9,
+                "Type": "Micro - 1/2",
+                "Objective Classes": 1,
+                "Action Units": "R12",
+                "Estimated Emotion": r.emotion,
+            }
+        )
         cells.append(list(values.values()))
     header = list(SAMM_COLUMNS)
     if "reordered_columns" in faults:
@@ -143,12 +200,17 @@ def samm(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
         header, cells = [header[i] for i in order], [[c[i] for i in order] for c in cells]
     notes = [f"Note {i}: free text about the coding, e.g. Subject numbering." for i in range(1, SAMM_NOTES + 1)]
     labels = tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"
-    first = _write_xlsx(labels, *_columns(header, cells, faults, "Apex Frame"), faults,
-                        notes=notes + [None] if "notes_block" in faults else ())
+    first = _write_xlsx(
+        labels,
+        *_columns(header, cells, faults, "Apex Frame"),
+        faults,
+        notes=notes + [None] if "notes_block" in faults else (),
+    )
     return Layout(root, labels, _row_numbers(rows, first))
 
 
 # ---------------------------------------------------------------- MMEW
+
 
 def mmew(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     """`MMEW_Micro_Exp.xlsx` + `Micro_Expression/<emotion>/<Filename>/<n>.jpg`, n from 1.
@@ -158,13 +220,18 @@ def mmew(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     Subject S10's only clip is `fear`, outside the 4-class protocol.
     """
     faults = _known(faults, COMMON | {"numeric_subjects", "capitalised_folders"})
-    rows = _plant([
-        Row("S01/S01-07-001", "S01", "S01-07-001", 2, 5, 9, "happiness"),
-        Row("S01/S01-07-002", "S01", "S01-07-002", 3, 6, 8, "disgust"),
-        Row("S02/S02-01-001", "S02", "S02-01-001", 4, 7, 10, "surprise"),
-        Row("S02/S02-03-004", "S02", "S02-03-004", 2, 4, 6, "others"),
-        Row("S10/S10-02-001", "S10", "S10-02-001", 5, 8, 12, "fear"),
-    ], faults, apex_marker="/", new_subject="S07")
+    rows = _plant(
+        [
+            Row("S01/S01-07-001", "S01", "S01-07-001", 2, 5, 9, "happiness"),
+            Row("S01/S01-07-002", "S01", "S01-07-002", 3, 6, 8, "disgust"),
+            Row("S02/S02-01-001", "S02", "S02-01-001", 4, 7, 10, "surprise"),
+            Row("S02/S02-03-004", "S02", "S02-03-004", 2, 4, 6, "others"),
+            Row("S10/S10-02-001", "S10", "S10-02-001", 5, 8, 12, "fear"),
+        ],
+        faults,
+        apex_marker="/",
+        new_subject="S07",
+    )
     root = tmp_path / "MMEW" / "Micro_Expression"
 
     def folder(emotion: str) -> str:
@@ -173,8 +240,16 @@ def mmew(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     _write_frames(rows, faults, lambda r, n: [root / folder(r.emotion) / r.clip / f"{n}.jpg"])
     if "numeric_subjects" in faults:
         rows = [replace(r, subject=int(r.subject[1:])) for r in rows]
-    header = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion",
-              "remarks"]
+    header = [
+        "Subject",
+        "Filename",
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        "Action Units",
+        "Estimated Emotion",
+        "remarks",
+    ]
     cells = [[r.subject, r.clip, r.onset, r.apex, r.offset, "AU12", r.emotion, None] for r in rows]
     labels = tmp_path / "MMEW" / "MMEW_Micro_Exp.xlsx"
     first = _write_xlsx(labels, *_columns(header, cells, faults, "ApexFrame"), faults)
@@ -197,15 +272,31 @@ def casme3(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     subjects one level deeper, in `part_A/data/part_A/`, as the release unpacks), `split_layout`
     (`part_A_split/part_A/<subject>`; the layout's root is then `part_A_split`).
     """
-    faults = _known(faults, COMMON | {"dropped_depth", "dropped_color", "long_gap", "upper_case_filename",
-                                      "capitalised_others", "released_layout", "split_layout"})
-    rows = _plant([
-        Row("spNO.1/a/355", "spNO.1", "a", 355, 359, 360, "others"),
-        Row("spNO.1/a/380", "spNO.1", "a", 380, 383, 390, "happy"),
-        Row("spNO.2/b/166", "spNO.2", "b", 166, 166, 175, "disgust"),
-        Row("spNO.10/j/28", "spNO.10", "j", 28, 33, 40, "surprise"),
-        Row("spNO.10/k/50", "spNO.10", "k", 50, 52, 55, "anger"),
-    ], faults, apex_marker="/", new_subject="spNO.7")
+    faults = _known(
+        faults,
+        COMMON
+        | {
+            "dropped_depth",
+            "dropped_color",
+            "long_gap",
+            "upper_case_filename",
+            "capitalised_others",
+            "released_layout",
+            "split_layout",
+        },
+    )
+    rows = _plant(
+        [
+            Row("spNO.1/a/355", "spNO.1", "a", 355, 359, 360, "others"),
+            Row("spNO.1/a/380", "spNO.1", "a", 380, 383, 390, "happy"),
+            Row("spNO.2/b/166", "spNO.2", "b", 166, 166, 175, "disgust"),
+            Row("spNO.10/j/28", "spNO.10", "j", 28, 33, 40, "surprise"),
+            Row("spNO.10/k/50", "spNO.10", "k", 50, 52, 55, "anger"),
+        ],
+        faults,
+        apex_marker="/",
+        new_subject="spNO.7",
+    )
     root = tmp_path / "part_A_split" if "split_layout" in faults else tmp_path / "part_A" / "data"
     subjects = root / "part_A" if faults & {"released_layout", "split_layout"} else root
 
@@ -214,9 +305,11 @@ def casme3(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
         return [video / "color" / f"{n}.jpg", video / "depth" / f"{n}.png"]
 
     _write_frames(rows, faults, files)
-    drops = {"dropped_depth": [files(rows[1], 383)[1]],
-             "dropped_color": [files(rows[2], 166)[0], files(rows[2], 170)[0]],
-             "long_gap": [files(rows[3], n)[0] for n in range(28, 41)]}
+    drops = {
+        "dropped_depth": [files(rows[1], 383)[1]],
+        "dropped_color": [files(rows[2], 166)[0], files(rows[2], 170)[0]],
+        "long_gap": [files(rows[3], n)[0] for n in range(28, 41)],
+    }
     for fault, paths in drops.items():
         if fault in faults:
             for path in paths:
@@ -234,6 +327,7 @@ def casme3(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
 
 # ---------------------------------------------------------------- generic CSV
 
+
 def generic(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     """A clip manifest CSV: one layout per row (plain `img{}.jpg`; a folder and pattern full of
     regex metacharacters; `{:03d}.png` with a depth folder `d{:03d}.png`).
@@ -242,17 +336,24 @@ def generic(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     (no depth for s10/c3's apex). `escaping_filename` here is a frames_dir of `../x`.
     """
     faults = _known(faults, COMMON | {"bad_pattern", "dropped_depth"})
-    rows = _plant([
-        Row("s1/c1", "s1", "c1", 1, 3, 5, "happy"),
-        Row("s2/c2", "s2", "c2", 10, 11, 15, "sad"),
-        Row("s10/c3", "s10", "c3", 7, 9, 11, "happy"),
-    ], faults, apex_marker="/", new_subject="s7")
+    rows = _plant(
+        [
+            Row("s1/c1", "s1", "c1", 1, 3, 5, "happy"),
+            Row("s2/c2", "s2", "c2", 10, 11, 15, "sad"),
+            Row("s10/c3", "s10", "c3", 7, 9, 11, "happy"),
+        ],
+        faults,
+        apex_marker="/",
+        new_subject="s7",
+    )
     if "bad_pattern" in faults:
         rows.append(Row("bad_pattern", "s1", "c9", 1, 3, 5, "happy", frames=False))
-    places = {"s2/c2": ("videos/s2 (take+1)/c2", "frame[{:05d}].jpg", "", ""),
-              "s10/c3": ("s10/c3", "{:03d}.png", "s10/c3_depth", "d{:03d}.png"),
-              "bad_pattern": ("s1/c1", "img{}{}.jpg", "", ""),
-              "escaping_filename": ("../x", "img{}.jpg", "", "")}
+    places = {
+        "s2/c2": ("videos/s2 (take+1)/c2", "frame[{:05d}].jpg", "", ""),
+        "s10/c3": ("s10/c3", "{:03d}.png", "s10/c3_depth", "d{:03d}.png"),
+        "bad_pattern": ("s1/c1", "img{}{}.jpg", "", ""),
+        "escaping_filename": ("../x", "img{}.jpg", "", ""),
+    }
 
     def place(r: Row) -> tuple[str, str, str, str]:
         return places.get(r.key, (f"{r.subject}/{r.clip}", "img{}.jpg", "", ""))
@@ -267,8 +368,18 @@ def generic(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
     _write_frames(rows, faults, files)
     if "dropped_depth" in faults:
         files(rows[2], 9)[1].unlink()
-    header = ["subject", "clip", "onset", "apex", "offset", "label", "frames_dir", "frame_pattern", "depth_dir",
-              "depth_pattern"]
+    header = [
+        "subject",
+        "clip",
+        "onset",
+        "apex",
+        "offset",
+        "label",
+        "frames_dir",
+        "frame_pattern",
+        "depth_dir",
+        "depth_pattern",
+    ]
     cells = [[r.subject, r.clip, r.onset, r.apex, r.offset, r.emotion, *place(r)] for r in rows]
     header, cells = _columns(header, cells, faults, "apex")
     labels = tmp_path / "clips.csv"
@@ -281,6 +392,7 @@ def generic(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
 
 
 # ---------------------------------------------------------------- shared pieces
+
 
 def rejection_for(result: ReadResult, layout: Layout, key: str) -> Rejection:
     """The one rejection whose source is the table row planted under `key`."""
@@ -305,8 +417,9 @@ def _plant(rows: list[Row], faults: frozenset[str], apex_marker: object, new_sub
     if "offset_before_onset" in faults:
         rows.append(Row("offset_before_onset", first.subject, "bad_offset", 50, 52, 0, first.emotion))
     if "escaping_filename" in faults:
-        rows.append(Row("escaping_filename", first.subject, "../x", first.onset, first.apex, first.offset,
-                        first.emotion))
+        rows.append(
+            Row("escaping_filename", first.subject, "../x", first.onset, first.apex, first.offset, first.emotion)
+        )
     if "duplicate" in faults:
         rows.append(replace(first, key="duplicate"))
     if "subject_without_clip" in faults:
@@ -337,11 +450,12 @@ def _columns(header: list, cells: list[list], faults: frozenset[str], apex: str)
     if "missing_column" not in faults:
         return header, cells
     i = header.index(apex)
-    return header[:i] + header[i + 1:], [c[:i] + c[i + 1:] for c in cells]
+    return header[:i] + header[i + 1 :], [c[:i] + c[i + 1 :] for c in cells]
 
 
-def _write_xlsx(path: Path, header: list, cells: list[list], faults: frozenset[str], notes: Iterable = (),
-                sheet: str | None = None) -> int:
+def _write_xlsx(
+    path: Path, header: list, cells: list[list], faults: frozenset[str], notes: Iterable = (), sheet: str | None = None
+) -> int:
     """Write the table (after `notes`, one per row); the 1-based row of the first data row."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if "corrupt" in faults:
@@ -368,8 +482,16 @@ def _row_numbers(rows: list[Row], first: int) -> dict[str, int]:
 
 # ---------------------------------------------------------------- SAMM v2 as released
 
-SAMM_SUBJECTS_5CLASS = ["006", "007", *(f"{s:03d}" for s in range(9, 24)), "025", "026", "028",
-                        *(f"{s:03d}" for s in range(30, 36)), "037"]
+SAMM_SUBJECTS_5CLASS = [
+    "006",
+    "007",
+    *(f"{s:03d}" for s in range(9, 24)),
+    "025",
+    "026",
+    "028",
+    *(f"{s:03d}" for s in range(30, 36)),
+    "037",
+]
 SAMM_5CLASS_COUNTS = {"Anger": 57, "Contempt": 12, "Happiness": 26, "Surprise": 15, "Other": 26}  # 136 clips
 SAMM_OTHER_COUNTS = {"Disgust": 9, "Fear": 8, "Sadness": 6}  # the 23 rows outside the 5 classes
 SAMM_BAD_KEYS = {"028_4_1": (1071, 1143, 1134), "032_3_1": (4896, 1930, 4970)}  # apex after offset / before onset
@@ -395,8 +517,23 @@ def samm_release(tmp_path: Path) -> Layout:
         assert any(r.clip == clip for r in rows), clip
     root = tmp_path / "SAMM"
     _write_frames(rows, frozenset(), lambda r, n: [root / f"{r.subject:03d}" / r.clip / f"{r.subject:03d}_{n:05d}.jpg"])
-    cells = [[r.subject, r.clip, 1, r.onset, r.apex, r.offset, r.offset - r.onset + 1, "Micro - 1/2", 1, None,
-              "4+L10", r.emotion] for r in rows]
+    cells = [
+        [
+            r.subject,
+            r.clip,
+            1,
+            r.onset,
+            r.apex,
+            r.offset,
+            r.offset - r.onset + 1,
+            "Micro - 1/2",
+            1,
+            None,
+            "4+L10",
+            r.emotion,
+        ]
+        for r in rows
+    ]
     notes = [f"Note {i}: free text about the coding." for i in range(1, SAMM_NOTES + 1)]
     labels = tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"
     first = _write_xlsx(labels, SAMM_COLUMNS, cells, frozenset(), notes=notes + [None], sheet="MICRO_ONLY")
@@ -405,8 +542,7 @@ def samm_release(tmp_path: Path) -> Layout:
 
 # ---------------------------------------------------------------- SMIC HS
 
-SMIC_SUBJECTS = ["s1", "s2", "s3", "s4", "s5", "s6", "s8", "s9", "s11", "s12", "s13", "s14", "s15", "s18", "s19",
-                 "s20"]
+SMIC_SUBJECTS = ["s1", "s2", "s3", "s4", "s5", "s6", "s8", "s9", "s11", "s12", "s13", "s14", "s15", "s18", "s19", "s20"]
 SMIC_COUNTS = {"positive": 51, "negative": 70, "surprise": 43}  # 164 clips
 SMIC_SHORT = {"positive": "po", "negative": "ne", "surprise": "sur"}
 

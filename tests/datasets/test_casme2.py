@@ -36,8 +36,9 @@ def test_blank_header_cells_are_really_blank(tmp_path: Path) -> None:
 def test_text_stored_numbers_read_the_same(tmp_path: Path) -> None:
     plain = casme2.read(*fixtures.casme2(tmp_path / "a").paths)
     text = casme2.read(*fixtures.casme2(tmp_path / "b", {"text_numbers"}).paths)
-    assert [(c.sample_id, c.onset, c.apex, c.offset, c.frame_numbers) for c in text.clips] == \
-           [(c.sample_id, c.onset, c.apex, c.offset, c.frame_numbers) for c in plain.clips]
+    assert [(c.sample_id, c.onset, c.apex, c.offset, c.frame_numbers) for c in text.clips] == [
+        (c.sample_id, c.onset, c.apex, c.offset, c.frame_numbers) for c in plain.clips
+    ]
 
 
 def test_apex_slash_is_repaired_to_the_middle(tmp_path: Path) -> None:
@@ -88,4 +89,3 @@ def test_corrupt_table_stops_the_read(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="cannot read label table") as err:
         casme2.read(layout.root, layout.labels)
     assert str(err.value).startswith(str(layout.labels))
-

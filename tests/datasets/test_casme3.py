@@ -62,8 +62,10 @@ def test_frame_missing_in_both_modalities_moves_too(tmp_path: Path) -> None:
 def test_a_gap_longer_than_max_step_is_rejected(tmp_path: Path) -> None:
     layout = fixtures.casme3(tmp_path, {"long_gap"})
     result = casme3.read(layout.root, layout.labels)
-    assert rejection_for(result, layout, "spNO.10/j/28").reason == \
-        f"apex frame 33 has no colour+depth pair within {casme3.MAX_STEP} frames (nearest is 27)"
+    assert (
+        rejection_for(result, layout, "spNO.10/j/28").reason
+        == f"apex frame 33 has no colour+depth pair within {casme3.MAX_STEP} frames (nearest is 27)"
+    )
 
 
 def test_upper_case_filename_finds_its_folder_and_keeps_a_stable_id(tmp_path: Path) -> None:

@@ -11,40 +11,49 @@ from tests.datasets.fixtures import ROW_FAULT_REASONS, rejection_for
 IDS = ["s1/c1", "s2/c2", "s10/c3"]
 
 
-@pytest.mark.parametrize("pattern, name, number", [
-    ("img{}.jpg", "img12.jpg", 12),
-    ("{:05d}.png", "00007.png", 7),
-    ("{0:d}.jpg", "31.jpg", 31),
-    ("frame[{:05d}].jpg", "frame[00012].jpg", 12),
-    ("a+b (1){}.JPG", "a+b (1)9.JPG", 9),
-    ("{{{}}}.jpg", "{4}.jpg", 4),
-])
+@pytest.mark.parametrize(
+    "pattern, name, number",
+    [
+        ("img{}.jpg", "img12.jpg", 12),
+        ("{:05d}.png", "00007.png", 7),
+        ("{0:d}.jpg", "31.jpg", 31),
+        ("frame[{:05d}].jpg", "frame[00012].jpg", 12),
+        ("a+b (1){}.JPG", "a+b (1)9.JPG", 9),
+        ("{{{}}}.jpg", "{4}.jpg", 4),
+    ],
+)
 def test_pattern_matches_the_names_it_makes(pattern: str, name: str, number: int) -> None:
     match = generic.pattern_regex(pattern).fullmatch(name)
     assert match and int(match.group(1)) == number
 
 
-@pytest.mark.parametrize("pattern, name", [
-    ("img{}.jpg", "imgX.jpg"),
-    ("img{}.jpg", "img1xjpg"),  # the dot is literal
-    ("frame[{:05d}].jpg", "frame0.jpg"),  # the brackets are literal, not a character class
-    ("a+b{}.jpg", "aab1.jpg"),
-    ("img{}.jpg", "img1.jpg.bak"),
-])
+@pytest.mark.parametrize(
+    "pattern, name",
+    [
+        ("img{}.jpg", "imgX.jpg"),
+        ("img{}.jpg", "img1xjpg"),  # the dot is literal
+        ("frame[{:05d}].jpg", "frame0.jpg"),  # the brackets are literal, not a character class
+        ("a+b{}.jpg", "aab1.jpg"),
+        ("img{}.jpg", "img1.jpg.bak"),
+    ],
+)
 def test_pattern_refuses_other_names(pattern: str, name: str) -> None:
     assert generic.pattern_regex(pattern).fullmatch(name) is None
 
 
-@pytest.mark.parametrize("pattern, reason", [
-    ("img{}{}.jpg", "exactly one integer field"),
-    ("img.jpg", "exactly one integer field"),
-    ("{name}.jpg", "exactly one integer field"),
-    ("{:x}.jpg", "exactly one integer field"),
-    ("{:>5}.jpg", "exactly one integer field"),
-    ("{!r}.jpg", "exactly one integer field"),
-    ("img{.jpg", "is not a format string"),
-    ("sub/{}.jpg", "must be a file name"),
-])
+@pytest.mark.parametrize(
+    "pattern, reason",
+    [
+        ("img{}{}.jpg", "exactly one integer field"),
+        ("img.jpg", "exactly one integer field"),
+        ("{name}.jpg", "exactly one integer field"),
+        ("{:x}.jpg", "exactly one integer field"),
+        ("{:>5}.jpg", "exactly one integer field"),
+        ("{!r}.jpg", "exactly one integer field"),
+        ("img{.jpg", "is not a format string"),
+        ("sub/{}.jpg", "must be a file name"),
+    ],
+)
 def test_bad_patterns_are_refused(pattern: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         generic.pattern_regex(pattern)

@@ -9,15 +9,34 @@ from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError
 from tests.datasets import fixtures
 
-CASME2_5 = Protocol("casme2_5class", ("happiness", "disgust", "repression", "surprise", "others"),
-                    {e: e for e in ("happiness", "disgust", "repression", "surprise", "others")})
-SAMM_5 = Protocol("samm_5class", ("happiness", "anger", "contempt", "surprise", "other"),
-                  {e: e for e in ("happiness", "anger", "contempt", "surprise", "other")})
-MMEW_4 = Protocol("mmew_4class", ("happiness", "surprise", "disgust", "others"),
-                  {e: e for e in ("happiness", "surprise", "disgust", "others")})
-CASME3_4 = Protocol("casme3_4class", ("positive", "negative", "surprise", "others"),
-                    {"happy": "positive", "disgust": "negative", "fear": "negative", "anger": "negative",
-                     "sad": "negative", "surprise": "surprise", "others": "others"})
+CASME2_5 = Protocol(
+    "casme2_5class",
+    ("happiness", "disgust", "repression", "surprise", "others"),
+    {e: e for e in ("happiness", "disgust", "repression", "surprise", "others")},
+)
+SAMM_5 = Protocol(
+    "samm_5class",
+    ("happiness", "anger", "contempt", "surprise", "other"),
+    {e: e for e in ("happiness", "anger", "contempt", "surprise", "other")},
+)
+MMEW_4 = Protocol(
+    "mmew_4class",
+    ("happiness", "surprise", "disgust", "others"),
+    {e: e for e in ("happiness", "surprise", "disgust", "others")},
+)
+CASME3_4 = Protocol(
+    "casme3_4class",
+    ("positive", "negative", "surprise", "others"),
+    {
+        "happy": "positive",
+        "disgust": "negative",
+        "fear": "negative",
+        "anger": "negative",
+        "sad": "negative",
+        "surprise": "surprise",
+        "others": "others",
+    },
+)
 GENERIC_2 = Protocol("generic_2class", ("positive", "negative"), {"happy": "positive", "sad": "negative"})
 
 
@@ -33,20 +52,26 @@ def test_fail_lists_every_rejected_row(tmp_path: Path) -> None:
 
 def test_skip_reports_rejections_and_protocol_drops(tmp_path: Path) -> None:
     layout = fixtures.casme2(tmp_path, {"offset_before_onset", "duplicate", "apex_missing"})
-    result = ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="skip",
-                    repair=Repair(offset_invalid="reject"))
+    result = ingest(
+        "casme2", layout.root, layout.labels, CASME2_5, on_error="skip", repair=Repair(offset_invalid="reject")
+    )
     report = result.report
-    assert [c.sample_id for c in result.clips] == ["sub01/EP02_01f", "sub01/EP03_02", "sub02/EP01_11f",
-                                                   "sub10/EP07_01"]
+    assert [c.sample_id for c in result.clips] == ["sub01/EP02_01f", "sub01/EP03_02", "sub02/EP01_11f", "sub10/EP07_01"]
     assert report["dropped_by_protocol"] == {"fear": 1}
     assert report["per_class"] == {"happiness": 1, "disgust": 1, "repression": 1, "surprise": 1, "others": 0}
     assert report["apex_repaired"] == 1
     assert report["rejected_count"] == 2
     assert report["rejected"] == [
-        {"source": f"{layout.labels}:row {layout.rows['offset_before_onset']}", "sample_id": "sub01/bad_offset",
-         "reason": "offset frame 0 is before onset frame 50"},
-        {"source": f"{layout.labels}:row {layout.rows['duplicate']}", "sample_id": "sub01/EP02_01f",
-         "reason": f"duplicate clip id, first seen at {layout.labels}:row 2"},
+        {
+            "source": f"{layout.labels}:row {layout.rows['offset_before_onset']}",
+            "sample_id": "sub01/bad_offset",
+            "reason": "offset frame 0 is before onset frame 50",
+        },
+        {
+            "source": f"{layout.labels}:row {layout.rows['duplicate']}",
+            "sample_id": "sub01/EP02_01f",
+            "reason": f"duplicate clip id, first seen at {layout.labels}:row 2",
+        },
     ]
 
 
@@ -54,8 +79,11 @@ def test_subject_whose_rows_all_fail_is_reported(tmp_path: Path) -> None:
     layout = fixtures.casme2(tmp_path, {"subject_without_clip"})
     report = ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="skip").report
     assert report["subjects"] == ["sub01", "sub02", "sub10"]
-    assert {"source": "subject sub07", "sample_id": "sub07",
-            "reason": "subject has no usable clip (all its rows were rejected)"} in report["rejected"]
+    assert {
+        "source": "subject sub07",
+        "sample_id": "sub07",
+        "reason": "subject has no usable clip (all its rows were rejected)",
+    } in report["rejected"]
     with pytest.raises(IngestError, match="subject sub07 .*subject has no usable clip"):
         ingest("casme2", layout.root, layout.labels, CASME2_5, on_error="fail")
 
@@ -85,8 +113,13 @@ def test_subjects_and_clips_are_in_natural_order(tmp_path: Path) -> None:
     result = ingest("casme3", layout.root, layout.labels, CASME3_4)
     assert result.report["subjects"] == ["spNO.1", "spNO.2", "spNO.10"]
     assert sorted(result.report["subjects"]) != result.report["subjects"]  # plain sorting would differ
-    assert [c.sample_id for c in result.clips] == ["spNO.1/a/355", "spNO.1/a/380", "spNO.2/b/166",
-                                                   "spNO.10/j/28", "spNO.10/k/50"]
+    assert [c.sample_id for c in result.clips] == [
+        "spNO.1/a/355",
+        "spNO.1/a/380",
+        "spNO.2/b/166",
+        "spNO.10/j/28",
+        "spNO.10/k/50",
+    ]
     assert result.report["per_class"] == {"positive": 1, "negative": 2, "surprise": 1, "others": 1}
     assert result.report["reader_counts"] == {"keyframe_moved": 1, "unpaired_frame": 1}
 
@@ -107,8 +140,9 @@ def test_duplicate_micro_expression_in_one_video_is_rejected(tmp_path: Path) -> 
     layout = fixtures.casme3(tmp_path, {"duplicate"})
     report = ingest("casme3", layout.root, layout.labels, CASME3_4, on_error="skip").report
     assert report["clips"] == 5
-    assert [(r["sample_id"], r["source"]) for r in report["rejected"]] == \
-           [("spNO.1/a/355", f"{layout.labels}:row {layout.rows['duplicate']}")]
+    assert [(r["sample_id"], r["source"]) for r in report["rejected"]] == [
+        ("spNO.1/a/355", f"{layout.labels}:row {layout.rows['duplicate']}")
+    ]
 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:
@@ -124,4 +158,3 @@ def test_no_usable_clip_is_an_error(tmp_path: Path) -> None:
     nothing = Protocol("none", ("anger",), {"anger": "anger"})
     with pytest.raises(IngestError, match="no usable clip under protocol 'none'"):
         ingest("casme2", layout.root, layout.labels, nothing)
-

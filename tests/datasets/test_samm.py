@@ -36,8 +36,9 @@ def test_emotions_are_lower_cased(tmp_path: Path) -> None:
 def test_columns_are_matched_by_name_not_order(tmp_path: Path) -> None:
     plain = samm.read(*fixtures.samm(tmp_path / "a").paths)
     shuffled = samm.read(*fixtures.samm(tmp_path / "b", {"reordered_columns", "notes_block", "text_numbers"}).paths)
-    assert [(c.sample_id, c.onset, c.apex, c.offset, c.emotion) for c in shuffled.clips] == \
-           [(c.sample_id, c.onset, c.apex, c.offset, c.emotion) for c in plain.clips]
+    assert [(c.sample_id, c.onset, c.apex, c.offset, c.emotion) for c in shuffled.clips] == [
+        (c.sample_id, c.onset, c.apex, c.offset, c.emotion) for c in plain.clips
+    ]
 
 
 def test_apex_minus_one_is_repaired_or_rejected(tmp_path: Path) -> None:
@@ -70,4 +71,3 @@ def test_missing_column_and_corrupt_table_stop_the_read(tmp_path: Path) -> None:
     layout = fixtures.samm(tmp_path / "b", {"corrupt"})
     with pytest.raises(IngestError, match="cannot read label table"):
         samm.read(layout.root, layout.labels)
-

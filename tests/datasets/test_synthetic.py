@@ -1,4 +1,5 @@
 """The embedded synthetic set: CASME II layout, reader round trip, determinism, local motion."""
+
 from __future__ import annotations
 
 import time
@@ -11,7 +12,6 @@ from mer.datasets import casme2
 from mer.datasets.ingest import ingest
 from mer.datasets.protocols import Protocol
 from mer.datasets.synthetic import HEADER, MOVEMENTS, SyntheticConfig, generate
-
 from tests.conftest import SMALL
 
 
@@ -42,11 +42,20 @@ def test_round_trip_through_the_casme2_reader(synthetic_small):
     for sample_id, info in meta["clips"].items():
         clip = by_id[sample_id]
         assert (clip.onset, clip.apex, clip.offset, clip.emotion) == (
-            info["onset"], info["apex"], info["offset"], info["label"])
+            info["onset"],
+            info["apex"],
+            info["offset"],
+            info["label"],
+        )
         assert clip.frame_numbers[0] == info["first_frame"] and clip.frame_numbers[-1] == info["last_frame"]
     protocol = Protocol("p", SMALL.classes, {c: c for c in SMALL.classes})
-    report = ingest("casme2", root / "CASME2_RAW_selected", root / "CASME2-coding-synthetic.xlsx", protocol,
-                    expected_subjects=["sub01", "sub02", "sub03"]).report
+    report = ingest(
+        "casme2",
+        root / "CASME2_RAW_selected",
+        root / "CASME2-coding-synthetic.xlsx",
+        protocol,
+        expected_subjects=["sub01", "sub02", "sub03"],
+    ).report
     assert report["per_class"] == {"happiness": 3, "surprise": 3}
 
 

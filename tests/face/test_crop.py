@@ -1,4 +1,5 @@
 """Windows, per-clip cropping (RGB and 16-bit depth), and failures that name the clip."""
+
 from __future__ import annotations
 
 import cv2
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from mer.face.crop import CropSettings, CropTask, Cropped, crop_clip, window
+from mer.face.crop import Cropped, CropSettings, CropTask, crop_clip, window
 from mer.face.detect import check_inside, detect_clip, init_worker
 from mer.face.lwm import LWMTransform
 from mer.failures import ClipError, ClipFailure, check
@@ -71,8 +72,10 @@ def test_detect_clip_reports_corrupt_missing_and_faceless_frames(tmp_path):
     cv2.imwrite(str(blank), np.full((120, 160, 3), 127, np.uint8))
     face = tmp_path / "face.png"
     cv2.imwrite(str(face), skimage.data.astronaut()[..., ::-1])
-    results = {name: detect_clip((name, str(path))) for name, path in
-               [("corrupt", corrupt), ("missing", tmp_path / "nope.jpg"), ("blank", blank), ("face", face)]}
+    results = {
+        name: detect_clip((name, str(path)))
+        for name, path in [("corrupt", corrupt), ("missing", tmp_path / "nope.jpg"), ("blank", blank), ("face", face)]
+    }
     assert "unreadable or corrupt image" in results["corrupt"].reason
     assert "frame file missing" in results["missing"].reason
     assert results["blank"].reason.startswith("no face")

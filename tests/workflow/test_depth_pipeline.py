@@ -1,4 +1,5 @@
 """Depth end to end: a CAS(ME)^3-layout copy of the synthetic faces, with 16-bit depth, through to the cache."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,18 @@ def _casme3_copy(repo) -> None:
             depth = np.full((240, 320), 40000 + 1000 * (n % 7), np.uint16)
             depth[:120] = 50000  # two depth levels: nearest sampling must keep exactly these values
             cv2.imwrite(str(repo.path / "raw" / subject / clip / "depth" / f"{n}.png"), depth)
-        rows.append({"Subject": subject, "Filename": clip, "Onset": info["onset"], "Apex": info["apex"],
-                     "Offset": info["offset"], "AU": "12", "Objective class": "I",
-                     "emotion": {"happiness": "happy", "surprise": "surprise"}[info["label"]]})
+        rows.append(
+            {
+                "Subject": subject,
+                "Filename": clip,
+                "Onset": info["onset"],
+                "Apex": info["apex"],
+                "Offset": info["offset"],
+                "AU": "12",
+                "Objective class": "I",
+                "emotion": {"happiness": "happy", "surprise": "surprise"}[info["label"]],
+            }
+        )
     with pd.ExcelWriter(repo.path / "raw/labels.xlsx") as writer:
         pd.DataFrame(rows).to_excel(writer, sheet_name="label", index=False)
 
@@ -38,8 +48,15 @@ def _casme3_copy(repo) -> None:
 def test_depth_frames_reach_the_cache_as_uint16(built):
     repo = built  # data/synthetic is there already
     _casme3_copy(repo)
-    repo.set_params(**{"dataset.format": "casme3", "dataset.root": "raw", "dataset.labels": "raw/labels.xlsx",
-                       "dataset.protocol": "casme3_4class", "dataset.subjects": ["spNO.1", "spNO.2"]})
+    repo.set_params(
+        **{
+            "dataset.format": "casme3",
+            "dataset.root": "raw",
+            "dataset.labels": "raw/labels.xlsx",
+            "dataset.protocol": "casme3_4class",
+            "dataset.subjects": ["spNO.1", "spNO.2"],
+        }
+    )
     repo.dvc("repro", "cache")
     cache = Cache(repo.path / "data/cache.h5")
     assert cache.has_depth and len(cache) == 4

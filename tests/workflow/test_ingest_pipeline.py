@@ -1,4 +1,5 @@
 """Issue 2's done-when: synthesize -> ingest under real DVC, caching and selective re-runs."""
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,7 @@ def test_subject_list_mismatch_prints_the_right_list(built):
     repo.set_params(**{"dataset.subjects": ["sub01"]})
     failed = repo.dvc("repro", "ingest", check=False)
     assert failed.returncode != 0
-    assert "subjects: [\"sub01\", \"sub02\"]" in failed.stderr
+    assert 'subjects: ["sub01", "sub02"]' in failed.stderr
     assert "Traceback" not in failed.stderr
     assert "changed" in repo.dvc("status", "ingest").stdout  # the failed run locked nothing
 
@@ -56,18 +57,27 @@ def test_real_casme3_table_ingests_from_the_released_layout(tmp_path):
     raw.mkdir(parents=True)
     shutil.copy(table, raw / table.name)
     release_frames(table, raw / "part_A/data/part_A")
-    compose_and_dump(repo.path / "params.yaml", str(repo.path / "conf"), None, "config", str(repo.path),
-                     ["dataset=casme3_4class"])
+    compose_and_dump(
+        repo.path / "params.yaml", str(repo.path / "conf"), None, "config", str(repo.path), ["dataset=casme3_4class"]
+    )
     done = repo.dvc("repro", "ingest")
     assert "subject folders found in data/raw/CASME3/part_A/data/part_A (below dataset.root" in done.stdout
-    assert "ingest: 860 clips, 94 subjects, 0 rejected, 0 outside protocol 'casme3_4class'; repaired: 6 erratum" \
+    assert (
+        "ingest: 860 clips, 94 subjects, 0 rejected, 0 outside protocol 'casme3_4class'; repaired: 6 erratum"
         in done.stdout
+    )
     report = json.loads((repo.path / "reports/ingest.json").read_text())
     assert report["per_class"] == {"positive": 55, "negative": 457, "surprise": 187, "others": 161}
     assert len(report["subjects"]) == 94 and report["rejected"] == []
-    assert [(e["row"], e["applied"]) for e in report["errata"]] == [(130, True), (710, True), (751, True),
-                                                                    (752, True), (752, True), (798, True),
-                                                                    (800, True)]
+    assert [(e["row"], e["applied"]) for e in report["errata"]] == [
+        (130, True),
+        (710, True),
+        (751, True),
+        (752, True),
+        (752, True),
+        (798, True),
+        (800, True),
+    ]
     assert report["dataset"]["labels_file"] == table.name
     assert report["dataset"]["labels_sha256"] == hashlib.sha256(table.read_bytes()).hexdigest()
     manifest = pd.read_csv(repo.path / "data/manifest.csv", keep_default_na=False)

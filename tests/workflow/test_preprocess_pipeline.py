@@ -1,4 +1,5 @@
 """Issue 3's done-when: synthesize -> ... -> cache under real DVC, with a bad clip skipped or fatal."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import shutil
 import pytest
 
 from mer.cache import Cache
-
 from tests.workflow.conftest import ran
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,6 @@
 """Issues 5 and 13 under real DVC: metrics over seeds for `dvc metrics diff`, plots for `dvc plots diff`, experiments
 (`-S train.seeds=[7]` re-runs only the report)."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,16 @@ from tests.workflow.conftest import ran
 
 pytestmark = pytest.mark.slow
 
-OUTPUTS = ["metrics.json", "predictions.csv", "curves.csv", "confusion.png", "subjects.png", "curves.png",
-           "seeds.png", "README.md"]
+OUTPUTS = [
+    "metrics.json",
+    "predictions.csv",
+    "curves.csv",
+    "confusion.png",
+    "subjects.png",
+    "curves.png",
+    "seeds.png",
+    "README.md",
+]
 FOLDS = {f"train@{subject}-{seed}" for subject in ("sub01", "sub02") for seed in (7, 8)}
 
 
@@ -26,8 +35,12 @@ def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
 
 
 def test_metrics_diff_plots_diff_and_experiments(repo):
-    repo.set_params(**{"synthesize.clips_per_class": 3,  # 12 clips: enough for training to move the metrics
-                       "train.seeds": [7, 8]})
+    repo.set_params(
+        **{
+            "synthesize.clips_per_class": 3,  # 12 clips: enough for training to move the metrics
+            "train.seeds": [7, 8],
+        }
+    )
     assert "report" in ran(repo.dvc("repro").stdout)
     for name in OUTPUTS:
         assert (repo.path / "reports" / name).stat().st_size > 0, name
@@ -63,5 +76,8 @@ def test_metrics_diff_plots_diff_and_experiments(repo):
     data = runs["one-seed"]["data"]
     assert data["params"]["params.yaml"]["data"]["train"]["seeds"] == [7]
     shown = data["metrics"]["reports/metrics.json"]["data"]
-    assert shown["accuracy"] == {"mean": after["per_seed"]["7"]["accuracy"], "min": after["per_seed"]["7"]["accuracy"],
-                                 "max": after["per_seed"]["7"]["accuracy"]}  # one seed: no std
+    assert shown["accuracy"] == {
+        "mean": after["per_seed"]["7"]["accuracy"],
+        "min": after["per_seed"]["7"]["accuracy"],
+        "max": after["per_seed"]["7"]["accuracy"],
+    }  # one seed: no std

@@ -1,4 +1,5 @@
 """Issue 6's sharing: the project's default remote, push with run-cache, a fresh clone restores without running."""
+
 from __future__ import annotations
 
 import hashlib

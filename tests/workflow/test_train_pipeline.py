@@ -1,5 +1,6 @@
 """Issues 4 and 13 under DVC: one stage per LOSO fold and seed, fold and DVCLive outputs, selective re-runs
 (a new seed trains only its folds), byte-identical re-runs, resume after a kill."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,11 @@ LIVE = ["metrics.json", "plots/metrics/train/loss.tsv", "plots/metrics/train/acc
 def _locked_epochs(repo) -> dict[str, int]:
     """train.epochs each fold's dvc.lock entry was trained with ({} while DVC rewrites the file)."""
     lock = yaml.safe_load((repo.path / "dvc.lock").read_text()) or {}
-    return {name: entry["params"]["params.yaml"]["train.epochs"]
-            for name, entry in lock.get("stages", {}).items() if name in FOLDS}
+    return {
+        name: entry["params"]["params.yaml"]["train.epochs"]
+        for name, entry in lock.get("stages", {}).items()
+        if name in FOLDS
+    }
 
 
 def _lock_outs(repo, stage: str) -> dict[str, str]:
@@ -76,8 +80,14 @@ def test_folds_train_cache_and_rerun_only_what_a_param_touches(built):
 def test_a_killed_run_resumes_with_the_unfinished_folds(built):
     repo = built
     repo.set_params(**{"train.epochs": 40})
-    run = subprocess.Popen([repo.dvc_path, "repro"], cwd=repo.path, env=repo.env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)
+    run = subprocess.Popen(
+        [repo.dvc_path, "repro"],
+        cwd=repo.path,
+        env=repo.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while _locked_epochs(repo).get("train@sub01-7") != 40:
         assert run.poll() is None and time.monotonic() < deadline, "dvc repro ended before fold 1 was locked"
