@@ -17,7 +17,7 @@ import pytest
 
 from mer.datasets import check, ingest
 from mer.datasets.protocols import Protocol
-from tests.test_dvc_deps import _pipeline, problems
+from tests.test_dvc_deps import _pipeline, closure, problems
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = "toyformat"
@@ -63,6 +63,7 @@ def toy_reader(monkeypatch):
     """Steps 1 and 2: the module in mer/datasets and the format registered (both undone afterwards)."""
     assert not MODULE.exists(), f"{MODULE} exists: a reader of that name would be overwritten"
     MODULE.write_text(READER)
+    closure.cache_clear()  # import closures are cached per stage script: recompute with the new reader
     monkeypatch.setattr(ingest, "FORMATS", (*ingest.FORMATS, FORMAT))
     monkeypatch.setitem(check.FOLDERS, FORMAT, ("<subject>", "f<n>.png"))
     try:
@@ -70,6 +71,7 @@ def toy_reader(monkeypatch):
     finally:
         MODULE.unlink()
         sys.modules.pop(f"mer.datasets.{FORMAT}", None)
+        closure.cache_clear()
 
 
 def toy_data(root: Path) -> Path:

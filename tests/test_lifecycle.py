@@ -97,7 +97,7 @@ def test_kill_9_of_dvc_repro_leaves_no_train_stage_running(tmp_path, when):
     params = {
         "input": {"kind": "difference", "size": SIZE},
         "model": {"name": "mmnet", "options": {"width_mult": 0.25, "stem_width": 16}},
-        "train": {"epochs": 100000, "batch_size": 4},
+        "train": {"epochs": 100000, "batch_size": 4, "seeds": [7]},
     }
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     stage = {

@@ -110,8 +110,8 @@ ALL_STAGES = {
     "crop",
     "cache",
     "flow",
-    "train@sub01",
-    "train@sub02",
+    "train@sub01-7",
+    "train@sub02-7",
     "report",
 }
 

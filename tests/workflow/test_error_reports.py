@@ -36,7 +36,9 @@ def test_failing_ingest_leaves_its_rejection_list_and_root_faults_name_the_param
     assert "frame folder missing" not in empty.stderr
 
     repo.set_params(**{"dataset.root": "data/raw/nowhere"})  # (dvc repro itself stops first: a missing dep)
-    missing = repo.run("python", "stages/ingest.py", check=False)
+    missing = repo.run(
+        "python", "stages/ingest.py", "--manifest", "data/manifest.csv", "--report", "reports/ingest.json", check=False
+    )
     assert "ingest: dataset.root is 'data/raw/nowhere': no such folder" in missing.stderr
 
     repo.set_params(**{"dataset.root": params["root"]})

@@ -18,7 +18,7 @@ import pytest
 from tests.workflow.conftest import Repo, make_repo, ran
 
 FINAL = "mer launch: dvc repro"
-FOLDS = {"train@sub01", "train@sub02"}
+FOLDS = {"train@sub01-7", "train@sub02-7"}
 
 
 @pytest.fixture(scope="module")
@@ -97,17 +97,17 @@ def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
     out, _ = process.communicate(timeout=900)
     assert killed, out
     assert process.returncode == 1, out
-    assert "FAILED train@sub02" in out and "python stages/train.py --subject sub02" in out
+    assert "FAILED train@sub02-7" in out and "python stages/train.py --subject sub02" in out
     assert "1 done, 1 failed" in out and FINAL not in out
-    assert "train@sub02" in (repo.path / ".dvc/tmp/mer-launch/train@sub02.log").read_text()
+    assert "train@sub02-7" in (repo.path / ".dvc/tmp/mer-launch/train@sub02-7.log").read_text()
     stale = json.loads(repo.dvc("status", "--json").stdout)
-    assert set(stale) == {"train@sub02", "report"}, stale
+    assert set(stale) == {"train@sub02-7", "report"}, stale
 
     done = launch(repo, ray_tmp)
     before, after = done.stdout.split(FINAL)
-    assert [line.split()[1] for line in before.splitlines() if line.startswith("start ")] == ["train@sub02"]
+    assert [line.split()[1] for line in before.splitlines() if line.startswith("start ")] == ["train@sub02-7"]
     assert ran(after) == {"report"}
-    assert json.loads((repo.path / "reports/folds/sub02/curves.json").read_text())["train"]["epochs"] == 3
+    assert json.loads((repo.path / "reports/folds/seed7/sub02/curves.json").read_text())["train"]["epochs"] == 3
     assert "Data and pipelines are up to date" in repo.dvc("status").stdout
 
 

@@ -14,7 +14,7 @@ from tests.workflow.conftest import PROJECT, Repo, ran
 
 pytestmark = pytest.mark.slow
 
-FOLDS = {"train@sub01", "train@sub02"}
+FOLDS = {"train@sub01-7", "train@sub02-7"}
 FLOW_INPUT: dict[str, object] = {"input.kind": "flow", "input.file": "data/flow.h5"}  # what `-S input=flow` sets
 
 PARAM_CHANGES: dict[str, tuple[dict[str, object], set[str]]] = {  # name -> (params set, stages dvc status names)
@@ -70,7 +70,7 @@ def test_one_line_in_a_library_module_names_exactly_the_stages_that_run_it(built
         path.write_text(original)
     assert {m: seen[m] for m in MODULE_CHANGES} == MODULE_CHANGES
     # every other module too: the stages whose scripts import it (tests/test_dvc_deps.py's closure)
-    scripts = {"train@sub01": "stages/train.py", "train@sub02": "stages/train.py"}
+    scripts = {"train@sub01-7": "stages/train.py", "train@sub02-7": "stages/train.py"}
     runs = {
         m: {s for s in seen[modules[0]] | _every_stage(built) if m in closure(scripts.get(s, f"stages/{s}.py"))}
         for m in modules
@@ -109,12 +109,12 @@ def test_flow_reaches_only_folds_whose_input_kind_uses_it(built):
     built.set_params(**{"flow.size": 24})
     assert ran(built.dvc("repro").stdout) == {"flow"} | FOLDS | {"report"}
     lock = yaml.safe_load((built.path / "dvc.lock").read_text())
-    assert "data/flow.h5" in {dep["path"] for dep in lock["stages"]["train@sub01"]["deps"]}
+    assert "data/flow.h5" in {dep["path"] for dep in lock["stages"]["train@sub01-7"]["deps"]}
 
 
 def test_a_kind_whose_file_does_not_match_stops_with_the_fix(built):
     built.set_params(**{"input.kind": "flow"})  # without input.file: data/flow.h5
-    failed = built.dvc("repro", "train@sub01", check=False)
+    failed = built.dvc("repro", "train@sub01-7", check=False)
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
     assert (
         "input kind 'flow' reads its motion from the flow stage's file (data/flow.h5), but input.file is "
