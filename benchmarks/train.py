@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
 import math
 import multiprocessing
 import os
@@ -58,7 +57,7 @@ from torchvision import transforms
 from mer import inputs
 from mer.augment import STEP, Affine, Augment, ColourJitter, training_inputs
 from mer.cache import Cache, CacheWriter, ClipWindows
-from mer.face.crop import frame_file
+from mer.face.crop import frame_file, read_index
 from mer.models import build_model
 from mer.train import native_bf16
 
@@ -126,11 +125,11 @@ class ClipFiles:
 
 
 def clip_files(cropped: Path, cache: Cache, indices: np.ndarray) -> list[ClipFiles]:
-    """The crop stage's frame files of the clips `indices`, as data/cropped/index.json lists them."""
-    index = json.loads((cropped / "index.json").read_text())
+    """The crop stage's frame files of the clips `indices`, as its index (mer.face.crop.read_index) lists them."""
+    index = read_index(cropped).clips
 
     def files(sample_id: str, key: str) -> list[Path]:
-        return [frame_file(cropped / sample_id, n) for n in index[sample_id][key]]
+        return [frame_file(cropped / sample_id, n) for n in getattr(index[sample_id], key)]
 
     return [
         ClipFiles(

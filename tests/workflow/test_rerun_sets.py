@@ -41,7 +41,7 @@ MODULE_CHANGES = {  # one line added to a library module -> the stages that run 
     "mer/parallel.py": {"landmarks", "crop", "flow"} | FOLDS,
     "mer/models/mmnet.py": FOLDS,
     "mer/folds.py": FOLDS | {"report"},
-    "mer/failures.py": {"landmarks", "normalise", "crop", "cache", "report"},
+    "mer/failures.py": {"ingest", "landmarks", "normalise", "crop", "cache", "report"},
     "mer/images.py": {"landmarks", "normalise", "crop", "cache", "report"},
     "mer/report_plots.py": {"report"},
 }

@@ -64,7 +64,10 @@ def test_folds_train_cache_and_rerun_only_what_a_param_touches(built):
     repo.set_params(**{"train.seeds": [7, 8]})  # a new seed trains its own folds only
     assert ran(repo.dvc("repro").stdout) == {"train@sub01-8", "train@sub02-8", "report"}
     seeded = yaml.safe_load((repo.path / "dvc.lock").read_text())["stages"]["train@sub01-8"]
-    assert seeded["cmd"] == "python stages/train.py --subject sub01 --seed 8"
+    assert seeded["cmd"] == (
+        "python stages/train.py --subject sub01 --seed 8 --cache data/cache.h5 --motion data/cache.h5 "
+        "--models models --reports reports/folds"
+    )
     assert (repo.path / "models/seed8/sub01.pt").read_bytes() != (repo.path / "models/seed7/sub01.pt").read_bytes()
     repo.set_params(**{"train.seeds": [7]})
 
