@@ -82,9 +82,11 @@ def test_child_and_its_forked_worker_exit_when_the_parent_is_killed(tmp_path):
 
 
 @pytest.mark.parametrize("when", ["importing", "training"])
-def test_kill_9_of_dvc_repro_leaves_no_train_stage_running(tmp_path, when):
+@pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"])
+def test_kill_9_of_dvc_repro_leaves_no_train_stage_running(tmp_path, when, shell):
     """A real `dvc repro` of stages/train.py (a long run), killed with SIGKILL while the stage is still
-    importing torch, or once it has printed its first epoch."""
+    importing torch, or once it has printed its first epoch. DVC runs the command with $SHELL: bash execs
+    it, so dvc is the stage's parent; dash (/bin/sh, also DVC's shell when SHELL is unset) stays between."""
     repo = tmp_path / "repo"
     for name in ("stages", "mer"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -113,6 +115,7 @@ def test_kill_9_of_dvc_repro_leaves_no_train_stage_running(tmp_path, when):
         "PATH": bin_dir + os.pathsep + os.environ["PATH"],
         "DVC_NO_ANALYTICS": "1",
         "PYTHONPATH": str(repo),
+        "SHELL": shell,
     }
     for command in (["git", "init", "-q"], [f"{bin_dir}/dvc", "init", "-q"]):
         subprocess.run(command, cwd=repo, env=env, check=True, capture_output=True)
