@@ -2,7 +2,7 @@
 
 Why: the official code (github.com/muse1998/MMNet, ``CASME2_5.py``) decodes 9 image files and
 runs PIL transforms for every sample of every epoch, and trains in fp32. This project holds the
-fold in memory and augments whole batches (``mer.train``). Goals from the issue: a data path
+fold in memory and augments whole batches (``mer.training.loop``). Goals from the issue: a data path
 >= 20x faster than the official loader, and a model step >= 2.5x faster than the official fp32
 step. Same model (``build_model("mmnet", 5, 3)``: full width, 224 x 224), same clips, same
 batch size, same machine; baseline and ours alternate so that other load hits both. The script
@@ -10,8 +10,8 @@ PRINTS ratios measured in one run and asserts nothing about time.
 
 1. Data path: ready training tensors per second. Baseline: a re-implementation of the official
    training set (9 ``cv2.imread`` per sample, PIL transforms per frame, 27-channel augmentation)
-   in a ``DataLoader`` with ``num_workers=0``. Ours: ``mer.inputs.load_frames`` once, then
-   ``mer.augment.training_inputs`` per batch.
+   in a ``DataLoader`` with ``num_workers=0``. Ours: ``mer.training.inputs.load_frames`` once, then
+   ``mer.training.augment.training_inputs`` per batch.
 2. Model step (forward + backward + AdamW step) at batch 8 and 32: fp32 baseline against
    channels_last, bf16 autocast, foreach / fused AdamW, all combined, and torch.compile (in a
    child process with a time limit).
@@ -54,12 +54,12 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from mer import inputs
-from mer.augment import STEP, Affine, Augment, ColourJitter, training_inputs
 from mer.cache import Cache, CacheWriter, ClipWindows
 from mer.face.crop import frame_file, read_index
 from mer.models import build_model
-from mer.train import native_bf16
+from mer.training import inputs
+from mer.training.augment import STEP, Affine, Augment, ColourJitter, training_inputs
+from mer.training.loop import native_bf16
 
 CPU = torch.device("cpu")
 SUBJECT = "sub01"  # the fold measured, as `stages/train.py --subject sub01`
@@ -220,7 +220,7 @@ def official_batches(loader: DataLoader, threads: int) -> Iterator[tuple[Tensor,
 def our_batches(
     frames: inputs.FoldFrames, labels: Tensor, batch: int, generator: torch.Generator
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-    """(motion, onset, labels) per batch, as `mer.train.train_fold` builds them (paper augmentation)."""
+    """(motion, onset, labels) per batch, as `mer.training.loop.train_fold` builds them (paper augmentation)."""
     for rows in torch.randperm(len(frames), generator=generator).split(batch):
         motion, onset = training_inputs(frames, rows, "difference", Augment(), generator)
         yield motion, onset, labels[rows]
@@ -269,7 +269,7 @@ class Laps:
 
 
 def our_breakdown(frames: inputs.FoldFrames, reps: int) -> dict[str, float]:
-    """ms/sample of our parts, best of `reps` epochs: the steps of `mer.augment.training_inputs`
+    """ms/sample of our parts, best of `reps` epochs: the steps of `mer.training.augment.training_inputs`
     for kind 'difference', restated here to time them one by one, with 1 torch thread (with more,
     training_inputs runs these same steps single-threaded in as many worker threads)."""
     generator = torch.Generator().manual_seed(2)
@@ -468,7 +468,7 @@ def variants() -> list[Variant]:
         adamw="fused" if fused else "foreach",
     )
     ours = Variant(
-        f"mer.train default (channels_last{' + bf16' * bf16})",
+        f"mer.training.loop default (channels_last{' + bf16' * bf16})",
         channels_last=True,
         autocast=torch.bfloat16 if bf16 else None,
     )
@@ -543,8 +543,8 @@ def model_step(plan: Plan) -> tuple[dict[str, Step], dict[int, dict[str, float]]
     """Print the variant tables; return the (warmed) steps and best s/step per batch and variant."""
     print(
         f"\n2. Model step: MMNet full width, {SIZE} px, forward + backward + AdamW step, CPU, "
-        f"{torch.get_num_threads()} torch threads. mer.train runs channels_last, with bf16 autocast where the CPU "
-        f"has native bf16 (train.precision auto) and AdamW's default (the for-loop kernel on CPU)"
+        f"{torch.get_num_threads()} torch threads. mer.training.loop runs channels_last, with bf16 autocast where "
+        f"the CPU has native bf16 (train.precision auto) and AdamW's default (the for-loop kernel on CPU)"
     )
     steps = {v.name: Step(v) for v in variants()}
     peaks = gemm_peaks()

@@ -1,6 +1,7 @@
-"""A LOSO fold's outputs, the files `train@<subject>` hands to `report`: writer, reader and schema in one place.
+"""A LOSO fold's outputs, the files `train@<subject>-<seed>` hands to `report`: writer, reader and schema in
+one place, and the checked `train.seeds` list that names each seed's folders (<folds>/seed<n>/).
 
-Per subject (the left-out one):
+Per subject (the left-out one), inside its seed's folders:
 - `<models>/<subject>.pt`: the kept model's state dict (torch.save; load with weights_only=True).
 - `<reports>/<subject>/predictions.csv`: one row per test clip: `sample_id`, `subject`, `label`
   and `pred` (class indices), `prob_<class>` per class (6 decimals).
@@ -21,6 +22,21 @@ import pandas as pd
 from mer.io import atomic_path, read_json, write_bytes, write_json
 
 PREDICTIONS, CURVES = "predictions.csv", "curves.json"
+
+
+def seed_folder(folds: str | Path, seed: int) -> Path:
+    """Where one seed's folds live: <folds>/seed<n>/<subject>/."""
+    return Path(folds) / f"seed{seed}"
+
+
+def seeds_of(train: dict[str, Any]) -> list[int]:
+    """The `train.seeds` list, checked: integers, at least one, no repeats."""
+    seeds = train.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ValueError(f"train.seeds must be a non-empty list of integers, e.g. [7, 8, 9]; got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"train.seeds lists a seed twice: {seeds}")
+    return seeds
 
 
 @dataclass(frozen=True)

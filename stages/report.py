@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sklearn.metrics import confusion_matrix
 
-from mer import report, report_page, report_plots, seeds, seeds_plot
-from mer.fold_seed import seeds_of
+from mer.folds import seeds_of
 from mer.io import atomic_path, load_params, read_json, write_json
 from mer.lifecycle import exit_with_parent
+from mer.report import figures, readme, scores, seeds
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     out = Path(args.out)
     runs = seeds.load_runs(args.folds, seeds_of(params["train"]), params["dataset"]["subjects"])
     upstream = [read_json(path) for path in args.upstream]
-    metrics = seeds.evaluate(runs, report.skipped(*upstream))
+    metrics = seeds.evaluate(runs, scores.skipped(*upstream))
     write_json(out / "metrics.json", metrics)
 
     folds = seeds.pooled(runs)
@@ -43,22 +43,22 @@ def main() -> None:
     )
     with atomic_path(out / "predictions.csv", ".csv") as tmp:
         named.to_csv(tmp, index=False, float_format="%.6f")
-    curves = report.curves_table(folds)
+    curves = scores.curves_table(folds)
     with atomic_path(out / "curves.csv", ".csv") as tmp:
         curves.to_csv(tmp, index=False, float_format="%.6f")
 
     matrix = confusion_matrix(table.label, table.pred, labels=range(len(folds.classes)))
-    report_plots.confusion(out / "confusion.png", matrix, folds.classes, f"pooled LOSO, {len(runs)} seed(s)")
+    figures.confusion(out / "confusion.png", matrix, folds.classes, f"pooled LOSO, {len(runs)} seed(s)")
     mean_subjects = {
         name: {"accuracy": s["accuracy"]["mean"], "clips": s["clips"]} for name, s in metrics["per_subject"].items()
     }
-    report_plots.subject_bars(out / "subjects.png", mean_subjects, metrics["accuracy"]["mean"])
-    report_plots.training_curves(out / "curves.png", curves)
-    seeds_plot.per_seed(out / "seeds.png", metrics["per_seed"])
+    figures.subject_bars(out / "subjects.png", mean_subjects, metrics["accuracy"]["mean"])
+    figures.training_curves(out / "curves.png", curves)
+    figures.per_seed(out / "seeds.png", metrics["per_seed"])
     with atomic_path(out / "README.md", ".md") as tmp:
         tmp.write_text(
-            report_page.render(
-                metrics, params, report_page.code_version(), report.skip_reasons(*upstream), report.trained_on(folds)
+            readme.render(
+                metrics, params, readme.code_version(), scores.skip_reasons(*upstream), scores.trained_on(folds)
             )
         )
     honest, paper = metrics, metrics["paper_protocol"]

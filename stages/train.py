@@ -14,12 +14,11 @@ import argparse
 import sys
 
 from mer.cache import Cache
-from mer.fold_seed import seed_folder, seeds_of
-from mer.folds import write_fold
+from mer.folds import seed_folder, seeds_of, write_fold
 from mer.io import load_params
 from mer.lifecycle import exit_with_parent
-from mer.live import epoch_logger
-from mer.train import InputConfig, fold_config, train_fold
+from mer.training.live import epoch_logger
+from mer.training.loop import InputConfig, fold_config, train_fold
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.v2.functional import rgb_to_grayscale
 
-from mer import augment, inputs
+from mer.training import augment, inputs
 
 SIZE, WINDOW = 24, 3
 

@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 
 from mer.datasets.ingest import FORMATS
 from mer.datasets.protocols import Protocol
-from mer.fold_seed import seeds_of
+from mer.folds import seeds_of
 from mer.models import build_model
-from mer.train import InputConfig, fold_config
+from mer.training.loop import InputConfig, fold_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

@@ -199,10 +199,10 @@ def test_a_removed_dep_is_named_with_its_stage(stage, module):
 def test_an_unused_dep_and_a_missing_script_are_named():
     pipeline = copy.deepcopy(_pipeline())
     body = _stages(pipeline)["flow"]
-    body["deps"].append("mer/report.py")
+    body["deps"].append("mer/report/scores.py")
     body["deps"].remove("stages/flow.py")
     assert problems(pipeline) == [
         "stage 'flow': add `- stages/flow.py` (its own script) to stages.flow.deps in dvc.yaml",
-        "stage 'flow' lists mer/report.py but never imports it: remove it from stages.flow.deps in dvc.yaml "
+        "stage 'flow' lists mer/report/scores.py but never imports it: remove it from stages.flow.deps in dvc.yaml "
         "(it would rerun the stage for nothing)",
     ]

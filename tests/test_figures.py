@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 import mer.plots
-import mer.report_plots
-from mer import report_plots
+import mer.report.figures
 from mer.plots import image_grid
+from mer.report import figures
 
 SUBJECTS = {
     f"sub{n:02d}": {"accuracy": a, "clips": c}
@@ -32,7 +32,7 @@ def rendered(monkeypatch):
         real_save(fig, path)
 
     real_save = mer.plots.save
-    monkeypatch.setattr(mer.report_plots, "save", recording_save)
+    monkeypatch.setattr(mer.report.figures, "save", recording_save)
     return boxes
 
 
@@ -49,7 +49,7 @@ def _legends_outside(boxes) -> None:
 
 
 def test_subject_bars_are_wide_labelled_and_keep_the_legend_off_the_bars(tmp_path, rendered):
-    report_plots.subject_bars(tmp_path / "subjects.png", SUBJECTS, 0.5)
+    figures.subject_bars(tmp_path / "subjects.png", SUBJECTS, 0.5)
     width, height = _size(tmp_path / "subjects.png")
     assert width >= 800 and height >= 400
     _legends_outside(rendered)
@@ -66,13 +66,13 @@ def test_training_curves_show_test_loss_with_legends_below_the_axes(tmp_path, re
     }.items():
         table[f"{name}_mean"], table[f"{name}_min"], table[f"{name}_max"] = values, values - 0.05, values + 0.05
     labels = []
-    real_plot = mer.report_plots.plt.Axes.plot
+    real_plot = mer.report.figures.plt.Axes.plot
     monkeypatch.setattr(
-        mer.report_plots.plt.Axes,
+        mer.report.figures.plt.Axes,
         "plot",
         lambda ax, *a, **k: (labels.append(k.get("label")), real_plot(ax, *a, **k))[1],
     )
-    report_plots.training_curves(tmp_path / "curves.png", table)
+    figures.training_curves(tmp_path / "curves.png", table)
     assert labels == ["train loss", "test loss", "train acc", "test acc"]
     width, height = _size(tmp_path / "curves.png")
     assert width >= 1000 and height >= 400
@@ -81,7 +81,7 @@ def test_training_curves_show_test_loss_with_legends_below_the_axes(tmp_path, re
 
 def test_confusion_renders_readable(tmp_path):
     matrix = np.array([[5, 1, 0, 2], [0, 4, 2, 0], [1, 1, 6, 0], [0, 0, 1, 7]])
-    report_plots.confusion(tmp_path / "confusion.png", matrix, ["happiness", "surprise", "disgust", "other"], "LOSO")
+    figures.confusion(tmp_path / "confusion.png", matrix, ["happiness", "surprise", "disgust", "other"], "LOSO")
     width, height = _size(tmp_path / "confusion.png")
     assert width >= 600 and height >= 300
 

@@ -7,8 +7,9 @@ import h5py
 import numpy as np
 import pytest
 
-from mer import flow, inputs
+from mer import flow
 from mer.cache import Cache, CacheWriter, ClipWindows
+from mer.training import inputs
 
 SIZE, WINDOW, SHIFT = 48, 2, 2
 

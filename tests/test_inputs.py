@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from mer import inputs
 from mer.cache import Cache, CacheWriter, ClipWindows
+from mer.training import inputs
 
 SIZE, WINDOW = 32, 3
 

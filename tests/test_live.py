@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from mer.live import epoch_logger
+from mer.training.live import epoch_logger
 
 RECORDS = [
     {

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from mer.paper_protocol import class_counts, counts_f1, paper_protocol
+from mer.report.paper_protocol import class_counts, counts_f1, paper_protocol
 
 # subject A: all epochs have 4 correct (the first is kept), epoch 2 has the best F1: they differ
 A_LABELS = [0, 0, 0, 0, 1, 2]

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer import report, report_page, seeds
 from mer.folds import Folds, load_folds
+from mer.report import readme, scores, seeds
 
 CLASSES = ["a", "b", "c", "d"]
 # class b occurs only in s1's fold, class c only in s2's, class d nowhere
@@ -61,7 +61,7 @@ def folds(tmp_path) -> Folds:
 def test_pooled_scores_by_hand(folds):
     # pooled labels [0,0,1,0,2,2], predictions [0,1,1,0,2,2]
     # a: P 2/2, R 2/3, F1 0.8;  b: P 1/2, R 1/1, F1 2/3;  c: P 1, R 1, F1 1;  d: absent
-    metrics = report.evaluate(folds, upstream={})
+    metrics = scores.evaluate(folds, upstream={})
     assert metrics["accuracy"] == pytest.approx(5 / 6)
     assert metrics["uf1"] == pytest.approx((0.8 + 2 / 3 + 1) / 3)  # over the classes that occur
     assert metrics["uar"] == pytest.approx((2 / 3 + 1 + 1) / 3)
@@ -77,10 +77,10 @@ def test_pooled_scores_by_hand(folds):
 
 
 def test_optimistic_figure_takes_each_subjects_best_epoch_and_stays_apart(folds):
-    best = report.optimistic_predictions(folds)
+    best = scores.optimistic_predictions(folds)
     # s1: epoch 1 is right on 3/3, its final epoch 2 on 2/3; s2: epoch 2 (3/3) beats epoch 1 (2/3)
     assert best.groupby("subject").epoch.first().to_dict() == {"s1": 1, "s2": 2}
-    metrics = report.evaluate(folds, upstream={})
+    metrics = scores.evaluate(folds, upstream={})
     assert metrics["optimistic_best_epoch"]["accuracy"] == 1.0
     assert metrics["accuracy"] == pytest.approx(5 / 6)  # the honest figure is the final epoch's
     assert set(metrics["optimistic_best_epoch"]) == {"accuracy", "uf1", "uar", "weighted_f1"}
@@ -93,7 +93,7 @@ def test_missing_fold_names_the_subject(tmp_path):
 
 
 def test_curves_table_spreads_over_folds(folds):
-    table = report.curves_table(folds)
+    table = scores.curves_table(folds)
     assert table.epoch.tolist() == [1, 2]
     assert table.loc[0, "train_loss_mean"] == 1.0 and table.loc[1, "train_loss_mean"] == 0.5
     # test accuracy: epoch 1 s1 3/3, s2 2/3; epoch 2 s1 2/3, s2 3/3
@@ -125,7 +125,7 @@ def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
     }
     landmarks = {"failed": 1, "failed_by_kind": {"no face": 1}}
     crop = {"failed": 0, "failed_by_kind": {}}
-    counts = report.skipped(ingest, landmarks, crop)
+    counts = scores.skipped(ingest, landmarks, crop)
     assert counts == {
         "total": 3,
         "ingest_rejected": 2,
@@ -133,11 +133,11 @@ def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
         "crop_failed": 0,
         "dropped_by_protocol": 4,
     }
-    reasons = report.skip_reasons(ingest, landmarks, crop)
+    reasons = scores.skip_reasons(ingest, landmarks, crop)
     assert reasons == {"ingest: missing frames": 1, "ingest: offset before onset": 1, "landmarks: no face": 1}
     metrics = seeds.evaluate({1: folds}, counts)
     assert metrics["skipped"] == counts
-    page = report_page.render(metrics, PARAMS, "abc1234", reasons, report.trained_on(folds))
+    page = readme.render(metrics, PARAMS, "abc1234", reasons, scores.trained_on(folds))
     assert "3 clip(s) failed upstream (ingest rejected 2, landmarks 1, crop 0); 4 clip(s) had labels" in page
     assert "- landmarks: no face: 1" in page
 
@@ -147,7 +147,7 @@ def test_page_shows_both_figures_labelled_and_the_published_table(folds):
         {1: folds},
         {"total": 0, "ingest_rejected": 0, "landmarks_failed": 0, "crop_failed": 0, "dropped_by_protocol": 0},
     )
-    page = report_page.render(metrics, PARAMS, "abc1234", {}, report.trained_on(folds))
+    page = readme.render(metrics, PARAMS, "abc1234", {}, scores.trained_on(folds))
     assert "| **honest**: final epoch | 0.8333 |" in page
     assert "| optimistic: best-accuracy epoch per test subject | 1.0000 |" in page and "OPTIMISTIC" in page
     assert "| paper | 88.35 | 0.8676 |" in page and "code: abc1234" in page
@@ -186,7 +186,7 @@ def test_paper_protocol_row_is_the_official_computation_apart_from_the_best_accu
         ]
         curves = {"classes": ["a", "b"], "test_labels": fold["labels"], "epochs": epochs}
         (tmp_path / subject / "curves.json").write_text(json.dumps(curves))
-    metrics = report.evaluate(load_folds(tmp_path, ["s1", "s2"]), upstream={})
+    metrics = scores.evaluate(load_folds(tmp_path, ["s1", "s2"]), upstream={})
     # official: correct 3 + 2 of 6; F1 from summed counts of s1 epoch 2 (TP 2,1 P 2,2 L 3,1) and s2 (TP 1,1 P 1,1
     # L 1,1): TP 3,2 P 3,3 L 4,2 -> mean(6/7, 4/5)
     assert metrics["paper_protocol"] == pytest.approx({"accuracy": 5 / 6, "uf1": (6 / 7 + 4 / 5) / 2})

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from mer import report, report_page, seeds
-from mer.fold_seed import seed_folder, seeds_of
-from mer.train import fold_config
+from mer.folds import seed_folder, seeds_of
+from mer.report import readme, scores, seeds
+from mer.training.loop import fold_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["a", "b", "c"]
@@ -101,7 +101,7 @@ def test_mean_sample_std_min_max_over_seeds_by_hand(folds):
 def test_one_seed_has_no_std_and_the_page_says_so(folds):
     metrics = seeds.evaluate(seeds.load_runs(folds, [8], ["s1", "s2"]), NO_SKIPS)
     assert metrics["accuracy"] == {"mean": 1.0, "min": 1.0, "max": 1.0}
-    page = report_page.render(
+    page = readme.render(
         metrics, {**PARAMS, "train": {**PARAMS["train"], "seeds": [8]}}, "abc1234", {}, "cpu, fp32 (2 folds)"
     )
     assert "one seed, so no spread: std not reported" in page
@@ -111,7 +111,7 @@ def test_one_seed_has_no_std_and_the_page_says_so(folds):
 def test_page_shows_mean_std_range_per_protocol_and_seed(folds):
     runs = seeds.load_runs(folds, [7, 8, 9], ["s1", "s2"])
     metrics = seeds.evaluate(runs, NO_SKIPS)
-    page = report_page.render(metrics, PARAMS, "abc1234", {}, report.trained_on(seeds.pooled(runs)))
+    page = readme.render(metrics, PARAMS, "abc1234", {}, scores.trained_on(seeds.pooled(runs)))
     assert "## Pooled over all folds: mean ± sample std over 3 seeds (min-max)" in page
     assert f"| **honest**: final epoch | 0.8333 ± {math.sqrt(1 / 36):.4f} (0.6667-1.0000) |" in page
     assert "| optimistic: best-accuracy epoch per test subject | 1.0000 ± 0.0000 (1.0000-1.0000) |" in page
@@ -167,6 +167,6 @@ def test_fold_stage_reads_every_train_key_but_seeds():
 def test_inner_validation_is_reported_the_same_way(folds):
     metrics = seeds.evaluate(seeds.load_runs(folds, [7, 8, 9], ["s1", "s2"]), NO_SKIPS)
     params = {**PARAMS, "train": {**PARAMS["train"], "validation_subjects": 1}}
-    page = report_page.render(metrics, params, "abc1234", {}, "cpu, fp32 (6 folds)")
+    page = readme.render(metrics, params, "abc1234", {}, "cpu, fp32 (6 folds)")
     assert "| **honest**: epoch chosen on 1 held-out training subject(s) | 0.8333 ± " in page
     assert "model kept: epoch chosen on 1 held-out training subject(s)" in page

@@ -13,16 +13,17 @@ import pytest
 import torch
 import yaml
 
-from mer import augment, flow, inputs, train
+from mer import flow
 from mer.cache import Cache, CacheWriter, ClipWindows
 from mer.folds import write_fold
 from mer.models import build_model
+from mer.training import augment, inputs, loop
 
 SIZE, WINDOW = 32, 2
 # labels per subject; sub03 is unbalanced so fold weights differ from whole-set weights
 LABELS = {"sub01": [0, 0, 1, 1], "sub02": [0, 0, 1, 1], "sub03": [0, 0, 0, 1]}
 MODEL = ("mmnet", {"width_mult": 0.25, "stem_width": 16})
-CONFIG = train.TrainConfig(
+CONFIG = loop.TrainConfig(
     epochs=3,
     batch_size=4,
     lr=1e-3,
@@ -77,27 +78,27 @@ def flow_file(cache, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fold(cache) -> train.FoldResult:
-    return train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), CONFIG, log=lambda _: None)
+def fold(cache) -> loop.FoldResult:
+    return loop.train_fold(cache, "sub01", *MODEL, loop.InputConfig("difference", SIZE), CONFIG, log=lambda _: None)
 
 
 def test_class_weights_by_hand():
-    assert train.class_weights(np.array([0, 0, 0, 1]), 2, "none") is None
+    assert loop.class_weights(np.array([0, 0, 0, 1]), 2, "none") is None
     torch.testing.assert_close(
-        train.class_weights(np.array([0, 0, 0, 1]), 3, "inverse_frequency"), torch.tensor([4 / 9, 4 / 3, 0.0])
+        loop.class_weights(np.array([0, 0, 0, 1]), 3, "inverse_frequency"), torch.tensor([4 / 9, 4 / 3, 0.0])
     )
-    torch.testing.assert_close(train.class_weights(np.array([0]), 2, [1, 2.5]), torch.tensor([1.0, 2.5]))
+    torch.testing.assert_close(loop.class_weights(np.array([0]), 2, [1, 2.5]), torch.tensor([1.0, 2.5]))
     with pytest.raises(ValueError, match="3 values for 2 classes"):
-        train.class_weights(np.array([0]), 2, [1, 2, 3])
+        loop.class_weights(np.array([0]), 2, [1, 2, 3])
 
 
 def test_fold_uses_training_subjects_only(cache, monkeypatch):
     calls = []
     load = inputs.load_frames
     monkeypatch.setattr(inputs, "load_frames", lambda c, idx, *a, **k: calls.append(idx) or load(c, idx, *a, **k))
-    one_epoch = train.TrainConfig(**{**CONFIG.__dict__, "epochs": 1})
-    result = train.train_fold(
-        cache, "sub02", *MODEL, train.InputConfig("difference", SIZE), one_epoch, log=lambda _: None
+    one_epoch = loop.TrainConfig(**{**CONFIG.__dict__, "epochs": 1})
+    result = loop.train_fold(
+        cache, "sub02", *MODEL, loop.InputConfig("difference", SIZE), one_epoch, log=lambda _: None
     )
     train_idx, test_idx = calls
     assert "sub02" not in set(cache.subjects[train_idx]) and set(cache.subjects[test_idx]) == {"sub02"}
@@ -120,15 +121,15 @@ def test_fold_outputs(fold, cache, tmp_path):
     assert curves["epochs"][-1]["test_pred"] == table.pred.tolist()
     assert all(np.isfinite(e["train_loss"]) and len(e["test_pred"]) == 4 for e in curves["epochs"])
     assert "OPTIMISTIC" in curves["optimistic_best_epoch"]["note"]
-    assert curves["precision"] == ("bf16" if train.native_bf16(torch.device("cpu")) else "fp32")
+    assert curves["precision"] == ("bf16" if loop.native_bf16(torch.device("cpu")) else "fp32")
 
 
 def test_same_seed_same_predictions_in_each_precision(cache):
     runs = {}
     for precision in ("fp32", "bf16", "fp32", "bf16"):
-        config = train.TrainConfig(**{**CONFIG.__dict__, "precision": precision})
-        result = train.train_fold(
-            cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None
+        config = loop.TrainConfig(**{**CONFIG.__dict__, "precision": precision})
+        result = loop.train_fold(
+            cache, "sub01", *MODEL, loop.InputConfig("difference", SIZE), config, log=lambda _: None
         )
         assert result.curves["precision"] == precision
         if precision not in runs:
@@ -143,15 +144,15 @@ def test_same_seed_same_predictions_in_each_precision(cache):
 
 def test_auto_precision_is_bf16_only_on_native_bf16(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.setattr(train, "native_bf16", lambda device: True)
-    assert train.resolve_precision("auto", cpu) == "bf16" and train.resolve_precision("auto", cuda) == "bf16"
-    monkeypatch.setattr(train, "native_bf16", lambda device: False)
-    assert train.resolve_precision("auto", cpu) == "fp32" and train.resolve_precision("auto", cuda) == "fp16"
-    assert train.resolve_precision("bf16", cpu) == "bf16" and train.resolve_precision("fp32", cuda) == "fp32"
+    monkeypatch.setattr(loop, "native_bf16", lambda device: True)
+    assert loop.resolve_precision("auto", cpu) == "bf16" and loop.resolve_precision("auto", cuda) == "bf16"
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
+    assert loop.resolve_precision("auto", cpu) == "fp32" and loop.resolve_precision("auto", cuda) == "fp16"
+    assert loop.resolve_precision("bf16", cpu) == "bf16" and loop.resolve_precision("fp32", cuda) == "fp32"
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
-        train.resolve_precision("fp16", cpu)
+        loop.resolve_precision("fp16", cpu)
     with pytest.raises(ValueError, match="train.precision must be one of"):
-        train.TrainConfig.from_params({"precision": "half"})
+        loop.TrainConfig.from_params({"precision": "half"})
 
 
 def test_stage_cli(cache, tmp_path):
@@ -216,9 +217,9 @@ def test_stage_cli(cache, tmp_path):
 @pytest.mark.parametrize("kind", inputs.KINDS)
 def test_every_model_trains_on_every_input_kind(cache, flow_file, name, kind):
     options = MODEL[1] if name == "mmnet" else {}
-    one_epoch = train.TrainConfig(**{**CONFIG.__dict__, "epochs": 1})
-    result = train.train_fold(
-        cache, "sub02", name, options, train.InputConfig(kind, SIZE), one_epoch, flow=flow_file, log=lambda _: None
+    one_epoch = loop.TrainConfig(**{**CONFIG.__dict__, "epochs": 1})
+    result = loop.train_fold(
+        cache, "sub02", name, options, loop.InputConfig(kind, SIZE), one_epoch, flow=flow_file, log=lambda _: None
     )
     model = build_model(
         name, 2, inputs.in_channels(kind), **({**options, "input_size": SIZE} if name == "mmnet" else options)
@@ -229,12 +230,12 @@ def test_every_model_trains_on_every_input_kind(cache, flow_file, name, kind):
 
 def test_flow_kind_without_the_flow_file_is_a_clear_error(cache):
     with pytest.raises(ValueError, match=r"input kind 'flow' needs the flow stage's file \(data/flow\.h5\)"):
-        train.train_fold(cache, "sub02", *MODEL, train.InputConfig("flow", SIZE), CONFIG, log=lambda _: None)
+        loop.train_fold(cache, "sub02", *MODEL, loop.InputConfig("flow", SIZE), CONFIG, log=lambda _: None)
 
 
 def test_overfits_a_handful_of_clips(cache):
     """No augmentation, no weight decay: the training loss on 8 clips must fall to near zero."""
-    config = train.TrainConfig(
+    config = loop.TrainConfig(
         epochs=40,
         batch_size=8,
         lr=2e-3,
@@ -243,15 +244,15 @@ def test_overfits_a_handful_of_clips(cache):
         seed=1,
         augment=augment.Augment(frame_jitter=False, flip=0, crop_padding=0, rotation=0, colour=0),
     )
-    result = train.train_fold(cache, "sub03", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None)
+    result = loop.train_fold(cache, "sub03", *MODEL, loop.InputConfig("difference", SIZE), config, log=lambda _: None)
     losses = [e["train_loss"] for e in result.curves["epochs"]]
     assert losses[0] > 0.5 and min(losses[-5:]) < 0.05, losses
     assert result.curves["epochs"][-1]["train_acc"] == 1.0
 
 
 def test_validation_subjects_choose_the_epoch_without_the_test_subject(cache):
-    config = train.TrainConfig(**{**CONFIG.__dict__, "epochs": 4, "validation_subjects": 1})
-    result = train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None)
+    config = loop.TrainConfig(**{**CONFIG.__dict__, "epochs": 4, "validation_subjects": 1})
+    result = loop.train_fold(cache, "sub01", *MODEL, loop.InputConfig("difference", SIZE), config, log=lambda _: None)
     curves = result.curves
     held = {s.split("/")[0] for s in curves["validation_samples"]}
     assert len(held) == 1 and held < {"sub02", "sub03"}
@@ -264,14 +265,14 @@ def test_validation_subjects_choose_the_epoch_without_the_test_subject(cache):
 
 
 def test_validation_subjects_out_of_range(cache):
-    config = train.TrainConfig(**{**CONFIG.__dict__, "validation_subjects": 2})
+    config = loop.TrainConfig(**{**CONFIG.__dict__, "validation_subjects": 2})
     with pytest.raises(ValueError, match=r"validation_subjects must be in 0\.\.1 \(this fold trains on 2 subjects\)"):
-        train.train_fold(cache, "sub01", *MODEL, train.InputConfig("difference", SIZE), config, log=lambda _: None)
+        loop.train_fold(cache, "sub01", *MODEL, loop.InputConfig("difference", SIZE), config, log=lambda _: None)
 
 
 def test_progress_shows_fold_k_of_n_an_epoch_bar_with_eta_and_one_summary_line(cache, capsys):
     lines = []
-    result = train.train_fold(cache, "sub02", *MODEL, train.InputConfig("difference", SIZE), CONFIG, log=lines.append)
+    result = loop.train_fold(cache, "sub02", *MODEL, loop.InputConfig("difference", SIZE), CONFIG, log=lines.append)
     bar = capsys.readouterr().err
     assert "fold 2/3 sub02:" in bar and f"{CONFIG.epochs}/{CONFIG.epochs} [" in bar and "epoch/s" in bar
     assert "<" in bar and "test_loss" in bar  # tqdm's elapsed<remaining, and the epoch's scores
@@ -281,4 +282,4 @@ def test_progress_shows_fold_k_of_n_an_epoch_bar_with_eta_and_one_summary_line(c
     assert lines[1].startswith(
         f"fold 2/3 sub02: kept epoch {CONFIG.epochs} (final), test accuracy {accuracy:.3f} on 4 clips"
     )
-    assert train.fold_position(cache, "sub03") == (3, 3)
+    assert loop.fold_position(cache, "sub03") == (3, 3)

@@ -43,7 +43,7 @@ MODULE_CHANGES = {  # one line added to a library module -> the stages that run 
     "mer/folds.py": FOLDS | {"report"},
     "mer/failures.py": {"ingest", "landmarks", "normalise", "crop", "cache", "report"},
     "mer/images.py": {"landmarks", "normalise", "crop", "cache", "report"},
-    "mer/report_plots.py": {"report"},
+    "mer/report/figures.py": {"report"},
 }
 
 

@@ -24,7 +24,7 @@ def metric_name(key: str) -> str:
 
 @contextlib.contextmanager
 def epoch_logger(directory: str | Path) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """A callback for mer.train.train_fold's `on_epoch`, writing into `directory` (emptied first)."""
+    """A callback for mer.training.loop.train_fold's `on_epoch`, writing into `directory` (emptied first)."""
     from dvclive import Live
 
     class _FoldLive(Live):

@@ -8,7 +8,7 @@ the pooled labels; a class that never occurs has no recall to average.
 The honest figure uses each fold's selected epoch (final, or chosen on held-out training
 subjects). Two optimistic figures are rebuilt from the per-epoch test predictions in
 curves.json so a report can show the gap: `optimistic_predictions`, every score at each test
-subject's best-accuracy epoch, and the paper's protocol (mer.paper_protocol), which takes
+subject's best-accuracy epoch, and the paper's protocol (mer.report.paper_protocol), which takes
 accuracy from that epoch and F1 from the separately chosen best-F1 epoch, exactly as the
 official MMNet code does. Neither is ever mixed into the honest figure.
 """
@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, recall_score
 
 from mer.folds import Folds
-from mer.paper_protocol import paper_protocol
+from mer.report.paper_protocol import paper_protocol
 
 OPTIMISTIC_NOTE = (
     "OPTIMISTIC: each test subject's epoch chosen by that subject's own test accuracy "

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mer import inputs
+from mer.training import inputs
 
 # torchvision's rgb_to_grayscale weights; they sum to 0.9999, which the colour offset keeps
 GREY = (0.2989, 0.587, 0.114)

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mer import report
-from mer.fold_seed import seed_folder
-from mer.folds import Folds, load_folds
+from mer.folds import Folds, load_folds, seed_folder
+from mer.report import scores
 
 PER_SEED = ("accuracy", "uf1", "uar", "weighted_f1", "optimistic_best_epoch", "paper_protocol")
 
@@ -68,8 +67,8 @@ def load_runs(folds: str | Path, seeds: Sequence[int], subjects: list[str]) -> d
 
 
 def evaluate(runs: dict[int, Folds], upstream: dict[str, int]) -> dict[str, Any]:
-    """The metrics file: each seed's report.evaluate summarised over seeds, then the per-seed headline figures."""
-    per_seed = {seed: report.evaluate(folds, upstream) for seed, folds in runs.items()}
+    """The metrics file: each seed's scores.evaluate summarised over seeds, then the per-seed headline figures."""
+    per_seed = {seed: scores.evaluate(folds, upstream) for seed, folds in runs.items()}
     return {
         "seeds": len(runs),
         **aggregate(per_seed),

@@ -1,7 +1,7 @@
 """One leave-one-subject-out fold: train on every other subject, predict the left-out one.
 
-The fold's data are small, so all of it sits in memory as uint8 tensors (mer.inputs) and
-batches are built and augmented as whole tensors (mer.augment).
+The fold's data are small, so all of it sits in memory as uint8 tensors (mer.training.inputs) and
+batches are built and augmented as whole tensors (mer.training.augment).
 
 Evaluation uses the labelled frames, no augmentation. The model kept for the test subject
 is never chosen by looking at that subject: it is the final epoch's, or, with
@@ -29,10 +29,10 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from mer import flow as flows
-from mer import inputs
-from mer.augment import Augment, training_inputs
 from mer.cache import Cache
 from mer.models import build_model, model_options
+from mer.training import inputs
+from mer.training.augment import Augment, training_inputs
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EVAL_BATCH = 64
@@ -170,7 +170,7 @@ def train_fold(
     """Train on every subject but `subject` for `config.epochs` epochs; predict `subject`.
 
     `flow`: the flow stage's file (mer.flow), needed for input kind `flow` only.
-    `on_epoch`: called with each epoch's record as it ends (live logging, mer.live).
+    `on_epoch`: called with each epoch's record as it ends (live logging, mer.training.live).
     """
     device = select_device()
     precision = resolve_precision(config.precision, device)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from mer import paper_protocol
-from mer.report import OPTIMISTIC_NOTE, PUBLISHED
+from mer.report import paper_protocol
+from mer.report.scores import OPTIMISTIC_NOTE, PUBLISHED
 
 
 def code_version() -> str:

@@ -83,7 +83,7 @@ class FoldFrames(_OnsetApex):
 class Batch(_OnsetApex):
     """One onset/apex pair per clip, as float tensors ready for augmentation and `motion`.
 
-    Onset and apex RGB are one (B, 2, 3, H, W) tensor, so that mer.augment colours and warps
+    Onset and apex RGB are one (B, 2, 3, H, W) tensor, so that mer.training.augment colours and warps
     both frames in one pass, and viewed as (B, 6, H, W) without a copy.
     """
 
@@ -149,7 +149,7 @@ def select(
 ) -> Batch:
     """Clips `rows` with onset/apex taken at window positions `onset_at`/`apex_at` (default: labelled).
 
-    `rgb` turns the uint8 pair (B, 2, 3, H, W) into float in [0, 1]; mer.augment passes its colour
+    `rgb` turns the uint8 pair (B, 2, 3, H, W) into float in [0, 1]; mer.training.augment passes its colour
     jitter, which folds the /255 into its colour transform so the pixels are converted only once.
     """
     onset_at = frames.onset_position[rows] if onset_at is None else onset_at
@@ -168,7 +168,7 @@ def select(
 def motion(batch: Batch, kind: str, out: Tensor | None = None) -> Tensor:
     """The main-branch input (B, in_channels(kind), H, W) of `batch`, written to `out` if given.
 
-    `out` spares mer.augment a copy when it assembles a batch a few clips at a time.
+    `out` spares mer.training.augment a copy when it assembles a batch a few clips at a time.
     """
     _check_kind(kind)
     if kind == "flow":
