@@ -3,9 +3,9 @@
 Why: `mer launch` exists to cut the wall clock of a LOSO run; this measures by how much on this
 machine, and what each Ray task costs beside the fold itself (clone + checkout of its inputs).
 
-It builds two git + DVC copies of this project with the default params (6 synthetic subjects,
-6 folds), reproduces the upstream stages (synthesize ... flow) in each without timing them, then
-times in one copy `dvc repro` (the folds one after another, then the report) and in the other
+It builds two git + DVC copies of this project with the default params (6 synthetic subjects x
+`train.seeds`: 18 folds by default), reproduces the upstream stages (synthesize ... flow) in each
+without timing them, then times in one copy `dvc repro` (the folds one after another, then the report) and in the other
 `mer launch --workers 2` (Ray start, the folds as 2 tasks at a time, the head's `dvc repro`
 restoring them from the run-cache and running the report). Each copy has its own DVC cache, so
 neither finds the other's folds. It prints the figures and asserts nothing.
@@ -90,7 +90,7 @@ def main() -> None:
     if phase is None:
         raise RuntimeError(f"mer launch printed no folds total:\n{out}")
     folds_phase = float(phase.group(1))
-    print(f"sequential dvc repro (6 folds + report): {sequential:.1f} s")
+    print(f"sequential dvc repro ({len(tasks)} folds + report): {sequential:.1f} s")
     print(
         f"mer launch --workers {args.workers} (Ray start + folds + head dvc repro): {launched:.1f} s; "
         f"folds phase {folds_phase:.1f} s"
