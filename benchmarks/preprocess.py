@@ -8,7 +8,7 @@ asserts nothing about time.
 1. Breakdown: the library calls the stages make, timed step by step, single process, on the
    clips of ``data/manifest.csv``, each step's best of ``--repeats`` passes. The unit is an
    *output frame* (a frame of a clip's onset or apex window: the frames crop decodes, resamples
-   and writes); per-clip work (landmarks, LWM fit, sampling map) is amortised over the clip's
+   and writes to data/crops.h5); per-clip work (landmarks, LWM fit, sampling map) is amortised over the clip's
    output frames. 1b repeats it on the synthetic set generated at CASME II's frame size
    (640x480, faces 260 px wide): the decode floor grows with the frame, the crop's costs do not.
 2. Scaling: synthetic sets of 1x, 2x and 4x the default subjects are generated in a temporary
@@ -18,8 +18,8 @@ asserts nothing about time.
 3. Parallel: the crop step through ``mer.parallel.map_clips`` with 1 and 2 workers.
 4. Choices: each preprocessing default against its alternatives on the same clips, best of
    ``--repeats``: dlib ``upsample`` 0 / 1 (time, faces, landmark differences), the crop map
-   by circles / by points, the preview canvas at full / reduced resolution, PNG settings and
-   HDF5 filters (time and size).
+   by circles / by points, the preview canvas at full / reduced resolution, and HDF5 filters
+   (time and size).
 
 Run from the repository root (manifest paths are relative to it):
 ``python benchmarks/preprocess.py [--quick]``. Progress bars go to stderr.
@@ -53,13 +53,14 @@ from mer.datasets.keyframes import Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.align import PREVIEW_STEP, crop_affine, normalised_landmarks, preview_warp
-from mer.face.crop import Cropped, CropSettings, crop_clip, crop_tasks, frame_file, read_windows, window
+from mer.face.crop import Cropped, CropSettings, crop_clip, crop_tasks, window
+from mer.face.crops import CropsWriter, read_index, read_windows
 from mer.face.detect import ClipLandmarks, detect_clip, init_worker
 from mer.face.landmarks import DlibDetector, NoFace
 from mer.face.lwm import LWMTransform, sampling_maps
 from mer.face.store import Normalised, Template
 from mer.face.template import choose_template, mean_template
-from mer.images import encode_png, read_rgb
+from mer.images import read_rgb
 from mer.io import load_params
 from mer.parallel import map_clips
 
@@ -175,41 +176,39 @@ def _breakdown_pass(rows: list, s: Settings, detector: DlibDetector, out_dir: Pa
     with watch.time("mean template (once)"):
         template = s.template(np.stack(shapes))
     size, canvas = s.crop["size"], s.params["landmarks"]["canvas"]
+    out_dir.mkdir(parents=True)
+    with CropsWriter(out_dir / "crops.h5", CropSettings.from_params(s.crop)) as crops:
+        for row, points in zip(rows, shapes, strict=True):
+            with watch.time("LWM fit"):  # stage normalise
+                transform = LWMTransform.fit(template, points, s.neighbours)
+            with watch.time("normalised landmarks (Newton)"):
+                normalised = normalised_landmarks(transform, points, template)
+            with watch.time("normalise preview (canvas map + warp)"):
+                preview_warp(transform, first_frames[row.sample_id], (canvas, canvas))
+            with watch.time("sampling map + coverage 224x224"):  # stage crop
+                affine = crop_affine(normalised, size, s.crop["width"], s.crop["above"], s.crop["below"])
+                covered = np.empty((size, size), bool)
+                map_x, map_y = sampling_maps(transform, affine, (size, size), coverage=covered)
+            numbers, rgb = needed_frames(row, s.crop["window"]), []
+            for number in numbers:
+                with watch.time(FLOOR):
+                    frame = imread(row.frames[row.frame_numbers.index(number)])
+                with watch.time("remap + crop"):
+                    rgb.append(cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+            onset, apex = (window(row.frame_numbers, n, s.crop["window"]) for n in (row.onset, row.apex))
+            with watch.time("crops write (CropsWriter, HDF5)"):
+                crops.add(Cropped(row.sample_id, onset, apex, numbers, np.stack(rgb), None, 0.0))
+    index = read_index(out_dir / "crops.h5")
     writer = s.cache_writer(out_dir / "cache.h5", len(rows))
-    for row, points in zip(rows, shapes, strict=True):
-        with watch.time("LWM fit"):  # stage normalise
-            transform = LWMTransform.fit(template, points, s.neighbours)
-        with watch.time("normalised landmarks (Newton)"):
-            normalised = normalised_landmarks(transform, points, template)
-        with watch.time("normalise preview (canvas map + warp)"):
-            preview_warp(transform, first_frames[row.sample_id], (canvas, canvas))
-        with watch.time("sampling map + coverage 224x224"):  # stage crop
-            affine = crop_affine(normalised, size, s.crop["width"], s.crop["above"], s.crop["below"])
-            covered = np.empty((size, size), bool)
-            map_x, map_y = sampling_maps(transform, affine, (size, size), coverage=covered)
-        folder = out_dir / "cropped" / row.sample_id
-        folder.mkdir(parents=True)
-        for number in needed_frames(row, s.crop["window"]):
-            with watch.time(FLOOR):
-                frame = imread(row.frames[row.frame_numbers.index(number)])
-            with watch.time("remap + crop"):
-                rgb = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            with watch.time("PNG encode + write"):
-                frame_file(folder, number).write_bytes(encode_png(rgb))
-        with watch.time("PNG read-back (cache stage)"):  # stage cache
-            windows = _read_windows(folder, row, s.crop["window"])
-        with watch.time("HDF5 write (CacheWriter)"):
-            writer.add(windows)
+    with h5py.File(out_dir / "crops.h5", "r") as f:
+        for row in rows:  # stage cache
+            with watch.time("crops read-back (cache stage, read_windows)"):
+                windows = read_windows(f, row, index.clips[row.sample_id])
+            with watch.time("HDF5 write (CacheWriter)"):
+                writer.add(windows)
     with watch.time("HDF5 write (CacheWriter)"):
         writer.close()
     return dict(watch.seconds)
-
-
-def _read_windows(folder: Path, row, k: int) -> ClipWindows:
-    """Stage cache's read of one cropped clip (windows recomputed as crop's index.json holds them)."""
-    return read_windows(
-        folder, row, window(row.frame_numbers, row.onset, k), window(row.frame_numbers, row.apex, k), depth=False
-    )
 
 
 def print_breakdown(b: Breakdown, title: str) -> float:
@@ -269,21 +268,25 @@ def normalise_stage(found: list[ClipLandmarks], template: Template, s: Settings)
     return Normalised([c.sample_id for c in found], transforms, np.array(landmarks), template)
 
 
-def crop_stage(clips: pd.DataFrame, norm: Normalised, s: Settings, out_dir: Path, workers: int) -> list[Cropped]:
+def crop_stage(clips: pd.DataFrame, norm: Normalised, s: Settings, path: Path, workers: int) -> None:
+    """Stage crop: the clips cropped (in `workers` processes) into the crops file at `path`."""
     tasks = crop_tasks(clips.set_index("sample_id", drop=False), norm)
-    work = functools.partial(crop_clip, settings=CropSettings.from_params(out_dir, s.crop))
-    done = list(map_clips(work, tasks, workers=workers, desc=f"crop x{workers}"))
-    failed = [d for d in done if not isinstance(d, Cropped)]
-    if failed:
-        raise RuntimeError(f"crop failed on {len(failed)} clips, e.g. {failed[0]}")
-    return done
+    settings = CropSettings.from_params(s.crop)
+    work = functools.partial(crop_clip, settings=settings)
+    with CropsWriter(path, settings) as crops:
+        for done in map_clips(work, tasks, workers=workers, desc=f"crop x{workers}"):
+            if not isinstance(done, Cropped):
+                raise RuntimeError(f"crop failed: {done}")
+            crops.add(done)
 
 
-def cache_stage(clips: pd.DataFrame, done: list[Cropped], s: Settings, crop_dir: Path, path: Path) -> None:
+def cache_stage(clips: pd.DataFrame, s: Settings, crops_path: Path, path: Path) -> None:
     by_id = clips.set_index("sample_id", drop=False)
-    writer = s.cache_writer(path, len(done))
-    for c in done:
-        writer.add(read_windows(crop_dir / c.sample_id, by_id.loc[c.sample_id], c.onset_window, c.apex_window, c.depth))
+    index = read_index(crops_path)
+    writer = s.cache_writer(path, len(index.clips))
+    with h5py.File(crops_path, "r") as crops:
+        for sample_id, entry in index.clips.items():
+            writer.add(read_windows(crops, by_id.loc[sample_id], entry))
     writer.close()
 
 
@@ -304,9 +307,9 @@ def end_to_end(manifest_path: Path, params: dict, out_dir: Path) -> dict:
     with watch.time("normalise"):
         norm = normalise_stage(found, template, s)
     with watch.time("crop"):
-        done = crop_stage(clips, norm, s, out_dir / "cropped", workers=1)
+        crop_stage(clips, norm, s, out_dir / "crops.h5", workers=1)
     with watch.time("cache"):
-        cache_stage(clips, done, s, out_dir / "cropped", out_dir / "cache.h5")
+        cache_stage(clips, s, out_dir / "crops.h5", out_dir / "cache.h5")
     return {**result, "seconds": dict(watch.seconds), "rss_peak_mb": vmhwm_mb()}
 
 
@@ -380,7 +383,7 @@ def parallel_crop(clips: pd.DataFrame, s: Settings, tmp: Path) -> None:
     base = None
     for workers in (1, 2):
         start = time.perf_counter()
-        crop_stage(clips, norm, s, tmp / f"crop-workers{workers}", workers)
+        crop_stage(clips, norm, s, tmp / f"crops-workers{workers}.h5", workers)
         seconds = time.perf_counter() - start
         base = base or seconds
         print(
@@ -392,13 +395,6 @@ def parallel_crop(clips: pd.DataFrame, s: Settings, tmp: Path) -> None:
 # ---------------------------------------------------------------- 4. the choices behind the defaults
 
 
-PNG_VARIANTS = {  # encode_png uses OpenCV's default
-    "OpenCV default (level 1, RLE, SUB)": [],
-    "level 0": [cv2.IMWRITE_PNG_COMPRESSION, 0],
-    "level 1 (default strategy)": [cv2.IMWRITE_PNG_COMPRESSION, 1],
-    "PAETH filter": [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH],
-    "UP filter": [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP],
-}
 HDF5_VARIANTS = {
     "none (CacheWriter)": {},
     "lzf": {"compression": "lzf"},
@@ -416,15 +412,14 @@ def best_of(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
     return best, result
 
 
-def choices(clips: pd.DataFrame, s: Settings, crop_dir: Path, tmp: Path, repeats: int) -> None:
+def choices(clips: pd.DataFrame, s: Settings, crops: Path, tmp: Path, repeats: int) -> None:
     """Each default against its alternatives, on the same clips, in the same run."""
     rows = list(clips.itertuples())
     firsts = [imread(row.frames[0]) for row in rows]
     print(f"\n4. Choices behind the defaults ({len(rows)} clips, each figure best of {repeats})")
     shapes = landmark_choice(rows, firsts, s, repeats)
     map_choice(rows, shapes, s, repeats)
-    png_choice(crop_dir, repeats)
-    hdf5_choice(rows, s, crop_dir, tmp, repeats)
+    hdf5_choice(rows, crops, tmp, repeats)
 
 
 def landmark_choice(rows: list, firsts: list[np.ndarray], s: Settings, repeats: int) -> np.ndarray:
@@ -519,29 +514,11 @@ def map_choice(rows: list, shapes: np.ndarray, s: Settings, repeats: int) -> Non
     )
 
 
-def png_choice(crop_dir: Path, repeats: int) -> None:
-    """PNG encode/decode time and size of the crops under each OpenCV setting; each frame's best of
-    `repeats`, variants interleaved (these steps are short, so load spikes hit single frames)."""
-    frames = [cv2.imread(str(path)) for path in sorted(crop_dir.rglob("img*.png"))]
-    best = {name: np.full((2, len(frames)), np.inf) for name in PNG_VARIANTS}
-    sizes = {}
-    for _ in range(repeats):
-        for name, options in PNG_VARIANTS.items():
-            encoded = []
-            for i, frame in enumerate(frames):
-                encode, data = best_of(lambda f=frame, o=options: cv2.imencode(".png", f, o)[1], 1)
-                decode, _ = best_of(lambda d=data: cv2.imdecode(d, cv2.IMREAD_COLOR_RGB), 1)
-                best[name][:, i] = np.minimum(best[name][:, i], (encode, decode))
-                encoded.append(data.size)
-            sizes[name] = sum(encoded) / len(frames) / 1024
-    print(f"PNG ({len(frames)} crops)                  encode ms  decode ms  KiB/frame")
-    for name, (encode, decode) in best.items():
-        print(f"  {name:<40}{1e3 * encode.mean():>7.3f}{1e3 * decode.mean():>11.3f}{sizes[name]:>11.1f}")
-
-
-def hdf5_choice(rows: list, s: Settings, crop_dir: Path, tmp: Path, repeats: int) -> None:
+def hdf5_choice(rows: list, crops: Path, tmp: Path, repeats: int) -> None:
     """Write and read time and file size of the cache's window datasets under each HDF5 filter."""
-    clips = [_read_windows(crop_dir / row.sample_id, row, s.crop["window"]) for row in rows]
+    index = read_index(crops)
+    with h5py.File(crops, "r") as f:
+        clips = [read_windows(f, row, index.clips[row.sample_id]) for row in rows]
     print(f"HDF5 windows ({len(clips)} clips)     write ms/clip  read ms/clip  MB")
     for name, options in HDF5_VARIANTS.items():
         path = tmp / f"windows-{len(options)}-{options.get('compression', 'none')}.h5"
@@ -604,7 +581,7 @@ def main() -> None:
         )
         scaling(params, args.quick, Path(tmp))
         parallel_crop(clips, settings, Path(tmp))
-        choices(clips, settings, Path(tmp) / "breakdown/pass0/cropped", Path(tmp), args.repeats)
+        choices(clips, settings, Path(tmp) / "breakdown/pass0/crops.h5", Path(tmp), args.repeats)
     print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
 
 

@@ -55,7 +55,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
 from mer.cache import Cache, CacheWriter, ClipWindows
-from mer.face.crop import frame_file, read_index
 from mer.models import build_model
 from mer.training import inputs
 from mer.training.augment import STEP, Affine, Augment, ColourJitter, training_inputs
@@ -119,24 +118,25 @@ def best_ms(seconds: list[float], n: int) -> float:
 
 @dataclass(frozen=True)
 class ClipFiles:
-    onset: list[Path]  # the onset window's cropped frames (crop stage PNGs)
+    onset: list[Path]  # the onset window's cropped frames, as PNG files
     apex: list[Path]
     label: int
 
 
-def clip_files(cropped: Path, cache: Cache, indices: np.ndarray) -> list[ClipFiles]:
-    """The crop stage's frame files of the clips `indices`, as its index (mer.face.crop.read_index) lists them."""
-    index = read_index(cropped).clips
-
-    def files(sample_id: str, key: str) -> list[Path]:
-        return [frame_file(cropped / sample_id, n) for n in getattr(index[sample_id], key)]
-
-    return [
-        ClipFiles(
-            files(cache.sample_ids[i], "onset_window"), files(cache.sample_ids[i], "apex_window"), int(cache.labels[i])
-        )
-        for i in indices
-    ]
+def clip_files(folder: Path, cache: Cache, indices: np.ndarray) -> list[ClipFiles]:
+    """The clips' window frames as image files, the input the official loader reads: written once from the
+    cache into `folder` (the pipeline keeps its crops in HDF5), as PNG like the official code's crops."""
+    onset, apex = cache.load("onset", indices), cache.load("apex", indices)
+    clips = []
+    for n, i in enumerate(indices):
+        files = {}
+        for name, frames in (("onset", onset[n]), ("apex", apex[n])):
+            files[name] = [folder / f"{i}-{name}{k}.png" for k in range(len(frames))]
+            for path, frame in zip(files[name], frames, strict=True):
+                if not path.exists():
+                    cv2.imwrite(str(path), np.ascontiguousarray(frame[..., ::-1]))
+        clips.append(ClipFiles(files["onset"], files["apex"], int(cache.labels[i])))
+    return clips
 
 
 class OfficialTrainSet(Dataset):
@@ -299,10 +299,10 @@ def our_breakdown(frames: inputs.FoldFrames, reps: int) -> dict[str, float]:
     return best
 
 
-def data_path(cache: Cache, cropped: Path, train_idx: np.ndarray, plan: Plan) -> dict[str, float]:
+def data_path(cache: Cache, frames: Path, train_idx: np.ndarray, plan: Plan) -> dict[str, float]:
     """Alternate official epochs and our load + epoch, each side with 1 and all torch threads; print
     ms/sample and ratios; return ms/sample, each side at its faster thread count."""
-    clips = clip_files(cropped, cache, train_idx)
+    clips = clip_files(frames, cache, train_idx)
     labels = torch.as_tensor(cache.labels[train_idx])
     loader = official_loader(clips, BATCH)
     generator = torch.Generator().manual_seed(0)
@@ -646,7 +646,7 @@ def epoch_seconds(batches: Iterator[tuple[Tensor, Tensor, Tensor]], step: Step) 
 
 def epoch(
     cache: Cache,
-    cropped: Path,
+    frames: Path,
     train_idx: np.ndarray,
     steps: dict[str, Step],
     best: str,
@@ -656,7 +656,7 @@ def epoch(
     """Alternate baseline and our epochs on the fold (or a subset); print and return s/sample.
     The official batches are built with `loader_threads` (the faster count of section 1)."""
     idx = train_idx if plan.epoch_clips is None else train_idx[: plan.epoch_clips]
-    loader = official_loader(clip_files(cropped, cache, idx), plan.epoch_batch)
+    loader = official_loader(clip_files(frames, cache, idx), plan.epoch_batch)
     labels = torch.as_tensor(cache.labels[idx])
     generator = torch.Generator().manual_seed(1)
     official, load, ours = [], [], []
@@ -861,7 +861,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--cache", default="data/cache.h5")
-    parser.add_argument("--cropped", default="data/cropped")
     parser.add_argument(
         "--quick", action="store_true", help="batch 8 only, no torch.compile, a 16-clip epoch at batch 8: ~3 min"
     )
@@ -876,17 +875,18 @@ def main() -> None:
     train_idx, _ = cache.fold(SUBJECT)
     print(machine(("torch", "torchvision", "numpy", "h5py"), f", cv2 {cv2.__version__}"))
     started = time.perf_counter()
-    if args.only_data:
-        data_path(cache, Path(args.cropped), train_idx, plan)
-        print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
-        return
     with tempfile.TemporaryDirectory(prefix="mer-bench-train-") as tmp:
-        data_ms = data_path(cache, Path(args.cropped), train_idx, plan)
+        frames = Path(tmp) / "frames"
+        frames.mkdir()
+        data_ms = data_path(cache, frames, train_idx, plan)
+        if args.only_data:
+            print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
+            return
         steps, bests = model_step(plan)
         batch = max(plan.step_batches)
         best = min(bests[batch], key=bests[batch].get)
         try_compile(steps[best].variant, 8, 3, plan.compile_limit, Path(tmp))
-        epoch(cache, Path(args.cropped), train_idx, steps, best, int(data_ms["official_threads"]), plan)
+        epoch(cache, frames, train_idx, steps, best, int(data_ms["official_threads"]), plan)
         del steps  # ~1 GB of models and optimiser state the memory children need not compete with
         memory(cache, Path(args.params), Path(tmp))
         if torch.cuda.is_available():

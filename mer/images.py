@@ -28,17 +28,3 @@ def read_depth(path: str | Path) -> np.ndarray:
     if image.ndim == 3:
         image = image[..., 0]
     return image
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """Lossless PNG bytes of an RGB uint8 or single-channel uint8/uint16 image.
-
-    OpenCV's default settings (zlib level 1, Z_RLE, SUB filter) are already the fast end: other
-    filters and levels are slower or larger, level 0 is ~30% faster but doubles the size of
-    `data/cropped` (benchmarks/preprocess.py, section 4).
-    """
-    data = image[..., ::-1] if image.ndim == 3 else image
-    ok, buffer = cv2.imencode(".png", np.ascontiguousarray(data))
-    if not ok:
-        raise ValueError(f"cannot encode image of shape {image.shape} and dtype {image.dtype} as PNG")
-    return buffer.tobytes()

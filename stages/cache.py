@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import h5py
 from tqdm import tqdm
 
 from mer.cache import CacheWriter
 from mer.datasets import manifest
-from mer.face.crop import read_index, read_windows
+from mer.face.crops import read_index, read_windows
 from mer.io import read_json, write_json
 from mer.lifecycle import exit_with_parent
 
@@ -23,24 +24,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--ingest", required=True, help="ingest's report: the protocol's classes and the data set")
-    parser.add_argument("--cropped", required=True)
+    parser.add_argument("--crops", required=True, help="the crop stage's file (data/crops.h5)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--report", required=True)
     args = parser.parse_args()
 
     ingested = read_json(args.ingest)
-    index = read_index(args.cropped)
+    index = read_index(args.crops)
     clips = manifest.read(args.manifest).set_index("sample_id", drop=False)
     classes = ingested["classes"]
     depth = any(entry.depth for entry in index.clips.values())
     provenance = {"dataset": ingested["dataset"], "protocol": ingested["protocol"], "crop": index.settings}
     writer = CacheWriter(args.out, len(index.clips), index.window, index.size, classes, depth, provenance)
-    for sample_id, entry in tqdm(index.clips.items(), desc="cache", unit="clip"):
-        writer.add(
-            read_windows(
-                Path(args.cropped) / sample_id, clips.loc[sample_id], entry.onset_window, entry.apex_window, depth
-            )
-        )
+    with h5py.File(args.crops, "r") as crops:
+        for sample_id, entry in tqdm(index.clips.items(), desc="cache", unit="clip"):
+            writer.add(read_windows(crops, clips.loc[sample_id], entry))
     writer.close()
     labels = [clips.at[s, "label"] for s in index.clips]
     write_json(

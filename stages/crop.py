@@ -1,12 +1,13 @@
-"""DVC stage `crop`: eye-based 224x224 crops of each clip's onset and apex windows (PNG)."""
+"""DVC stage `crop`: eye-based 224x224 crops of each clip's onset and apex windows, into one HDF5 file
+(mer/face/crops.py); reports/crop.png shows a few clips of each class."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import sys
 from collections import Counter
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,9 +15,9 @@ import numpy as np
 from mer import failures
 from mer.datasets import manifest
 from mer.face import store
-from mer.face.crop import Cropped, CropSettings, crop_clip, crop_tasks, frame_file, write_index
-from mer.images import read_rgb
-from mer.io import atomic_dir, load_params, write_json
+from mer.face.crop import Cropped, CropSettings, crop_clip, crop_tasks
+from mer.face.crops import CropsWriter
+from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
 from mer.parallel import map_clips
 from mer.plots import image_grid
@@ -40,20 +41,20 @@ def main() -> None:
     tasks = crop_tasks(clips, norm)
     done: list[Cropped] = []
     failed: list[failures.ClipFailure] = []
-    with atomic_dir(args.out) as tmp:
-        settings = CropSettings.from_params(tmp, p)
-        work = functools.partial(crop_clip, settings=settings)
-        for result in map_clips(work, tasks, workers=pre["workers"], desc="crop"):
-            if isinstance(result, Cropped):
-                done.append(result)
-            else:
-                failed.append(result)
-        try:
+    settings = CropSettings.from_params(p)
+    work = functools.partial(crop_clip, settings=settings)
+    try:
+        with CropsWriter(args.out, settings) as writer:
+            for result in map_clips(work, tasks, workers=pre["workers"], desc="crop"):
+                if isinstance(result, Cropped):
+                    writer.add(result)
+                    done.append(_without_frames(result))
+                else:
+                    failed.append(result)
             failures.check(failed, pre["on_error"], "crop")
-        except failures.ClipError as exc:
-            sys.exit(str(exc))
-        write_index(tmp, settings, done)
-        _sheet(args.sheet, tmp, done, clips, params["previews"]["crop_per_class"])
+            _sheet(args.sheet, writer, done, clips, params["previews"]["crop_per_class"])
+    except failures.ClipError as exc:
+        sys.exit(str(exc))
     uncovered = [c.uncovered for c in done]
     write_json(
         args.report,
@@ -61,7 +62,7 @@ def main() -> None:
             "clips": len(tasks),
             "cropped": len(done),
             "size": p["size"],
-            "frames_written": sum(len({*c.onset_window, *c.apex_window}) for c in done),
+            "frames_written": sum(len(c.numbers) for c in done),
             "uncovered_fraction": {
                 "mean": float(np.mean(uncovered)) if done else None,
                 "max": float(np.max(uncovered)) if done else None,
@@ -72,13 +73,18 @@ def main() -> None:
     print(f"crop: {len(done)} of {len(tasks)} clips cropped to {p['size']}x{p['size']}, {len(failed)} failed")
 
 
-def _sheet(path: str, folder: Path, done: list[Cropped], clips, per_class: int) -> None:
+def _without_frames(clip: Cropped) -> Cropped:
+    """The clip's record once its frames are in the file (the stage keeps no crops in memory)."""
+    return dataclasses.replace(clip, rgb=clip.rgb[:0], depth=None if clip.depth is None else clip.depth[:0])
+
+
+def _sheet(path: str, crops: CropsWriter, done: list[Cropped], clips, per_class: int) -> None:
     """Onset, apex and |apex - onset| (contrast x4) for a few clips of each class, across subjects."""
     rows, titles = [], []
     for c in sheet_clips(done, clips, per_class):
         label = clips.at[c.sample_id, "label"]
-        onset = read_rgb(frame_file(folder / c.sample_id, clips.at[c.sample_id, "onset"]))
-        apex = read_rgb(frame_file(folder / c.sample_id, clips.at[c.sample_id, "apex"]))
+        onset = crops.frame(c.sample_id, clips.at[c.sample_id, "onset"])
+        apex = crops.frame(c.sample_id, clips.at[c.sample_id, "apex"])
         diff = np.clip(4 * np.abs(apex.astype(np.int16) - onset.astype(np.int16)), 0, 255).astype(np.uint8)
         rows.append([onset, apex, cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY)])
         titles.append(f"{label}\n{c.sample_id}")

@@ -183,7 +183,13 @@ def test_lazy_relative_and_type_checking_imports():
 
 
 @pytest.mark.parametrize(
-    "stage,module", [("cache", "mer/face/lwm.py"), ("ingest", "mer/datasets/samm.py"), ("train", "mer/models")]
+    "stage,module",
+    [
+        ("crop", "mer/face/lwm.py"),
+        ("cache", "mer/face/crops.py"),
+        ("ingest", "mer/datasets/samm.py"),
+        ("train", "mer/models"),
+    ],
 )
 def test_a_removed_dep_is_named_with_its_stage(stage, module):
     pipeline = copy.deepcopy(_pipeline())

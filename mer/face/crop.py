@@ -3,7 +3,8 @@
 Needed frames are the onset window and the apex window: the `k` frames nearest each labelled
 frame (offsets -k//2 .. k-1-k//2, shifted inwards at the ends of the clip). Each raw frame is
 decoded and resampled once (`cv2.remap`, bilinear; depth nearest-neighbour, 16-bit kept); no
-full-size warped frame is ever made.
+full-size warped frame is ever made. The crops go back to the stage as arrays, which writes them
+into data/crops.h5 (mer/face/crops.py): no image codec between crop and cache.
 
 Every frame of both windows is checked, where it is cheap (on the 224x224 crop), so a bad frame
 fails its clip (reported like any failure) instead of going into training silently:
@@ -19,18 +20,15 @@ fails its clip (reported like any failure) instead of going into training silent
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from mer.cache import ClipWindows
 from mer.face.align import crop_affine
 from mer.face.lwm import LWMTransform, sampling_maps
 from mer.failures import ClipError, ClipFailure
-from mer.images import encode_png, read_depth, read_rgb
-from mer.io import read_json, write_json
+from mer.images import read_depth, read_rgb
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +55,6 @@ class CropTask:
 
 @dataclass(frozen=True)
 class CropSettings:
-    out_dir: Path
     size: int
     width: float
     above: float
@@ -65,9 +62,9 @@ class CropSettings:
     window: int
 
     @classmethod
-    def from_params(cls, out_dir: Path, p: dict) -> CropSettings:
+    def from_params(cls, p: dict) -> CropSettings:
         """From the `crop` block of params.yaml."""
-        return cls(Path(out_dir), p["size"], p["width"], p["above"], p["below"], p["window"])
+        return cls(p["size"], p["width"], p["above"], p["below"], p["window"])
 
 
 @dataclass(frozen=True)
@@ -75,13 +72,10 @@ class Cropped:
     sample_id: str
     onset_window: list[int]
     apex_window: list[int]
-    depth: bool
+    numbers: list[int]  # the frames of both windows, ascending: the rows of rgb and depth
+    rgb: np.ndarray  # (m, S, S, 3) uint8
+    depth: np.ndarray | None  # (m, S, S) uint16
     uncovered: float  # fraction of crop pixels mapped by the LWM fallback
-
-
-def frame_file(folder: Path, number: int, depth: bool = False) -> Path:
-    """Where crop writes (and cache reads) frame `number` of a clip."""
-    return folder / f"{'depth' if depth else 'img'}{number}.png"
 
 
 def crop_tasks(clips: pd.DataFrame, norm: Normalised) -> list[CropTask]:
@@ -100,28 +94,6 @@ def crop_tasks(clips: pd.DataFrame, norm: Normalised) -> list[CropTask]:
         )
         for sid, transform, landmarks in zip(norm.sample_ids, norm.transforms, norm.landmarks, strict=True)
     ]
-
-
-def read_windows(folder: Path, row, onset_window: list[int], apex_window: list[int], depth: bool) -> ClipWindows:
-    """A cropped clip's windows as the cache stores them; `row` is its manifest row."""
-
-    def stack(numbers: list[int], is_depth: bool) -> np.ndarray:
-        read = read_depth if is_depth else read_rgb
-        return np.stack([read(frame_file(folder, n, is_depth)) for n in numbers])
-
-    return ClipWindows(
-        sample_id=row.sample_id,
-        subject=row.subject,
-        label=int(row.label_index),
-        onset=stack(onset_window, False),
-        apex=stack(apex_window, False),
-        onset_position=onset_window.index(int(row.onset)),
-        apex_position=apex_window.index(int(row.apex)),
-        onset_frames=onset_window,
-        apex_frames=apex_window,
-        depth_onset=stack(onset_window, True) if depth else None,
-        depth_apex=stack(apex_window, True) if depth else None,
-    )
 
 
 def window(numbers: list[int], labelled: int, k: int) -> list[int]:
@@ -153,24 +125,32 @@ def _crop(task: CropTask, s: CropSettings) -> Cropped:
     map_x, map_y = sampling_maps(task.transform, grid_to_template, (s.size, s.size), coverage=covered)
     onset_window = window(task.frame_numbers, task.onset, s.window)
     apex_window = window(task.frame_numbers, task.apex, s.window)
-    folder = s.out_dir / task.sample_id
-    folder.mkdir(parents=True, exist_ok=True)
 
     def crop(frame: str) -> np.ndarray:
         return cv2.remap(read_rgb(frame), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     reference = _grey(crop(task.frames[0]))
-    for number in sorted(set(onset_window + apex_window)):
+    numbers = sorted(set(onset_window + apex_window))
+    rgb, depth = [], []
+    for number in numbers:
         at = task.frame_numbers.index(number)
-        rgb = crop(task.frames[at])
-        check_frame(rgb, reference, number)
-        frame_file(folder, number).write_bytes(encode_png(rgb))
+        rgb.append(crop(task.frames[at]))
+        check_frame(rgb[-1], reference, number)
         if task.depth_frames:
-            depth = cv2.remap(
-                read_depth(task.depth_frames[at]), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
+            depth.append(
+                cv2.remap(
+                    read_depth(task.depth_frames[at]), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
+                )
             )
-            frame_file(folder, number, depth=True).write_bytes(encode_png(depth))
-    return Cropped(task.sample_id, onset_window, apex_window, bool(task.depth_frames), float(1 - covered.mean()))
+    return Cropped(
+        task.sample_id,
+        onset_window,
+        apex_window,
+        numbers,
+        np.stack(rgb),
+        np.stack(depth) if depth else None,
+        float(1 - covered.mean()),
+    )
 
 
 def check_frame(rgb: np.ndarray, reference: np.ndarray, number: int) -> None:
@@ -194,65 +174,3 @@ def check_frame(rgb: np.ndarray, reference: np.ndarray, number: int) -> None:
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-
-# data/cropped/index.json, the file `crop` hands to `cache`: the settings the frames were cropped
-# with and each clip's windows, so `cache` reads what `crop` did instead of re-deriving it from params.
-# Schema: {"settings": {size, width, above, below, window}, "clips": {sample_id: {onset_window,
-# apex_window, depth}}}, clips in the order they were cropped.
-INDEX = "index.json"
-
-
-@dataclass(frozen=True)
-class IndexedClip:
-    onset_window: list[int]
-    apex_window: list[int]
-    depth: bool
-
-
-@dataclass(frozen=True)
-class CropIndex:
-    settings: dict[str, float]
-    clips: dict[str, IndexedClip]
-
-    @property
-    def size(self) -> int:
-        return int(self.settings["size"])
-
-    @property
-    def window(self) -> int:
-        return int(self.settings["window"])
-
-
-def write_index(folder: Path, settings: CropSettings, done: list[Cropped]) -> None:
-    write_json(
-        folder / INDEX,
-        {
-            "settings": {
-                "size": settings.size,
-                "width": settings.width,
-                "above": settings.above,
-                "below": settings.below,
-                "window": settings.window,
-            },
-            "clips": {
-                c.sample_id: {"onset_window": c.onset_window, "apex_window": c.apex_window, "depth": c.depth}
-                for c in done
-            },
-        },
-    )
-
-
-def read_index(folder: str | Path) -> CropIndex:
-    """The crop stage's index of `folder` (data/cropped)."""
-    path = Path(folder) / INDEX
-    data = read_json(path)
-    if not isinstance(data, dict) or set(data) != {"settings", "clips"}:
-        raise ValueError(
-            f"{path}: not a crop index (expected keys 'settings' and 'clips'); re-run the crop stage (`dvc repro crop`)"
-        )
-    clips = {
-        sid: IndexedClip(entry["onset_window"], entry["apex_window"], entry["depth"])
-        for sid, entry in data["clips"].items()
-    }
-    return CropIndex(data["settings"], clips)

@@ -38,28 +38,25 @@ def clip_on_disk(tmp_path, dlib_detector):
     return marks, frames, depth
 
 
-def test_crop_clip_writes_windows_rgb_and_depth(tmp_path, clip_on_disk):
+def test_crop_clip_returns_windows_rgb_and_depth(clip_on_disk):
     marks, frames, depth = clip_on_disk
     transform = LWMTransform.fit(marks, marks, 12)  # identity: template = this face
     task = CropTask("s1/c1", transform, marks, list(range(1, 9)), frames, depth, onset=2, apex=6)
-    settings = CropSettings(tmp_path / "out", 112, 2.2, 0.6, 1.6, 4)
-    result = crop_clip(task, settings)
+    result = crop_clip(task, CropSettings(112, 2.2, 0.6, 1.6, 4))
     assert isinstance(result, Cropped)
     assert result.onset_window == [1, 2, 3, 4] and result.apex_window == [4, 5, 6, 7]
-    written = sorted(p.name for p in (tmp_path / "out/s1/c1").iterdir())
-    assert written == sorted([f"img{n}.png" for n in range(1, 8)] + [f"depth{n}.png" for n in range(1, 8)])
-    rgb = cv2.imread(str(tmp_path / "out/s1/c1/img2.png"))
-    assert rgb.shape == (112, 112, 3)
-    d = cv2.imread(str(tmp_path / "out/s1/c1/depth2.png"), cv2.IMREAD_UNCHANGED)
-    assert d.dtype == np.uint16 and d.shape == (112, 112)
-    assert set(np.unique(d)) <= {1000, 30000, 65000}  # nearest-neighbour: no blended depths
+    assert result.numbers == [1, 2, 3, 4, 5, 6, 7]  # frame 4 is in both windows, cropped once
+    assert result.rgb.shape == (7, 112, 112, 3) and result.rgb.dtype == np.uint8
+    assert result.depth is not None and result.depth.shape == (7, 112, 112) and result.depth.dtype == np.uint16
+    assert set(np.unique(result.depth)) <= {1000, 30000, 65000}  # nearest-neighbour: no blended depths
+    assert result.rgb.std() > 20  # a face, not a flat fill
 
 
 def test_crop_failure_names_the_clip(tmp_path, clip_on_disk):
     marks, frames, _ = clip_on_disk
     frames[1] = str(tmp_path / "missing.jpg")
     task = CropTask("s1/c2", LWMTransform.fit(marks, marks, 12), marks, list(range(1, 9)), frames, None, 2, 6)
-    result = crop_clip(task, CropSettings(tmp_path / "out", 64, 2.2, 0.6, 1.6, 4))
+    result = crop_clip(task, CropSettings(64, 2.2, 0.6, 1.6, 4))
     assert isinstance(result, ClipFailure) and result.sample_id == "s1/c2"
     assert "frame file missing" in result.reason and "missing.jpg" in result.reason
 

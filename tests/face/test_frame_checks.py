@@ -40,7 +40,7 @@ def face_clip(tmp_path, dlib_detector):
 
 def _crop(tmp_path, marks, frames, name="s1/c1"):
     task = CropTask(name, LWMTransform.fit(marks, marks, 12), marks, list(range(1, 9)), frames, None, onset=2, apex=6)
-    return crop_clip(task, CropSettings(tmp_path / "out", **SETTINGS))
+    return crop_clip(task, CropSettings(**SETTINGS))
 
 
 def test_clean_clip_passes_every_check(tmp_path, face_clip):
