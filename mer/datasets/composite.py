@@ -33,15 +33,15 @@ def part_folder(root: str | Path, part: str) -> Path:
     return Path(root) / part
 
 
-def join(root: str | Path, parts: list[str], protocol: Protocol, folds: str, expected: list[str]) -> tuple[
-    pd.DataFrame, dict
-]:
+def join(
+    root: str | Path, parts: list[str], protocol: Protocol, folds: str, expected: list[str]
+) -> tuple[pd.DataFrame, dict]:
     """The composite manifest (manifest.COLUMNS + `dataset`) and its ingest report, from the parts in `root`."""
     if folds not in FOLDS:
         raise IngestError(f"dataset.folds must be one of {FOLDS}, got {folds!r}")
     if not parts:
         raise IngestError("a composite data set needs dataset.parts (name -> format, root, labels, protocol)")
-    tables, reports, dropped = [], {}, Counter()
+    tables, reports, dropped = [], {}, Counter[str]()
     for part in parts:
         table, report = _read_part(root, part)
         reports[part] = report
@@ -128,13 +128,19 @@ def _report(
         "frames": int(joined.frames.map(lambda s: len(s.split(manifest.SEP))).sum()),
         "apex_repaired": int((joined.apex_repaired == "True").sum()),
         "repairs": {rule: int(repairs.map(lambda r, rule=rule: rule in r).sum()) for rule in REPAIRS},
-        "repaired": {rule: [s for s, r in zip(joined.sample_id, repairs, strict=True) if rule in r] for rule in REPAIRS},
-        "reader_counts": {f"{part}:{k}": v for part, report in reports.items() for k, v in report["reader_counts"].items()},
+        "repaired": {
+            rule: [s for s, r in zip(joined.sample_id, repairs, strict=True) if rule in r] for rule in REPAIRS
+        },
+        "reader_counts": {
+            f"{part}:{k}": v for part, report in reports.items() for k, v in report["reader_counts"].items()
+        },
         "dropped_by_protocol": dict(sorted(outside.items())),
         "rejected_count": sum(report["rejected_count"] for report in reports.values()),
         "rejected": [{**r, "dataset": part} for part, report in reports.items() for r in report["rejected"]],
         "dropped": [
-            {**d, "sample_id": f"{part}/{d['sample_id']}"} for part, report in reports.items() for d in report["dropped"]
+            {**d, "sample_id": f"{part}/{d['sample_id']}"}
+            for part, report in reports.items()
+            for d in report["dropped"]
         ],
         "parts": {
             part: {
