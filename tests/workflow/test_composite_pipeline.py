@@ -156,7 +156,7 @@ def test_megc2019_runs_end_to_end_with_composite_and_per_data_set_scores(parts, 
     # a change to one part's table reruns that part's stage only
     _commit(repo)
     fixtures._write_xlsx(Path(repo.path / "data/raw/SAMM_Micro_FACS_Codes_v2.xlsx"), ["x"], [[1]], frozenset())
-    status = repo.dvc("status", "--json", "report").stdout
+    status = repo.dvc("status", "--json", "--with-deps", "report").stdout
     assert set(json.loads(status)) == {"ingest_part@samm"}, status
 
 
