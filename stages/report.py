@@ -33,7 +33,8 @@ def main() -> None:
     out = Path(args.out)
     runs = seeds.load_runs(args.folds, seeds_of(params["train"]), params["dataset"]["subjects"])
     upstream = [read_json(path) for path in args.upstream]
-    metrics = seeds.evaluate(runs, scores.skipped(*upstream))
+    parts = list(upstream[0].get("parts") or {})  # a composite's data sets, scored apart too
+    metrics = seeds.evaluate(runs, scores.skipped(*upstream), parts)
     write_json(out / "metrics.json", metrics)
 
     folds = seeds.pooled(runs)
@@ -58,7 +59,12 @@ def main() -> None:
     with atomic_path(out / "README.md", ".md") as tmp:
         tmp.write_text(
             readme.render(
-                metrics, params, readme.code_version(), scores.skip_reasons(*upstream), scores.trained_on(folds)
+                metrics,
+                params,
+                readme.code_version(),
+                scores.skip_reasons(*upstream),
+                scores.trained_on(folds),
+                upstream[0],
             )
         )
     honest, paper = metrics, metrics["paper_protocol"]
@@ -69,6 +75,10 @@ def main() -> None:
             for key, name in (("accuracy", "accuracy"), ("uf1", "UF1"), ("uar", "UAR"))
         )
         + f" (paper protocol, optimistic: accuracy {paper['accuracy']['mean']:.4f}, UF1 {paper['uf1']['mean']:.4f})"
+        + "".join(
+            f"; {name}: UF1 {s['uf1']['mean']:.4f}, UAR {s['uar']['mean']:.4f}"
+            for name, s in metrics.get("per_dataset", {}).items()
+        )
         + f" -> {out / 'README.md'}"
     )
 

@@ -11,6 +11,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from mer.datasets import composite
 from mer.datasets.ingest import FORMATS
 from mer.datasets.protocols import Protocol
 from mer.folds import seeds_of
@@ -37,7 +38,9 @@ def test_shipped_options():
         "dataset": [
             "casme2_3class",
             "casme2_5class",
+            "casme2_to_samm",
             "casme3_4class",
+            "megc2019",
             "mmew_4class",
             "samm_5class",
             "smic_3class",
@@ -60,7 +63,8 @@ def test_params_yaml_is_the_default_composition_byte_for_byte():
 def test_every_option_composes_into_params_the_stages_accept(group, option):
     params = OmegaConf.to_container(_compose(f"{group}={option}"))
     dataset = params["dataset"]
-    assert dataset["format"] in FORMATS
+    assert dataset["format"] in (*FORMATS, composite.FORMAT)
+    assert all(part["format"] in FORMATS for part in dataset["parts"].values())
     assert Protocol.from_params(dataset["protocol"], params["protocols"]).classes
     subjects = dataset["subjects"]
     assert subjects and all(isinstance(s, str) for s in subjects) and len(set(subjects)) == len(subjects)
@@ -87,7 +91,28 @@ def test_real_data_sets_bring_the_paper_schedule_and_full_mmnet():
         assert (params.train.epochs, params.train.batch_size, params.train.weight_decay) == (70, 32, 0.6)
         assert params.train.augment.crop_padding == 15
         assert params.model == {"name": "mmnet", "options": {}}
-        assert params.dataset.root.startswith("data/raw/") and params.dataset.labels.startswith("data/raw/")
+        # a composite reads its parts' raw data (ingest_part@<part>), then the parts it ingested
+        raw = params.dataset.parts.values() or [params.dataset]
+        assert all(d.root.startswith("data/raw/") and d.labels.startswith("data/raw/") for d in raw)
+        assert params.dataset.root == ("data/parts" if params.dataset.parts else params.dataset.root)
+
+
+def test_composites_name_their_parts_protocols_and_folds():
+    """MEGC 2019: three parts whose protocols all give the composite's 3 classes; one fold per prefixed
+    subject. The cross-data-set config: folds are data sets, the test one a part."""
+    for name, folds in (("megc2019", "subject"), ("casme2_to_samm", "dataset")):
+        params = OmegaConf.to_container(_compose(f"dataset={name}"))
+        dataset, protocols = params["dataset"], params["protocols"]
+        classes = set(Protocol.from_params(dataset["protocol"], protocols).classes)
+        assert classes == {"negative", "positive", "surprise"} and dataset["folds"] == folds
+        for part in dataset["parts"].values():
+            assert set(Protocol.from_params(part["protocol"], protocols).classes) == classes
+        prefixes = {s.split("_")[0] for s in dataset["subjects"]} if folds == "subject" else set(dataset["subjects"])
+        assert prefixes <= set(dataset["parts"])
+    megc = _compose("dataset=megc2019").dataset
+    assert list(megc.parts) == ["casme2", "samm", "smic"]
+    counts = {part: sum(s.startswith(f"{part}_") for s in megc.subjects) for part in megc.parts}
+    assert counts == {"casme2": 24, "samm": 29, "smic": 16}
 
 
 def test_command_line_choices_win_over_the_data_sets():

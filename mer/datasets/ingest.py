@@ -167,26 +167,3 @@ def _report(
         "rejected_count": len(rejected),
         "rejected": [{"source": r.source, "sample_id": r.sample_id, "reason": r.reason} for r in rejected],
     }
-
-
-def page_lines(report: dict) -> list[str]:
-    """Markdown for the report page from reports/ingest.json: the table read (file and SHA-256), the
-    folder the frames came from, the corrections applied and every repaired clip by rule."""
-    data = report["dataset"]
-    digest = data["labels_sha256"] or "no table (labels from folders)"
-    lines = [
-        "## Data",
-        "",
-        f"- label table `{data['labels_file']}`, SHA-256 `{digest}`",
-        f"- frames from `{report['data_root']}`",
-    ]
-    applied = [e for e in report["errata"] if e["applied"]]
-    missed = [e for e in report["errata"] if not e["applied"]]
-    errata = f"- {len(applied)} published correction(s) applied"
-    if missed:
-        errata += f", {len(missed)} not matching the table: " + "; ".join(
-            f"row {e['row']} ({e['not_applied']})" for e in missed
-        )
-    lines.append(errata)
-    lines += [f"- {rule}: {len(ids)} clip(s): {', '.join(ids)}" for rule, ids in report["repaired"].items() if ids]
-    return [*lines, ""]

@@ -3,7 +3,8 @@
 Columns: sample_id, subject, clip, label, label_index, emotion (raw), onset, apex, offset,
 apex_repaired, source (label-table file and row), frame_numbers and frames (';'-joined, the
 kept frame files in frame order), depth_frames (';'-joined, aligned with frames, or empty),
-repairs (';'-joined: "erratum" and the repair rules of mer.datasets.keyframes applied, or empty).
+repairs (';'-joined: "erratum" and the repair rules of mer.datasets.keyframes applied, or empty);
+a composite's manifest (mer.datasets.composite) adds `dataset`, the part each clip comes from.
 Paths are as the data root was given in params (relative roots stay portable).
 """
 
@@ -64,8 +65,13 @@ def write(path: str | Path, clips: list[Clip], protocol: Protocol) -> None:
                 "repairs": SEP.join(c.repairs),
             }
         )
+    write_table(path, pd.DataFrame(rows, columns=COLUMNS))
+
+
+def write_table(path: str | Path, table: pd.DataFrame) -> None:
+    """Write a manifest already in its columns (a composite's joined parts), atomically."""
     with atomic_path(path, ".csv") as tmp:
-        pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp, index=False)
+        table.to_csv(tmp, index=False)
 
 
 def read(path: str | Path) -> pd.DataFrame:

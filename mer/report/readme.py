@@ -24,11 +24,22 @@ def code_version() -> str:
 
 
 def render(
-    metrics: dict[str, Any], params: dict[str, Any], version: str, reasons: dict[str, int], trained_on: str
+    metrics: dict[str, Any],
+    params: dict[str, Any],
+    version: str,
+    reasons: dict[str, int],
+    trained_on: str,
+    ingest: dict[str, Any] | None = None,
 ) -> str:
-    """Markdown: provenance, honest and optimistic scores over seeds, published figures, per-seed/class/subject
-    tables, plots."""
+    """Markdown: provenance (with the data ingest read, from reports/ingest.json), honest and optimistic scores
+    over seeds, published figures, per-seed/class/subject (and per data set of a composite) tables, plots."""
     dataset, model, inputs, train = params["dataset"], params["model"], params["input"], params["train"]
+    by_dataset = dataset.get("folds") == "dataset"
+    folds = (
+        f"cross-data-set folds (each tests on one data set, trained on the others: {', '.join(dataset['subjects'])})"
+        if by_dataset
+        else "leave-one-subject-out folds"
+    )
     selection = (
         "final epoch"
         if not train.get("validation_subjects")
@@ -44,7 +55,7 @@ def render(
         "# LOSO evaluation",
         "",
         f"- data set **{dataset['name']}** ({dataset['format']} layout), protocol **{dataset['protocol']}**, "
-        f"{metrics['clips']} clips in {metrics['folds']} leave-one-subject-out folds, each trained with "
+        f"{metrics['clips']} clips in {metrics['folds']} {folds}, each trained with "
         f"{n} seed(s)",
         f"- model **{model['name']}** {model.get('options') or {}}, input **{inputs['kind']}** at {inputs['size']} px",
         f"- {train['epochs']} epochs, batch {train['batch_size']}, lr {train['lr']}, weight decay "
@@ -70,7 +81,9 @@ def render(
         f"- Third row: {paper_protocol.NOTE}. Papers that follow the official code report this figure.",
         "",
     ]
+    lines += data_lines(ingest) if ingest else []
     lines += _published(dataset["protocol"])
+    lines += _per_dataset(metrics.get("per_dataset"), spread)
     lines += _per_seed(metrics["per_seed"])
     lines += [
         f"## Per class ({spread})",
@@ -163,3 +176,45 @@ def _skipped(skipped: dict[str, int], reasons: dict[str, int]) -> list[str]:
     ]
     lines += [f"- {reason}: {n}" for reason, n in reasons.items()]
     return lines + [""]
+
+
+def _per_dataset(per_dataset: dict[str, dict[str, Any]] | None, spread: str) -> list[str]:
+    """A composite's UF1/UAR per data set (MEGC 2019 reports these beside the composite's)."""
+    if not per_dataset:
+        return []
+    lines = [
+        f"## Per data set ({spread})",
+        "",
+        "| data set | UF1 | UAR | accuracy | clips |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {name} | {_stat(s['uf1'])} | {_stat(s['uar'])} | {_stat(s['accuracy'])} | {s['clips']} |"
+        for name, s in per_dataset.items()
+    ]
+    return [*lines, ""]
+
+
+def data_lines(report: dict[str, Any]) -> list[str]:
+    """Markdown from reports/ingest.json: each label table read (file and SHA-256) and the folder its frames
+    came from (per part, for a composite), the published corrections applied and every repaired clip by rule."""
+    parts = report.get("parts") or {"": report}
+    lines = ["## Data", ""]
+    for name, part in parts.items():
+        data = part["dataset"]
+        digest = data["labels_sha256"] or "no table (labels from folders)"
+        label = f"{name}: " if name else ""
+        lines += [
+            f"- {label}label table `{data['labels_file']}`, SHA-256 `{digest}`",
+            f"- {label}frames from `{part['data_root']}`",
+        ]
+    applied = [e for e in report["errata"] if e["applied"]]
+    missed = [e for e in report["errata"] if not e["applied"]]
+    errata = f"- {len(applied)} published correction(s) applied"
+    if missed:
+        errata += f", {len(missed)} not matching the table: " + "; ".join(
+            f"row {e['row']} ({e['not_applied']})" for e in missed
+        )
+    lines.append(errata)
+    lines += [f"- {rule}: {len(ids)} clip(s): {', '.join(ids)}" for rule, ids in report["repaired"].items() if ids]
+    return [*lines, ""]

@@ -16,6 +16,7 @@ official MMNet code does. Neither is ever mixed into the honest figure.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -105,8 +106,22 @@ def skip_reasons(ingest: dict, landmarks: dict, crop: dict) -> dict[str, int]:
     return dict(reasons)
 
 
-def evaluate(folds: Folds, upstream: dict[str, int]) -> dict[str, Any]:
-    """The metrics file: honest pooled scores, per subject, skipped clips, then the optimistic figure apart."""
+def per_dataset(predictions: pd.DataFrame, classes: list[str], parts: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """A composite's scores per part (MEGC 2019 reports UF1 and UAR on each data set beside the composite's):
+    each part's clips of the pooled predictions, told by their sample id's `<part>/` prefix."""
+    part_of = predictions.sample_id.str.split("/").str[0]
+    found = {}
+    for part in parts:
+        rows = predictions[part_of == part]
+        if len(rows):
+            s = scores(rows.label.to_numpy(), rows.pred.to_numpy(), classes)
+            found[part] = {**{key: s[key] for key in ("accuracy", "uf1", "uar")}, "clips": len(rows)}
+    return found
+
+
+def evaluate(folds: Folds, upstream: dict[str, int], parts: Sequence[str] = ()) -> dict[str, Any]:
+    """The metrics file: honest pooled scores, per subject (and per part of a composite), skipped clips, then
+    the optimistic figure apart."""
     table = folds.predictions
     honest = scores(table.label.to_numpy(), table.pred.to_numpy(), folds.classes)
     optimistic = optimistic_predictions(folds)
@@ -118,6 +133,7 @@ def evaluate(folds: Folds, upstream: dict[str, int]) -> dict[str, Any]:
         "folds": len(folds.curves),
         "per_class": honest["per_class"],
         "per_subject": per_subject(table),
+        **({"per_dataset": per_dataset(table, folds.classes, parts)} if parts else {}),
         "skipped": upstream,
         "optimistic_best_epoch": {key: best[key] for key in ("accuracy", "uf1", "uar", "weighted_f1")},
         "paper_protocol": {key: paper[key] for key in ("accuracy", "uf1")},

@@ -66,9 +66,10 @@ def load_runs(folds: str | Path, seeds: Sequence[int], subjects: list[str]) -> d
     return runs
 
 
-def evaluate(runs: dict[int, Folds], upstream: dict[str, int]) -> dict[str, Any]:
-    """The metrics file: each seed's scores.evaluate summarised over seeds, then the per-seed headline figures."""
-    per_seed = {seed: scores.evaluate(folds, upstream) for seed, folds in runs.items()}
+def evaluate(runs: dict[int, Folds], upstream: dict[str, int], parts: Sequence[str] = ()) -> dict[str, Any]:
+    """The metrics file: each seed's scores.evaluate summarised over seeds, then the per-seed headline figures
+    (`parts`: a composite's, scored apart too)."""
+    per_seed = {seed: scores.evaluate(folds, upstream, parts) for seed, folds in runs.items()}
     return {
         "seeds": len(runs),
         **aggregate(per_seed),

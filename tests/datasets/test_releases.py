@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from mer.datasets import casme2, casme3, errata, samm
-from mer.datasets.ingest import ingest, page_lines
+from mer.datasets.ingest import ingest
 from mer.datasets.keyframes import Repair, key_frames
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError
+from mer.report import readme
 from tests.datasets import fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -302,7 +303,7 @@ def test_page_lines_name_the_table_and_every_repaired_clip(tmp_path: Path) -> No
     layout = fixtures.samm_release(tmp_path)
     report = ingest("samm", *layout.paths, Protocol.from_params("samm_5class", PROTOCOLS)).report
     report["dataset"] = {"labels_file": layout.labels.name, "labels_sha256": "ab" * 32}
-    assert page_lines(report) == [
+    assert readme.data_lines(report) == [
         "## Data",
         "",
         f"- label table `SAMM_Micro_FACS_Codes_v2.xlsx`, SHA-256 `{'ab' * 32}`",

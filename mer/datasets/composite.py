@@ -1,0 +1,155 @@
+"""Composite data sets (MEGC 2019, cross-data-set protocols): ingested parts joined into one manifest.
+
+Each part is ingested on its own, by its reader under its own protocol and repair rules (the DVC stage
+`ingest_part@<part>`, whose deps are exactly that part's root and table), into `<root>/<part>/`
+(`manifest.csv`, `ingest.json`). `join` reads them back: the composite protocol maps each part's
+classes to the composite's (and fixes their indices), sample ids become `<part>/<sample id>` and the
+`dataset` column names the part. The fold unit (`dataset.folds`) is the subject, its id prefixed with
+the part (`casme2_sub01`, `samm_006`: ids stay unique across parts), or the whole part, so a fold tests
+on one data set after training on the others (cross-data-set evaluation) without the fold stage
+knowing: the manifest's `subject` column is the fold unit, the real subject stays in the sample id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from mer.datasets import manifest
+from mer.datasets.ingest import REPAIRS, natural_key
+from mer.datasets.protocols import Protocol
+from mer.datasets.records import IngestError
+from mer.io import read_json
+
+FORMAT = "composite"
+FOLDS = ("subject", "dataset")
+PART_MANIFEST, PART_REPORT = "manifest.csv", "ingest.json"
+
+
+def part_folder(root: str | Path, part: str) -> Path:
+    """Where `ingest_part@<part>` writes the part's manifest and report."""
+    return Path(root) / part
+
+
+def join(
+    root: str | Path, parts: list[str], protocol: Protocol, folds: str, expected: list[str]
+) -> tuple[pd.DataFrame, dict]:
+    """The composite manifest (manifest.COLUMNS + `dataset`) and its ingest report, from the parts in `root`."""
+    if folds not in FOLDS:
+        raise IngestError(f"dataset.folds must be one of {FOLDS}, got {folds!r}")
+    if not parts:
+        raise IngestError("a composite data set needs dataset.parts (name -> format, root, labels, protocol)")
+    tables, reports, dropped = [], {}, Counter[str]()
+    for part in parts:
+        table, report = _read_part(root, part)
+        reports[part] = report
+        mapped = table.label.map(lambda label: protocol.label(label) or "")
+        dropped.update(f"{part}:{label}" for label in table.label[mapped == ""])
+        table = table[mapped != ""].assign(label=mapped[mapped != ""])
+        table = table.assign(
+            label_index=table.label.map(protocol.index),
+            sample_id=f"{part}/" + table.sample_id,
+            subject=(f"{part}_" + table.subject) if folds == "subject" else part,
+            dataset=part,
+        )
+        tables.append(table)
+    joined = pd.concat(tables, ignore_index=True)
+    if joined.empty:
+        raise IngestError(f"{root}: no clip of the parts {parts} falls in protocol {protocol.name!r}")
+    units = list(dict.fromkeys(joined.subject))
+    if folds == "subject":
+        units = [u for part in parts for u in sorted({s for s in units if s.startswith(f"{part}_")}, key=natural_key)]
+    _check_folds(expected, units, folds, parts)
+    return joined[[*manifest.COLUMNS, "dataset"]], _report(root, joined, reports, dropped, protocol, folds, units)
+
+
+def _read_part(root: str | Path, part: str) -> tuple[pd.DataFrame, dict]:
+    folder = part_folder(root, part)
+    files = folder / PART_MANIFEST, folder / PART_REPORT
+    if not all(f.is_file() for f in files):
+        raise IngestError(
+            f"part {part!r}: no {files[0]} and {files[1]}; they are written by the stage ingest_part@{part} "
+            f"(`dvc repro ingest_part@{part}`), from dataset.parts.{part}"
+        )
+    table = pd.read_csv(files[0], dtype=str, keep_default_na=False)
+    missing = [c for c in manifest.COLUMNS if c not in table.columns]
+    if missing:
+        raise IngestError(f"{files[0]}: not an ingest manifest (missing columns {missing})")
+    return table, read_json(files[1])
+
+
+def _check_folds(expected: list[str], units: list[str], folds: str, parts: list[str]) -> None:
+    if folds == "subject":
+        if list(expected) != units:
+            raise IngestError(
+                "the LOSO subject list in params.yaml (dataset.subjects) does not match the parts' data.\n"
+                f"  params: {list(expected)}\n  data:   {units}\n"
+                "Set it to the data's list:\n  subjects: [" + ", ".join(units) + "]"
+            )
+        return
+    unknown = [name for name in expected if name not in units]
+    if unknown or not expected:
+        raise IngestError(
+            f"dataset.subjects names the test data set of each fold (dataset.folds: dataset); {unknown or expected} "
+            f"is not a part with clips ({units}): set it to some of them, e.g. subjects: [{units[-1]}]"
+        )
+    if set(expected) == set(units) and len(units) == 1:
+        raise IngestError(f"dataset.subjects {expected}: the only part with clips; a fold needs another to train on")
+
+
+def _report(
+    root: str | Path,
+    joined: pd.DataFrame,
+    reports: dict[str, dict],
+    dropped: Counter,
+    protocol: Protocol,
+    folds: str,
+    units: list[str],
+) -> dict:
+    per_class = Counter(joined.label)
+    per_unit = Counter(joined.subject)
+    repairs = joined.repairs.map(lambda s: s.split(manifest.SEP) if s else [])
+    outside = dropped + Counter(
+        {f"{part}:{label}": n for part, report in reports.items() for label, n in report["dropped_by_protocol"].items()}
+    )
+    return {
+        "data_root": str(root),
+        "errata": [{**e, "dataset": part} for part, report in reports.items() for e in report["errata"]],
+        "protocol": protocol.name,
+        "classes": list(protocol.classes),
+        "folds": folds,
+        "clips": len(joined),
+        "subjects": units,
+        "per_class": {name: per_class.get(name, 0) for name in protocol.classes},
+        "per_subject": {u: per_unit[u] for u in units},
+        "per_dataset": {part: int((joined.dataset == part).sum()) for part in reports},
+        "frames": int(joined.frames.map(lambda s: len(s.split(manifest.SEP))).sum()),
+        "apex_repaired": int((joined.apex_repaired == "True").sum()),
+        "repairs": {rule: int(repairs.map(lambda r, rule=rule: rule in r).sum()) for rule in REPAIRS},
+        "repaired": {
+            rule: [s for s, r in zip(joined.sample_id, repairs, strict=True) if rule in r] for rule in REPAIRS
+        },
+        "reader_counts": {
+            f"{part}:{k}": v for part, report in reports.items() for k, v in report["reader_counts"].items()
+        },
+        "dropped_by_protocol": dict(sorted(outside.items())),
+        "rejected_count": sum(report["rejected_count"] for report in reports.values()),
+        "rejected": [{**r, "dataset": part} for part, report in reports.items() for r in report["rejected"]],
+        "dropped": [
+            {**d, "sample_id": f"{part}/{d['sample_id']}"}
+            for part, report in reports.items()
+            for d in report["dropped"]
+        ],
+        "parts": {
+            part: {
+                "dataset": report["dataset"],
+                "data_root": report["data_root"],
+                "protocol": report["protocol"],
+                "clips": int((joined.dataset == part).sum()),
+                "subjects": report["subjects"],
+            }
+            for part, report in reports.items()
+        },
+    }
