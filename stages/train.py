@@ -6,25 +6,33 @@ in <reports>/seed<seed>/<subject>/, predictions.csv, curves.json (schema: mer.fo
 written each epoch). `--motion` is `input.file`, the file the input kind's motion comes from (a dep of the fold
 in dvc.yaml): the cache itself for difference, depth and rgbd, the flow stage's file for flow, so a fold depends
 on data/flow.h5 only when its input kind uses flow.
+
+`--subject all` (the optional stage `final@all`) trains the final model on every subject with the same schedule:
+<models>/all.pt and <reports>/all/ (no seed folder: there is one final model), not evaluated (no test clips).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mer.cache import Cache
 from mer.folds import seed_folder, seeds_of, write_fold
 from mer.io import load_params
 from mer.lifecycle import exit_with_parent
 from mer.training.live import epoch_logger
-from mer.training.loop import InputConfig, fold_config, train_fold
+from mer.training.loop import FINAL, InputConfig, fold_config, train_fold
 
 
 def main() -> None:
     exit_with_parent()  # no orphan if dvc repro is killed (mer/lifecycle.py)
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--subject", required=True, help="the left-out (test) subject, e.g. sub01")
+    parser.add_argument(
+        "--subject",
+        required=True,
+        help=f"the left-out (test) subject, e.g. sub01; `{FINAL}`: every subject (the final model, not evaluated)",
+    )
     parser.add_argument(
         "--seed",
         type=int,
@@ -48,7 +56,8 @@ def main() -> None:
             f"train: input kind {settings['kind']!r} reads its motion from {wanted}, but input.file is "
             f"{motion!r}; choose the kind with its group (`-S input=flow`, conf/input/) or set input.file"
         )
-    reports = seed_folder(args.reports, seed)
+    final = args.subject == FINAL
+    reports = Path(args.reports) if final else seed_folder(args.reports, seed)
     with epoch_logger(reports / args.subject / "live") as on_epoch:
         result = train_fold(
             Cache(args.cache),
@@ -61,8 +70,16 @@ def main() -> None:
             on_epoch=on_epoch,
         )
     write_fold(
-        seed_folder(args.models, seed), reports, args.subject, result.state_dict, result.predictions, result.curves
+        Path(args.models) if final else seed_folder(args.models, seed),
+        reports,
+        args.subject,
+        result.state_dict,
+        result.predictions,
+        result.curves,
     )
+    if final:
+        print(f"{FINAL} seed {seed}: final model on {len(result.curves['train_samples'])} clips, not evaluated")
+        return
     accuracy = (result.predictions.label == result.predictions.pred).mean()
     print(
         f"{args.subject} seed {seed}: accuracy {accuracy:.3f} at epoch {result.curves['selected_epoch']} "

@@ -119,15 +119,31 @@ def crop_clip(task: CropTask, settings: CropSettings) -> Cropped | ClipFailure:
         return ClipFailure(task.sample_id, "crop", str(exc))
 
 
-def _crop(task: CropTask, s: CropSettings) -> Cropped:
-    grid_to_template = crop_affine(task.landmarks, s.size, s.width, s.above, s.below)
+def crop_maps(
+    transform: LWMTransform, landmarks: np.ndarray, s: CropSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(map_x, map_y, covered): where each crop pixel samples the raw frame, and which pixels the LWM covers.
+
+    `landmarks` are the clip's normalised landmarks; `mer predict` crops a new clip with the same maps.
+    """
+    grid_to_template = crop_affine(landmarks, s.size, s.width, s.above, s.below)
     covered = np.empty((s.size, s.size), bool)
-    map_x, map_y = sampling_maps(task.transform, grid_to_template, (s.size, s.size), coverage=covered)
+    map_x, map_y = sampling_maps(transform, grid_to_template, (s.size, s.size), coverage=covered)
+    return map_x, map_y, covered
+
+
+def crop_rgb(frame: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """One raw RGB frame resampled to the crop (bilinear, edges replicated)."""
+    return cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _crop(task: CropTask, s: CropSettings) -> Cropped:
+    map_x, map_y, covered = crop_maps(task.transform, task.landmarks, s)
     onset_window = window(task.frame_numbers, task.onset, s.window)
     apex_window = window(task.frame_numbers, task.apex, s.window)
 
     def crop(frame: str) -> np.ndarray:
-        return cv2.remap(read_rgb(frame), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return crop_rgb(read_rgb(frame), map_x, map_y)
 
     reference = _grey(crop(task.frames[0]))
     numbers = sorted(set(onset_window + apex_window))

@@ -124,7 +124,7 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: n
     flows = _resize_flow(torch.from_numpy(np.asarray(flow, np.float32)), size) if kind == "flow" else None
     rgb = torch.empty(len(indices), 2, cache.window, 3, size, size, dtype=torch.uint8)
     for i, name in enumerate(("onset", "apex")):
-        _resize_uint8(cache.load(name, indices), size, out=rgb[:, i])
+        resize_uint8(cache.load(name, indices), size, out=rgb[:, i])
     return FoldFrames(
         rgb=rgb,
         onset_position=positions["onset"],
@@ -194,7 +194,7 @@ def _pick(windows: Tensor | None, rows: Tensor, at: Tensor) -> Tensor | None:
     return None if windows is None else windows[rows, at]
 
 
-def _resize_uint8(windows: np.ndarray, size: int, out: Tensor) -> None:
+def resize_uint8(windows: np.ndarray, size: int, out: Tensor) -> None:
     """(n, k, S, S, 3) uint8 -> `out` (n, k, 3, size, size) uint8, clip by clip to bound memory."""
     clips = torch.from_numpy(windows).permute(0, 1, 4, 2, 3)
     if clips.shape[-1] == size:

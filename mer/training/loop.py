@@ -9,6 +9,9 @@ is never chosen by looking at that subject: it is the final epoch's, or, with
 training (whole subjects, as the test subject is). Per-epoch test
 predictions are recorded too, so a report can show what the official "best epoch per
 subject" protocol would have claimed, labelled as optimistic.
+
+Subject `all` (FINAL, the optional stage `final@all`) trains one model on every subject with the same
+schedule, for users who want a single model to ship; it has no test subject, so it is not evaluated.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from mer.training.augment import Augment, training_inputs
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EVAL_BATCH = 64
 MEMORY_FORMAT = torch.channels_last  # on every device: 1.2x a CPU step too (benchmarks/README.md)
+FINAL = "all"  # the subject name of the final model: trained on every subject, not evaluated
 
 
 @dataclass(frozen=True)
@@ -175,16 +179,16 @@ def train_fold(
     device = select_device()
     precision = resolve_precision(config.precision, device)
     _seed(config.seed, device)
-    train_idx, test_idx = cache.fold(subject)
+    train_idx, test_idx = (np.arange(len(cache)), np.arange(0)) if subject == FINAL else cache.fold(subject)
     train_idx, val_idx = validation_split(cache, train_idx, config.validation_subjects, config.seed)
     kind, num_classes = input_config.kind, len(cache.classes)
     load = functools.partial(_load_frames, cache, kind=kind, size=input_config.size, flow=flow)
     train_frames = load(train_idx)
     train_labels = torch.as_tensor(cache.labels[train_idx], dtype=torch.long)
-    test = _Evaluation(load(test_idx), cache.labels[test_idx], kind)
+    test = _Evaluation(load(test_idx), cache.labels[test_idx], kind) if len(test_idx) else None
     val = _Evaluation(load(val_idx), cache.labels[val_idx], kind) if len(val_idx) else None
 
-    model = _build(model_name, options, num_classes, kind, input_config.size).to(device)
+    model = build(model_name, options, num_classes, kind, input_config.size).to(device)
     model = model.to(memory_format=MEMORY_FORMAT)
     model.set_grad_checkpointing(config.grad_checkpointing)  # type: ignore[operator]  # nn.Module.__getattr__ is typed Tensor | Module
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -193,9 +197,9 @@ def train_fold(
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     generator = torch.Generator().manual_seed(config.seed)
-    run = functools.partial(_predict, model, device=device, precision=precision)
+    run = functools.partial(predict, model, device=device, precision=precision)
 
-    k, n = fold_position(cache, subject)
+    k, n = (1, 1) if subject == FINAL else fold_position(cache, subject)
     log(
         f"fold {k}/{n} {subject}: {config.epochs} epochs on {len(train_frames)} training clips, "
         f"{len(val_idx)} validation, {len(test_idx)} test ({device.type}, {precision})"
@@ -229,8 +233,10 @@ def train_fold(
         }
         if val is not None:
             record.update(val.score(run, "val"))
-        probs = run(test.motion, test.onset)
-        record.update(test.score(run, "test", probs))
+        probs = torch.empty(0, num_classes)
+        if test is not None:
+            probs = run(test.motion, test.onset)
+            record.update(test.score(run, "test", probs))
         epochs.append(record)
         if on_epoch is not None:
             on_epoch(record)
@@ -246,7 +252,8 @@ def train_fold(
     assert selected is not None, "train.epochs must be at least 1"
     log(
         f"fold {k}/{n} {subject}: kept epoch {selected['epoch']} ({'validation' if val is not None else 'final'}), "
-        f"test accuracy {selected['test_acc']:.3f} on {len(test_idx)} clips, train loss {selected['train_loss']:.3g}, "
+        + (f"test accuracy {selected['test_acc']:.3f} on {len(test_idx)} clips, " if test is not None else "")
+        + f"train loss {selected['train_loss']:.3g}, "
         f"{time.perf_counter() - began:.0f} s"
     )
 
@@ -267,6 +274,8 @@ def train_fold(
         precision,
     )
     curves["class_weights"] = None if weights is None else weights.tolist()
+    if subject == FINAL:
+        curves["note"] = "final model on every subject (final@all): no test subject, NOT evaluated"
     state = selected["state"] if val is not None else _cpu_state(model)
     return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
 
@@ -298,7 +307,7 @@ def _seed(seed: int, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _build(name: str, options: dict[str, Any], num_classes: int, kind: str, size: int) -> nn.Module:
+def build(name: str, options: dict[str, Any], num_classes: int, kind: str, size: int) -> nn.Module:
     """The model; MMNet's `input_size` follows `input.size` unless given explicitly."""
     options = dict(options)
     if "input_size" in model_options(name):
@@ -325,7 +334,7 @@ def _to(x: Tensor, device: torch.device) -> Tensor:
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.device, precision: str) -> Tensor:
+def predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.device, precision: str) -> Tensor:
     """Class probabilities (n, C) on CPU, in eval mode, EVAL_BATCH clips at a time."""
     model.eval()
     probs = []
@@ -365,7 +374,7 @@ def _curves(
     device: torch.device,
     precision: str,
 ) -> dict[str, Any]:
-    best = max(epochs, key=lambda e: e["test_acc"])
+    best = max(epochs, key=lambda e: e["test_acc"]) if len(test_idx) else None
     ids = lambda idx: [cache.sample_ids[i] for i in idx]  # noqa: E731
     return {
         "subject": subject,
@@ -381,7 +390,9 @@ def _curves(
         "test_labels": cache.labels[test_idx],
         "selection": "validation" if len(val_idx) else "final",
         "selected_epoch": selected_epoch,
-        "optimistic_best_epoch": {
+        "optimistic_best_epoch": None
+        if best is None
+        else {
             "note": "OPTIMISTIC: epoch chosen by this test subject's own accuracy (official MMNet code's "
             "protocol); for comparison only, never the reported result",
             "epoch": best["epoch"],

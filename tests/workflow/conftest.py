@@ -112,6 +112,7 @@ ALL_STAGES = {
     "flow",
     "train@sub01-7",
     "train@sub02-7",
+    "attention",
     "report",
 }
 

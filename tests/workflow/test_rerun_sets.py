@@ -21,30 +21,35 @@ PARAM_CHANGES: dict[str, tuple[dict[str, object], set[str]]] = {  # name -> (par
     "preview: crop sheet": ({"previews.crop_per_class": 1}, {"crop"}),
     "preview: landmarks sheet": ({"previews.landmarks_clips": 2}, {"landmarks"}),
     "preview: normalise sheet": ({"previews.normalise_clips": 1}, {"normalise"}),
-    "crop knob": ({"crop.width": 2.0}, {"crop"}),
+    "preview: attention figure": ({"previews.attention_per_class": 1}, {"attention"}),
+    "crop knob": ({"crop.width": 2.0}, {"crop", "attention"}),  # attention places the template face by it
     "normalise knob": ({"normalise.neighbours": 16}, {"normalise"}),
     "train knob": ({"train.epochs": 3}, FOLDS | {"report"}),
-    "model knob": ({"model.options.width_mult": 0.5}, FOLDS | {"report"}),
+    "model knob": ({"model.options.width_mult": 0.5}, FOLDS | {"attention", "report"}),
     "flow knob, kind difference": ({"flow.size": 16}, {"flow"}),
-    "input kind difference -> flow": (FLOW_INPUT, FOLDS | {"report"}),
+    "input kind difference -> flow": (FLOW_INPUT, FOLDS | {"attention", "report"}),
+    "optional final model": ({"final": ["all"]}, {"final@all"}),
     "protocols": ({"protocols.synthetic_4class.classes": ["surprise", "happiness"]}, {"ingest"}),
 }
 
 MODULE_CHANGES = {  # one line added to a library module -> the stages that run it
-    "mer/io.py": {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache", "flow", "report"} | FOLDS,
+    "mer/io.py": {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache", "flow", "attention", "report"}
+    | FOLDS,
     "mer/datasets/samm.py": {"ingest"},
     "mer/datasets/manifest.py": {"ingest", "landmarks", "crop", "cache"},
-    "mer/face/lwm.py": {"landmarks", "normalise", "crop"},
+    "mer/face/lwm.py": {"landmarks", "normalise", "crop", "attention"},
     "mer/face/crop.py": {"crop"},
     "mer/face/crops.py": {"crop", "cache"},
-    "mer/cache.py": {"crop", "cache", "flow"} | FOLDS,
-    "mer/flow.py": {"flow"} | FOLDS,
-    "mer/parallel.py": {"landmarks", "crop", "flow"} | FOLDS,
-    "mer/models/mmnet.py": FOLDS,
+    "mer/cache.py": {"crop", "cache", "flow", "attention"} | FOLDS,
+    "mer/flow.py": {"flow", "attention"} | FOLDS,
+    "mer/parallel.py": {"landmarks", "crop", "flow", "attention"} | FOLDS,
+    "mer/models/mmnet.py": FOLDS | {"attention"},
     "mer/folds.py": FOLDS | {"report"},
-    "mer/failures.py": {"ingest", "landmarks", "normalise", "crop", "report"},
-    "mer/images.py": {"landmarks", "normalise", "crop", "report"},
+    "mer/failures.py": {"ingest", "landmarks", "normalise", "crop", "attention", "report"},
+    "mer/images.py": {"landmarks", "normalise", "crop", "attention", "report"},
     "mer/report/figures.py": {"report"},
+    "mer/attention.py": {"attention"},
+    "mer/predict.py": set(),  # a command, not a stage
 }
 
 
@@ -89,6 +94,7 @@ def _every_stage(repo: Repo) -> set[str]:
         ({"previews.crop_per_class": 1}, "crop", "reports/crop.png"),
         ({"previews.landmarks_clips": 2}, "landmarks", "reports/landmarks.png"),
         ({"previews.normalise_clips": 1}, "normalise", "reports/normalise.png"),
+        ({"previews.attention_per_class": 1}, "attention", "reports/attention.png"),
     ],
 )
 def test_a_preview_knob_reruns_only_the_stage_that_draws_it(built, params, stage, picture):
@@ -106,9 +112,9 @@ def test_flow_reaches_only_folds_whose_input_kind_uses_it(built):
     built.set_params(**{"flow.size": 16})
     assert ran(built.dvc("repro").stdout) == {"flow"}  # kind difference: no fold reads data/flow.h5
     built.set_params(**FLOW_INPUT)
-    assert ran(built.dvc("repro").stdout) == FOLDS | {"report"}
+    assert ran(built.dvc("repro").stdout) == FOLDS | {"attention", "report"}
     built.set_params(**{"flow.size": 24})
-    assert ran(built.dvc("repro").stdout) == {"flow"} | FOLDS | {"report"}
+    assert ran(built.dvc("repro").stdout) == {"flow"} | FOLDS | {"attention", "report"}
     lock = yaml.safe_load((built.path / "dvc.lock").read_text())
     assert "data/flow.h5" in {dep["path"] for dep in lock["stages"]["train@sub01-7"]["deps"]}
 
