@@ -24,13 +24,19 @@ LIVE = ["metrics.json", "plots/metrics/train/loss.tsv", "plots/metrics/train/acc
 
 
 def _locked_epochs(repo) -> dict[str, int]:
-    """train.epochs each fold's dvc.lock entry was trained with ({} while DVC rewrites the file)."""
-    lock = yaml.safe_load((repo.path / "dvc.lock").read_text()) or {}
-    return {
-        name: entry["params"]["params.yaml"]["train.epochs"]
-        for name, entry in lock.get("stages", {}).items()
-        if name in FOLDS
-    }
+    """train.epochs each fold's dvc.lock entry was trained with.
+
+    DVC rewrites dvc.lock in place, so a poll can read it empty or cut off mid-entry: that reads as {}
+    (not yet), and the caller polls again."""
+    try:
+        lock = yaml.safe_load((repo.path / "dvc.lock").read_text()) or {}
+        return {
+            name: entry["params"]["params.yaml"]["train.epochs"]
+            for name, entry in lock.get("stages", {}).items()
+            if name in FOLDS
+        }
+    except (yaml.YAMLError, KeyError, TypeError):
+        return {}
 
 
 def _lock_outs(repo, stage: str) -> dict[str, str]:
