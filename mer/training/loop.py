@@ -117,9 +117,9 @@ class _Evaluation:
     onset: Tensor
     labels: Tensor
 
-    def __init__(self, frames: inputs.FoldFrames, labels: np.ndarray, kind: str) -> None:
+    def __init__(self, frames: inputs.FoldFrames, labels: np.ndarray, kind: str, device: torch.device) -> None:
         batch = inputs.select(frames, torch.arange(len(frames)))
-        self.motion, self.onset = inputs.motion(batch, kind), batch.onset
+        self.motion, self.onset = _to(inputs.motion(batch, kind), device), _to(batch.onset, device)  # copied once
         self.labels = torch.as_tensor(labels, dtype=torch.long)
 
     def score(
@@ -185,8 +185,8 @@ def train_fold(
     load = functools.partial(_load_frames, cache, kind=kind, size=input_config.size, flow=flow)
     train_frames = load(train_idx)
     train_labels = torch.as_tensor(cache.labels[train_idx], dtype=torch.long)
-    test = _Evaluation(load(test_idx), cache.labels[test_idx], kind) if len(test_idx) else None
-    val = _Evaluation(load(val_idx), cache.labels[val_idx], kind) if len(val_idx) else None
+    test = _Evaluation(load(test_idx), cache.labels[test_idx], kind, device) if len(test_idx) else None
+    val = _Evaluation(load(val_idx), cache.labels[val_idx], kind, device) if len(val_idx) else None
 
     model = build(model_name, options, num_classes, kind, input_config.size).to(device)
     model = model.to(memory_format=MEMORY_FORMAT)
@@ -330,6 +330,10 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 
 
 def _to(x: Tensor, device: torch.device) -> Tensor:
+    """`x` on `device` in the model's memory format. A host tensor bound for a GPU goes through pinned memory,
+    so the copy is asynchronous and the CPU draws the next batch while the GPU computes."""
+    if device.type == "cuda" and x.device.type == "cpu":
+        x = x.pin_memory()
     return x.to(device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
 
 
