@@ -18,9 +18,12 @@ import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 PROJECT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "mer", "conf", ".gitignore"]
@@ -39,6 +42,8 @@ def cpu_flags() -> set[str]:
 
 def hardware_class() -> str:
     """The class a figure holds for: "GPU <name>", "bf16 CPU" or "fp32-only CPU"."""
+    import torch  # here, not at the top: a benchmark's child process that never trains should not carry torch
+
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"
     flags = cpu_flags()
@@ -55,6 +60,8 @@ def cpu_features() -> str:
 def gemm_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
     """Best-of-`reps` GFLOP/s of an n x n matmul in `dtype` on this CPU's torch threads: the peak a step is
     measured against (a network step cannot beat the GEMM its convolutions and linears lower to)."""
+    import torch
+
     generator = torch.Generator().manual_seed(0)
     a, b = (torch.randn(n, n, generator=generator).to(dtype) for _ in range(2))
     torch.mm(a, b)
@@ -69,6 +76,8 @@ def gemm_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
 def machine(packages: tuple[str, ...], extra: str = "") -> str:
     """Date, cores, CPU model, RAM, torch's CPU capability, Python, `packages`' versions and `extra`, the CPU's
     features and hardware class, then the load."""
+    import torch
+
     model = next(
         (
             line.split(":", 1)[1].strip()

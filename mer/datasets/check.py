@@ -4,8 +4,10 @@ Reads params.yaml (or, given Hydra-style overrides such as `dataset=samm_5class`
 `dataset.root=/data/SAMM`, composes conf/ with them as `dvc exp run -S` does), then the label
 table and the frame folders, and prints per problem what it found, what it expected and how to
 fix it: the data root, the table (file, sheet, header, columns), the subject-folder naming, the
-frame-file naming, how many rows resolve to frames, and the LOSO subject list to paste. It reads
-only; nothing is written. The exit code is 1 when ingest would fail with these settings.
+frame-file naming, how many rows resolve to frames, and the LOSO subject list to paste. A composite
+(`dataset=megc2019`, cross-data-set configs) is checked part by part, each problem named by its part,
+and its fold list is the union of the parts' as `ingest` joins them. It reads only; nothing is
+written. The exit code is 1 when ingest would fail with these settings.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 FOLDERS = {  # format -> (subject-folder naming, frame-file naming), as the releases ship them
@@ -27,6 +29,7 @@ FOLDERS = {  # format -> (subject-folder naming, frame-file naming), as the rele
     "smic": ("s1 .. s20, each micro/<emotion>/<clip>", "image<n>.bmp"),
     "csv": ("frames_dir of each manifest row", "frame_pattern of each manifest row"),
 }
+COMPOSITE = "composite"  # mer.datasets.composite.FORMAT, not imported: this module imports lazily
 TABLE_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".csv"}
 SHOWN = 5  # examples printed per problem
 
@@ -46,6 +49,7 @@ class Check:
     problems: list[Problem]
     notes: list[str]
     subjects: list[str] | None = None
+    clips: list[tuple[str, str]] = field(default_factory=list)  # (subject, label) of each clip kept
 
     @property
     def ok(self) -> bool:
@@ -54,12 +58,60 @@ class Check:
 
 def check(params: dict) -> Check:
     """Every problem that would stop `ingest` with these params, found without writing anything."""
+    data = params["dataset"]
+    result = _check_composite(params) if data["format"] == COMPOSITE else _check_one(data, params)
+    if result.subjects is not None and list(data["subjects"]) != result.subjects:
+        result.problems.append(
+            Problem(
+                "LOSO subject list",
+                f"dataset.subjects = {json.dumps(list(data['subjects']))}",
+                f"the data's subjects = {json.dumps(result.subjects)}",
+                "paste the subject list below into the dataset config",
+            )
+        )
+    return result
+
+
+def _check_composite(params: dict) -> Check:
+    """A composite (MEGC 2019, cross-data-set): each part checked as its own data set, then the fold units
+    of the union as `ingest` would join them (mer/datasets/composite.py)."""
+    from mer.datasets.ingest import natural_key
+    from mer.datasets.protocols import Protocol
+
+    data = params["dataset"]
+    parts, folds = data.get("parts") or {}, data.get("folds", "subject")
+    result = Check(
+        [], [f"data set {data['name']!r}: a composite of {', '.join(parts) or 'no parts'}, folds by {folds}"]
+    )
+    if not parts:
+        result.problems.append(
+            Problem("no parts", "dataset.parts is empty", "name -> format, root, labels, protocol", "set dataset.parts")
+        )
+        return result
+    protocol = Protocol.from_params(data["protocol"], params["protocols"])
+    units: list[str] = []
+    for name, spec in parts.items():
+        part = _check_one({"name": name, **spec}, params)
+        result.notes += [f"part {name}: {note}" for note in part.notes]
+        result.problems += [replace(problem, what=f"part {name}: {problem.what}") for problem in part.problems]
+        kept = [subject for subject, label in part.clips if protocol.label(label)]  # the composite's classes
+        if folds == "subject":
+            units += [f"{name}_{subject}" for subject in sorted(set(kept), key=natural_key)]
+        elif kept:
+            units.append(name)
+    if not result.problems:
+        result.subjects = units
+    return result
+
+
+def _check_one(data: dict, params: dict) -> Check:
+    """One data set's problems, notes, subjects and (subject, label) per clip in its protocol."""
     from mer.datasets.ingest import FORMATS, ingest, read_dataset
     from mer.datasets.keyframes import Repair
     from mer.datasets.protocols import Protocol
     from mer.datasets.records import IngestError
 
-    data, options = params["dataset"], params["ingest"]
+    options = params["ingest"]
     fmt, root, labels = data["format"], Path(data["root"]), Path(data["labels"])
     result = Check([], [f"data set {data['name']!r}: format {fmt}, root {root}, table {labels}"])
     if fmt not in FORMATS:
@@ -120,15 +172,7 @@ def check(params: dict) -> Check:
             )
         )
     result.subjects = report["subjects"]
-    if list(data["subjects"]) != report["subjects"]:
-        result.problems.append(
-            Problem(
-                "LOSO subject list",
-                f"dataset.subjects = {json.dumps(list(data['subjects']))}",
-                f"the data's subjects = {json.dumps(report['subjects'])}",
-                "paste the subject list below into the dataset config",
-            )
-        )
+    result.clips = [(clip.subject, protocol.label(clip.emotion) or "") for clip in done.clips]
     return result
 
 

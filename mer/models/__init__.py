@@ -12,7 +12,7 @@ Options per model (keyword arguments of ``build_model``):
 * ``"mmnet"``: ``use_pc``, ``attention_prior``, ``input_size``, ``stem_width``, ``width_mult``,
   ``pc_antialias`` (see :mod:`mer.models.mmnet`).
 * ``"resnet18"``, ``"resnet50"``: ``pretrained`` (local torchvision state-dict path, see
-  :mod:`mer.models.resnet`).
+  :mod:`mer.models.resnet`, imported on first use).
 """
 
 from __future__ import annotations
@@ -24,23 +24,28 @@ from torch import nn
 
 from .mmnet import MMNet
 from .official import convert_official_state_dict
-from .resnet import ResNetBaseline, resnet18, resnet50
 
 __all__ = [
     "MODEL_NAMES",
     "build_model",
     "model_options",
     "MMNet",
-    "ResNetBaseline",
-    "resnet18",
-    "resnet50",
     "convert_official_state_dict",
 ]
 
-_BUILDERS: Dict[str, Callable[..., nn.Module]] = {
-    "mmnet": MMNet,
-    "resnet18": resnet18,
-    "resnet50": resnet50,
+
+def _resnet(name: str) -> Callable[..., nn.Module]:
+    """A ResNet builder, importing torchvision only then: it adds ~160 MB to every process that imports it,
+    which an MMNet fold does not need."""
+    from . import resnet
+
+    return getattr(resnet, name)
+
+
+_BUILDERS: Dict[str, Callable[[], Callable[..., nn.Module]]] = {
+    "mmnet": lambda: MMNet,
+    "resnet18": lambda: _resnet("resnet18"),
+    "resnet50": lambda: _resnet("resnet50"),
 }
 
 MODEL_NAMES: Tuple[str, ...] = tuple(_BUILDERS)
@@ -55,9 +60,10 @@ def model_options(name: str) -> FrozenSet[str]:
 
 def _builder(name: str) -> Callable[..., nn.Module]:
     try:
-        return _BUILDERS[name.lower()]
+        load = _BUILDERS[name.lower()]
     except (KeyError, AttributeError):
         raise ValueError(f"unknown model name {name!r}; expected one of: {', '.join(MODEL_NAMES)}") from None
+    return load()
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, **options: Any) -> nn.Module:

@@ -165,3 +165,48 @@ def test_a_table_of_another_data_set_is_named(tmp_path: Path) -> None:
     layout = fixtures.casme2(tmp_path / "b")
     problem = only_problem(check.check(casme2_params(fixtures.Layout(layout.root, samm_table, {}))))
     assert problem.what == "table of another data set" and "this looks like the samm label table" in problem.found
+
+
+def megc_params(tmp_path: Path, subjects: str | None = None, **roots: Path) -> dict:
+    """dataset=megc2019 with its three parts pointing at fixtures in their release layouts."""
+    layouts = {
+        "casme2": fixtures.casme2(tmp_path / "c"),
+        "samm": fixtures.samm_release(tmp_path / "m"),
+        "smic": fixtures.smic(tmp_path / "s"),
+    }
+    overrides = [
+        override
+        for part, layout in layouts.items()
+        for override in (
+            f"dataset.parts.{part}.root='{roots.get(part, layout.root)}'",
+            f"dataset.parts.{part}.labels='{layout.labels}'",
+        )
+    ]
+    if subjects is not None:
+        overrides.append(f"dataset.subjects={subjects}")
+    return check.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", *overrides])
+
+
+def test_a_composite_is_checked_part_by_part_and_its_fold_list_as_ingest_joins_it(tmp_path: Path) -> None:
+    samm = fixtures.SAMM_SUBJECTS_5CLASS + ["024", "036"]  # every fixture subject has a 3-class clip
+    expected = (
+        ["casme2_sub01", "casme2_sub02", "casme2_sub10"]  # sub02 keeps its surprise clip, its fear one is dropped
+        + [f"samm_{s}" for s in sorted(samm)]
+        + [f"smic_{s}" for s in fixtures.SMIC_SUBJECTS]
+    )
+    result = check.check(megc_params(tmp_path))  # the shipped list is the real release's, not the fixtures'
+    problem = only_problem(result)
+    assert problem.what == "LOSO subject list" and result.subjects == expected
+    samm_note = "part samm: 133 clips in protocol 'samm_3class_megc' from 29 subjects; per class {'positive': 26, "
+    assert any(n.startswith(samm_note + "'negative': 92, 'surprise': 15}") for n in result.notes)  # MEGC's counts
+    assert any(n.startswith("part smic: 164 clips in protocol 'smic_3class' from 16 subjects") for n in result.notes)
+
+    fixed = check.check(megc_params(tmp_path / "again", subjects="[" + ",".join(expected) + "]"))
+    assert fixed.ok and fixed.subjects == expected
+
+
+def test_a_composite_names_the_part_whose_layout_is_wrong(tmp_path: Path) -> None:
+    result = check.check(megc_params(tmp_path, samm=tmp_path / "nowhere"))
+    problem = only_problem(result)
+    assert problem.what.startswith("part samm: ") and str(tmp_path / "nowhere") in problem.found
+    assert result.subjects is None  # no fold list is offered while a part cannot be read

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -362,3 +365,13 @@ def test_build_model_unknown_option_error_message():
         build_model("mmnet", num_classes=5, use_pcc=False)
     with pytest.raises(ValueError, match="unknown option.*use_pc.*resnet18.*allowed: pretrained"):
         build_model("resnet18", num_classes=5, use_pc=False)
+
+
+def test_an_mmnet_run_does_not_import_torchvision():
+    """torchvision costs ~160 MB in every process that imports it; only the ResNet baselines need it."""
+    code = (
+        "import sys; from mer.models import build_model; build_model('mmnet', 5, 3); "
+        "print('torchvision' in sys.modules); build_model('resnet18', 5, 3); print('torchvision' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
