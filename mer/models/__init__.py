@@ -1,9 +1,9 @@
-"""Models of the MER pipeline: MMNet and ResNet baselines behind one factory.
+"""Models of the MER pipeline: MMNet, ResNet baselines and the shallow optical-flow CNNs behind one factory.
 
 Every model is called as ``model(motion, onset)`` and returns logits (B, num_classes):
 ``motion`` (B, in_channels, H, W) is the main-branch input (apex - onset, optical flow,
 depth difference, ...), ``onset`` (B, 3, H, W) the onset frame (used by MMNet's PC branch,
-ignored by the ResNets).
+ignored by the other models).
 
     >>> model = build_model("mmnet", num_classes=5, in_channels=3, use_pc=False)
 
@@ -13,6 +13,9 @@ Options per model (keyword arguments of ``build_model``):
   ``pc_antialias`` (see :mod:`mer.models.mmnet`).
 * ``"resnet18"``, ``"resnet50"``: ``pretrained`` (local torchvision state-dict path, see
   :mod:`mer.models.resnet`, imported on first use).
+* ``"ststnet"``: none (STSTNet, 28 x 28 u, v, strain/magnitude; see :mod:`mer.models.ststnet`).
+* ``"off_apexnet"``: ``dropout`` (OFF-ApexNet, 28 x 28, reads motion channels 0-1 = u, v; see
+  :mod:`mer.models.off_apexnet`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,17 @@ from typing import Any, Callable, Dict, FrozenSet, Tuple
 from torch import nn
 
 from .mmnet import MMNet
+from .off_apexnet import OffApexNet
 from .official import convert_official_state_dict
+from .ststnet import STSTNet
 
 __all__ = [
     "MODEL_NAMES",
     "build_model",
     "model_options",
     "MMNet",
+    "OffApexNet",
+    "STSTNet",
     "convert_official_state_dict",
 ]
 
@@ -46,6 +53,8 @@ _BUILDERS: Dict[str, Callable[[], Callable[..., nn.Module]]] = {
     "mmnet": lambda: MMNet,
     "resnet18": lambda: _resnet("resnet18"),
     "resnet50": lambda: _resnet("resnet50"),
+    "ststnet": lambda: STSTNet,
+    "off_apexnet": lambda: OffApexNet,
 }
 
 MODEL_NAMES: Tuple[str, ...] = tuple(_BUILDERS)
@@ -67,7 +76,7 @@ def _builder(name: str) -> Callable[..., nn.Module]:
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, **options: Any) -> nn.Module:
-    """Build ``"mmnet"``, ``"resnet18"`` or ``"resnet50"`` (case-insensitive).
+    """Build one of :data:`MODEL_NAMES` (case-insensitive).
 
     Raises:
         ValueError: unknown model name, or an option the model does not have.
