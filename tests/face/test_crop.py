@@ -70,7 +70,7 @@ def test_detect_clip_reports_corrupt_missing_and_faceless_frames(tmp_path):
     face = tmp_path / "face.png"
     cv2.imwrite(str(face), skimage.data.astronaut()[..., ::-1])
     results = {
-        name: detect_clip((name, str(path)))
+        name: detect_clip((name, [str(path)]))
         for name, path in [("corrupt", corrupt), ("missing", tmp_path / "nope.jpg"), ("blank", blank), ("face", face)]
     }
     assert "unreadable or corrupt image" in results["corrupt"].reason
