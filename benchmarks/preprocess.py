@@ -197,7 +197,7 @@ def _breakdown_pass(rows: list, s: Settings, detector: DlibDetector, out_dir: Pa
                     rgb.append(cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
             onset, apex = (window(row.frame_numbers, n, s.crop["window"]) for n in (row.onset, row.apex))
             with watch.time("crops write (CropsWriter, HDF5)"):
-                crops.add(Cropped(row.sample_id, onset, apex, numbers, np.stack(rgb), None, 0.0))
+                crops.add(Cropped(row.sample_id, onset, apex, numbers, np.stack(rgb), None, 0.0, 0.0))
     index = read_index(out_dir / "crops.h5")
     writer = s.cache_writer(out_dir / "cache.h5", len(rows))
     with h5py.File(out_dir / "crops.h5", "r") as f:

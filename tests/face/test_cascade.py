@@ -27,7 +27,9 @@ from mer.face.template import choose_template, eye_centres
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tight_face(photo: np.ndarray, truth: np.ndarray, side: float, chin: float, above: float) -> tuple[np.ndarray, np.ndarray]:
+def tight_face(
+    photo: np.ndarray, truth: np.ndarray, side: float, chin: float, above: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(image, its true landmarks): `photo` cut to its landmarks' extent, `side` of its width inside it at
     both sides, `chin` of its height above the chin and `above` of it above the brows; resized to 224 x 224."""
     (x0, y0), (x1, y1) = truth.min(axis=0), truth.max(axis=0)
