@@ -69,8 +69,8 @@ class DlibDetector:
     """dlib's frontal HOG detector, then (with `cnn`) its CNN detector on images where HOG finds no face,
     and one 68-point shape predictor fed the box of whichever found it.
 
-    HOG is fast (~7 ms on a 224x224 image) but misses faces cut tight by the frame or turned a little;
-    the CNN (MMOD) finds those at ~60x the time, so it runs only where HOG found nothing. `upsample`
+    HOG is fast (~12 ms on a 224x224 image, predictor included) but misses faces cut tight by the frame
+    or turned a little; the CNN (MMOD) finds those at ~40x the time, so it runs only where HOG found nothing. `upsample`
     (both detectors) finds faces below ~80 px wide at ~3x the time. The predictor was trained on HOG
     boxes; on real faces the CNN's boxes feed it as they are (adjusting them to HOG's size and centre
     agreed less with the HOG path: benchmarks/README.md, "Detector cascade").
