@@ -697,30 +697,47 @@ def fold_choice(found: list[ClipLandmarks], s: Settings) -> None:
     )
     print(
         f"{'LWM':<24}{'folding':>9}{'mean':>8}{'max':>8}{'uncovered':>11}"
-        f"{'align px':>10}{'(no jaw)':>10}{'of d':>7}  worst"
+        f"{'align px':>10}{'(no jaw)':>10}{'of d':>7}{'above/jaw/in':>15}  worst"
     )
     variants = [(f"N={n}", n, slice(None)) for n in FOLD_NEIGHBOURS] + [("N=12, jaw points dropped", 12, slice(17, 68))]
     for name, n, points in variants:
-        folded, uncovered, residual = [], [], []
+        folded, uncovered, residual, places = [], [], [], np.zeros(3)
         for clip in found:
             transform = LWMTransform.fit(template[points], clip.detection.landmarks[points], n)
             normalised = normalised_landmarks(transform, clip.detection.landmarks, template)
             map_x, map_y, covered = crop_maps(transform, normalised, settings)
-            folded.append(folds(map_x, map_y).mean())
+            mask = folds(map_x, map_y)
+            folded.append(mask.mean())
             uncovered.append(1 - covered.mean())
             residual.append(np.linalg.norm(normalised - template, axis=1))
+            places += _fold_places(mask, normalised, template, settings)
         fraction, distance = np.array(folded), np.array(residual)
         worst = ", ".join(found[i].sample_id for i in np.argsort(-fraction)[:3] if fraction[i] > 0)
+        where = "/".join(f"{v:.0%}" for v in places / max(places.sum(), 1)) if places.sum() else "-"
         print(
             f"{name:<24}{int((fraction > 0).sum()):>5}/{len(found):<3}{fraction.mean():>8.2%}{fraction.max():>8.2%}"
             f"{np.mean(uncovered):>11.2%}{distance.mean():>10.2f}{distance[:, 17:].mean():>10.2f}"
-            f"{distance.mean() / p['eye_distance']:>7.1%}  {worst or '-'}"
+            f"{distance.mean() / p['eye_distance']:>7.1%}{where:>15}  {worst or '-'}"
         )
     print(
         "folding: crops with any folded pixel (Jacobian determinant <= 0); mean, max: folded fraction of the crop;\n"
         "align: mean distance of the normalised landmarks to the template, all 68 and without the jaw (17-67),\n"
-        "in px of the template canvas, and as a fraction of its eye distance d"
+        "in px of the template canvas, and as a fraction of its eye distance d; above/jaw/in: where the folded\n"
+        "pixels lie, above the brows / beyond the jaw line / inside the face outline (jaw and brows)"
     )
+
+
+def _fold_places(mask: np.ndarray, normalised: np.ndarray, template: np.ndarray, s: CropSettings) -> np.ndarray:
+    """Folded crop pixels (above the brows, beyond the jaw line, inside the face outline), placed in template
+    space by the crop's own affine."""
+    from matplotlib.path import Path as Outline
+
+    v, u = np.nonzero(mask)
+    affine = crop_affine(normalised, s.size, s.width, s.above, s.below)
+    points = np.column_stack([u, v, np.ones(len(u))]) @ affine.T
+    inside = Outline(np.vstack([template[0:17], template[26:16:-1]])).contains_points(points)
+    above = ~inside & (points[:, 1] < template[17:27, 1].max())
+    return np.array([above.sum(), (~inside & ~above).sum(), inside.sum()])
 
 
 # ---------------------------------------------------------------- main
