@@ -137,8 +137,9 @@ def folds(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
     """(S, S) bool: the crop pixels where the sampling map folds over, its Jacobian determinant <= 0.
 
     LWM need not be one-to-one (method.md): where it folds, a patch of the frame shows twice or mirrored
-    in the crop (typically the jaw line). Derivatives by finite differences on the pixel grid (np.gradient:
-    central inside, one-sided at the border).
+    in the crop (on real faces above the brows and beyond the jaw line, outside the landmarks).
+    Derivatives by finite differences on the pixel grid (np.gradient: central inside, one-sided at the
+    border).
     """
     dx_dv, dx_du = np.gradient(map_x.astype(np.float64))
     dy_dv, dy_du = np.gradient(map_y.astype(np.float64))

@@ -70,10 +70,10 @@ class DlibDetector:
     and one 68-point shape predictor fed the box of whichever found it.
 
     HOG is fast (~12 ms on a 224x224 image, predictor included) but misses faces cut tight by the frame
-    or turned a little; the CNN (MMOD) finds those at ~40x the time, so it runs only where HOG found nothing. `upsample`
-    (both detectors) finds faces below ~80 px wide at ~3x the time. The predictor was trained on HOG
-    boxes; on real faces the CNN's boxes feed it as they are (adjusting them to HOG's size and centre
-    agreed less with the HOG path: benchmarks/README.md, "Detector cascade").
+    or turned a little; the CNN (MMOD) finds those at ~40x the time, so it runs only where HOG found
+    nothing. `upsample` (both detectors) finds faces below ~80 px wide at ~3x the time. The predictor
+    was trained on HOG boxes; the CNN's boxes feed it as they are: moved to HOG's size and centre, they
+    brought the landmarks no closer to the HOG path's on real faces (benchmarks/README.md, "5. Real faces").
     """
 
     def __init__(self, upsample: int = 1, cnn: bool = False, model_path: str | os.PathLike | None = None) -> None:
