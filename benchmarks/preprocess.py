@@ -20,9 +20,15 @@ asserts nothing about time.
    ``--repeats``: dlib ``upsample`` 0 / 1 (time, faces, landmark differences), the crop map
    by circles / by points, the preview canvas at full / reduced resolution, and HDF5 filters
    (time and size).
+5. Real faces, given ``--real-faces`` (HTNet's 442 real 224x224 crops of CASME II, SAMM and SMIC,
+   ``datasets/combined_datasets_whole`` of github.com/wangzhifengharrison/HTNet; skipped without
+   them): faces found per data set by HOG, by the CNN and by the stage's cascade (``detect_clip``),
+   the time per image of each path, how far the two paths' landmarks lie apart where both find the
+   face (and whether moving the CNN's box to HOG's convention brings them closer); then the folds
+   of the LWM + eye-crop map at several N (``normalise.neighbours``) against the landmark alignment.
 
 Run from the repository root (manifest paths are relative to it):
-``python benchmarks/preprocess.py [--quick]``. Progress bars go to stderr.
+``python benchmarks/preprocess.py [--quick] [--real-faces DIR [--real-only]]``. Progress bars go to stderr.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ import cv2
 import h5py
 import numpy as np
 import pandas as pd
-from common import load, machine, vmhwm_mb
+from common import cpu_features, load, machine, vmhwm_mb
 
 from mer.cache import CacheWriter, ClipWindows
 from mer.datasets import manifest
@@ -53,13 +59,13 @@ from mer.datasets.keyframes import Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.align import PREVIEW_STEP, crop_affine, normalised_landmarks, preview_warp
-from mer.face.crop import Cropped, CropSettings, crop_clip, crop_tasks, window
+from mer.face.crop import Cropped, CropSettings, crop_clip, crop_maps, crop_tasks, folds, window
 from mer.face.crops import CropsWriter, read_index, read_windows
-from mer.face.detect import ClipLandmarks, detect_clip, init_worker
-from mer.face.landmarks import DlibDetector, NoFace
+from mer.face.detect import ClipLandmarks, detect_clip, frames_to_try, init_worker
+from mer.face.landmarks import Detection, DlibDetector, Faces, NoFace
 from mer.face.lwm import LWMTransform, sampling_maps
 from mer.face.store import Normalised, Template
-from mer.face.template import choose_template, mean_template
+from mer.face.template import choose_template, eye_centres, mean_template
 from mer.images import read_rgb
 from mer.io import load_params
 from mer.parallel import map_clips
@@ -197,7 +203,7 @@ def _breakdown_pass(rows: list, s: Settings, detector: DlibDetector, out_dir: Pa
                     rgb.append(cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
             onset, apex = (window(row.frame_numbers, n, s.crop["window"]) for n in (row.onset, row.apex))
             with watch.time("crops write (CropsWriter, HDF5)"):
-                crops.add(Cropped(row.sample_id, onset, apex, numbers, np.stack(rgb), None, 0.0))
+                crops.add(Cropped(row.sample_id, onset, apex, numbers, np.stack(rgb), None, 0.0, 0.0))
     index = read_index(out_dir / "crops.h5")
     writer = s.cache_writer(out_dir / "cache.h5", len(rows))
     with h5py.File(out_dir / "crops.h5", "r") as f:
@@ -248,7 +254,8 @@ def print_breakdown(b: Breakdown, title: str) -> float:
 
 def landmarks_stage(clips: pd.DataFrame, s: Settings) -> tuple[list[ClipLandmarks], Template]:
     """Stage landmarks after `init_worker` (timed apart by the caller: a fixed cost per process)."""
-    tasks = [(row.sample_id, row.frames[0]) for row in clips.itertuples()]
+    more = s.params["landmarks"]["next_frames"]
+    tasks = [(row.sample_id, frames_to_try(row.frames, 0, more)) for row in clips.itertuples()]
     found = list(map_clips(detect_clip, tasks, workers=1, desc="landmarks"))
     failed = [f for f in found if not isinstance(f, ClipLandmarks)]
     if failed:
@@ -546,6 +553,193 @@ def _read_all(path: Path) -> None:
             f[name][()]
 
 
+# ---------------------------------------------------------------- 5. real faces (HTNet's MEGC 2019 crops)
+
+
+REAL_SETS = (("CASME II", "sub"), ("SAMM", "0"), ("SMIC", "s"))  # HTNet's names: sub01_EP02_01f, 006_006_1_2, s1_...
+FOLD_NEIGHBOURS = (12, 20, 28, 30)
+
+
+def real_set(name: str) -> str:
+    """The data set of one of HTNet's crops, from its file name (CASME II's `sub` before SMIC's `s`)."""
+    return next(label for label, prefix in REAL_SETS if name.startswith(prefix))
+
+
+def real_faces(folder: Path | None, s: Settings) -> None:
+    print("\n5. Real faces (HTNet's MEGC 2019 crops, 224x224, one apex frame per clip)")
+    if folder is None or not any(folder.glob("*.jpg")):
+        where = "no --real-faces given" if folder is None else f"no *.jpg in {folder}"
+        print(
+            f"skipped: {where}. Clone github.com/wangzhifengharrison/HTNet into a scratch folder (never into this "
+            "repository) and pass --real-faces <it>/datasets/combined_datasets_whole"
+        )
+        return
+    print(cpu_features())
+    images = sorted(folder.glob("*.jpg"))
+    found = cascade_counts(images, s)
+    detector_paths(images, s)
+    fold_choice(found, s)
+
+
+def cascade_counts(images: list[Path], s: Settings) -> list[ClipLandmarks]:
+    """The landmarks stage's own code (`init_worker` + `detect_clip`, params.yaml's options) on every image."""
+    init_worker("dlib", s.detector_options)
+    start = time.perf_counter()
+    results = list(map_clips(detect_clip, [(p.stem, [str(p)]) for p in images], workers=1, desc="cascade"))
+    seconds = time.perf_counter() - start
+    found = [r for r in results if isinstance(r, ClipLandmarks)]
+    print(
+        f"5a. The stage's cascade, dlib options {s.detector_options}: {len(found)} of {len(images)} faces "
+        f"({len(found) / len(images):.2%}), {1e3 * seconds / len(images):.1f} ms/image on average"
+    )
+    print(f"{'data set':<10}{'images':>8}{'HOG':>6}{'CNN':>6}{'failed':>8}")
+    for label, _ in REAL_SETS:
+        mine = [r for r in results if real_set(r.sample_id) == label]
+        by = [r.detection.detector for r in mine if isinstance(r, ClipLandmarks)]
+        print(f"{label:<10}{len(mine):>8}{by.count('hog'):>6}{by.count('cnn'):>6}{len(mine) - len(by):>8}")
+    for failure in (r for r in results if not isinstance(r, ClipLandmarks)):
+        print(f"  failed {failure}")
+    return found
+
+
+@dataclass
+class Paths:
+    """One image through each detector alone: its landmarks (None: no face) and the seconds each took."""
+
+    hog: Detection | None
+    cnn: Detection | None
+    hog_seconds: float
+    cnn_seconds: float
+
+
+def detector_paths(images: list[Path], s: Settings) -> None:
+    """HOG alone and the CNN alone on every image (detector + the shared shape predictor), then where both
+    find the face: how far their landmarks lie apart."""
+    detector = DlibDetector(upsample=s.detector_options.get("upsample", 1), cnn=True)
+    frames = {p.stem: read_rgb(str(p)) for p in images}
+    runs = {name: _both_paths(detector, rgb) for name, rgb in frames.items()}
+    print(f"\n5b. Each detector alone on all {len(images)} (upsample {detector.upsample}; time includes the predictor)")
+    print(f"{'data set':<10}{'images':>8}{'HOG':>6}{'CNN':>6}{'HOG ms/image':>14}{'CNN ms/image':>14}")
+    for label, _ in REAL_SETS:
+        mine = [r for name, r in runs.items() if real_set(name) == label]
+        hog_found, cnn_found = sum(r.hog is not None for r in mine), sum(r.cnn is not None for r in mine)
+        hog_ms, cnn_ms = (1e3 * np.mean([getattr(r, f"{k}_seconds") for r in mine]) for k in ("hog", "cnn"))
+        print(f"{label:<10}{len(mine):>8}{hog_found:>6}{cnn_found:>6}{hog_ms:>14.1f}{cnn_ms:>14.1f}")
+    pairs = [(name, r.hog, r.cnn) for name, r in runs.items() if r.hog is not None and r.cnn is not None]
+    hog = np.stack([h.landmarks for _, h, _ in pairs])
+    cnn = np.stack([c.landmarks for _, _, c in pairs])
+    print(f"where both find the face ({len(pairs)}): {_agreement(hog, cnn)}")
+    moved = _moved_boxes(detector, pairs, frames)
+    odd = np.arange(1, len(pairs), 2)
+    print(
+        f"CNN box moved to HOG's median size and centre (fit on the even images, scored on the odd {len(odd)}): "
+        f"{_agreement(hog[odd], moved)}; as found, on the same images: {_agreement(hog[odd], cnn[odd])}"
+    )
+
+
+def _both_paths(detector: DlibDetector, rgb: np.ndarray) -> Paths:
+    start = time.perf_counter()
+    hog_faces = detector.hog_faces(rgb)
+    hog = detector.landmarks(rgb, hog_faces) if hog_faces.rects else None
+    middle = time.perf_counter()
+    cnn_faces = detector.cnn_faces(rgb)
+    cnn = detector.landmarks(rgb, cnn_faces) if cnn_faces.rects else None
+    return Paths(hog, cnn, middle - start, time.perf_counter() - middle)
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> str:
+    """Mean landmark distance between two (n, 68, 2) sets: px, in inter-ocular distances (of `a`), at the eyes."""
+    distance = np.linalg.norm(a - b, axis=2)
+    left, right = eye_centres(np.moveaxis(a, 0, 1))
+    iod = np.linalg.norm(right - left, axis=1)
+    return (
+        f"mean {distance.mean():.2f} px = {(distance.mean(axis=1) / iod).mean():.3f} of the inter-ocular distance "
+        f"(median image {np.median(distance.mean(axis=1)):.2f} px; eyes {distance[:, 36:48].mean():.2f} px)"
+    )
+
+
+def _moved_boxes(
+    detector: DlibDetector, pairs: list[tuple[str, Detection, Detection]], frames: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The odd pairs' landmarks from CNN boxes scaled and shifted as HOG's boxes are, on the even pairs
+    (median relation)."""
+    import dlib
+
+    (hx, hy, hw, _), (cx, cy, cw, ch) = (_centre_size(np.stack([pair[k].box for pair in pairs])) for k in (1, 2))
+    even = slice(0, None, 2)
+    scale = float(np.median(hw[even] / cw[even]))
+    dx, dy = float(np.median((hx - cx)[even] / cw[even])), float(np.median((hy - cy)[even] / ch[even]))
+    print(f"box relation (even images): HOG = CNN scaled {scale:.3f}, centre moved ({dx:+.3f}, {dy:+.3f}) of its size")
+    moved = []
+    for name, _, cnn in pairs[1::2]:
+        x0, y0, x1, y1 = cnn.box
+        w, h = (x1 - x0) * scale, (y1 - y0) * scale
+        mx, my = (x0 + x1) / 2 + dx * (x1 - x0), (y0 + y1) / 2 + dy * (y1 - y0)
+        rect = dlib.rectangle(*(round(v) for v in (mx - w / 2, my - h / 2, mx + w / 2, my + h / 2)))
+        moved.append(detector.landmarks(frames[name], Faces([rect], [0.0], "cnn")).landmarks)
+    return np.stack(moved)
+
+
+def _centre_size(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
+    x0, y0, x1, y1 = boxes.T
+    return (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
+
+
+def fold_choice(found: list[ClipLandmarks], s: Settings) -> None:
+    """The stages' path (mean template over the faces found -> LWM -> eye-crop map) at several N, and without
+    the jaw points: how many crops fold, by how much, and how well the normalised points meet the template."""
+    p = s.params["landmarks"]
+    template = choose_template(found, "mean", p["canvas"], p["eye_distance"]).landmarks
+    settings = CropSettings.from_params(s.crop)
+    print(
+        f"\n5c. Folds of the LWM + eye-crop map ({settings.size}x{settings.size}) on the {len(found)} faces found, "
+        f"mean template over them (eyes {p['eye_distance']} px apart)"
+    )
+    print(
+        f"{'LWM':<24}{'folding':>9}{'mean':>8}{'max':>8}{'uncovered':>11}"
+        f"{'align px':>10}{'(no jaw)':>10}{'of d':>7}{'above/jaw/in':>15}  worst"
+    )
+    variants = [(f"N={n}", n, slice(None)) for n in FOLD_NEIGHBOURS] + [("N=12, jaw points dropped", 12, slice(17, 68))]
+    for name, n, points in variants:
+        folded, uncovered, residual, places = [], [], [], np.zeros(3)
+        for clip in found:
+            transform = LWMTransform.fit(template[points], clip.detection.landmarks[points], n)
+            normalised = normalised_landmarks(transform, clip.detection.landmarks, template)
+            map_x, map_y, covered = crop_maps(transform, normalised, settings)
+            mask = folds(map_x, map_y)
+            folded.append(mask.mean())
+            uncovered.append(1 - covered.mean())
+            residual.append(np.linalg.norm(normalised - template, axis=1))
+            places += _fold_places(mask, normalised, template, settings)
+        fraction, distance = np.array(folded), np.array(residual)
+        worst = ", ".join(found[i].sample_id for i in np.argsort(-fraction)[:3] if fraction[i] > 0)
+        where = "/".join(f"{v:.0%}" for v in places / max(places.sum(), 1)) if places.sum() else "-"
+        print(
+            f"{name:<24}{int((fraction > 0).sum()):>5}/{len(found):<3}{fraction.mean():>8.2%}{fraction.max():>8.2%}"
+            f"{np.mean(uncovered):>11.2%}{distance.mean():>10.2f}{distance[:, 17:].mean():>10.2f}"
+            f"{distance.mean() / p['eye_distance']:>7.1%}{where:>15}  {worst or '-'}"
+        )
+    print(
+        "folding: crops with any folded pixel (Jacobian determinant <= 0); mean, max: folded fraction of the crop;\n"
+        "align: mean distance of the normalised landmarks to the template, all 68 and without the jaw (17-67),\n"
+        "in px of the template canvas, and as a fraction of its eye distance d; above/jaw/in: where the folded\n"
+        "pixels lie, above the brows / beyond the jaw line / inside the face outline (jaw and brows)"
+    )
+
+
+def _fold_places(mask: np.ndarray, normalised: np.ndarray, template: np.ndarray, s: CropSettings) -> np.ndarray:
+    """Folded crop pixels (above the brows, beyond the jaw line, inside the face outline), placed in template
+    space by the crop's own affine."""
+    from matplotlib.path import Path as Outline
+
+    v, u = np.nonzero(mask)
+    affine = crop_affine(normalised, s.size, s.width, s.above, s.below)
+    points = np.column_stack([u, v, np.ones(len(u))]) @ affine.T
+    inside = Outline(np.vstack([template[0:17], template[26:16:-1]])).contains_points(points)
+    above = ~inside & (points[:, 1] < template[17:27, 1].max())
+    return np.array([above.sum(), (~inside & ~above).sum(), inside.sum()])
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -559,30 +753,42 @@ def main() -> None:
         help=f"{QUICK_CLIPS} manifest clips; scaling from 8 synthetic clips instead of 48",
     )
     parser.add_argument("--repeats", type=int, default=3, help="best of n for the breakdown and the choices")
+    parser.add_argument(
+        "--real-faces",
+        type=Path,
+        help="HTNet's datasets/combined_datasets_whole (442 real face crops); section 5 is skipped without it",
+    )
+    parser.add_argument("--real-only", action="store_true", help="run section 5 only")
     args = parser.parse_args()
 
     params = load_params(args.params)
     settings = Settings(params)
-    clips = manifest.read(args.manifest)
-    if args.quick:
-        clips = clips.head(QUICK_CLIPS)
     print(
         machine(("torch", "opencv-contrib-python-headless", "dlib-bin", "h5py", "numpy"), f" (cv2 {cv2.__version__})")
     )
     started = time.perf_counter()
+    if not args.real_only:
+        clips = manifest.read(args.manifest)
+        synthetic(params, clips.head(QUICK_CLIPS) if args.quick else clips, args.quick, args.repeats)
+    real_faces(args.real_faces, settings)
+    print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
+
+
+def synthetic(params: dict, clips: pd.DataFrame, quick: bool, repeats: int) -> None:
+    """Sections 1-4, on the manifest's clips and on synthetic sets made in a temporary directory."""
+    settings = Settings(params)
     with tempfile.TemporaryDirectory(prefix="mer-bench-") as tmp:
-        print_breakdown(breakdown(clips, settings, Path(tmp) / "breakdown", args.repeats), "1. Breakdown")
+        print_breakdown(breakdown(clips, settings, Path(tmp) / "breakdown", repeats), "1. Breakdown")
         large = manifest.read(
-            make_set(Path(tmp) / "large", large_frames(params, args.quick), params, DlibDetector(upsample=1))
+            make_set(Path(tmp) / "large", large_frames(params, quick), params, DlibDetector(upsample=1))
         )
         print_breakdown(
-            breakdown(large, settings, Path(tmp) / "breakdown-large", args.repeats),
+            breakdown(large, settings, Path(tmp) / "breakdown-large", repeats),
             f"1b. Breakdown at {LARGE[0]}x{LARGE[1]} (synthetic, faces {LARGE_FACE:.0f} px wide)",
         )
-        scaling(params, args.quick, Path(tmp))
+        scaling(params, quick, Path(tmp))
         parallel_crop(clips, settings, Path(tmp))
-        choices(clips, settings, Path(tmp) / "breakdown/pass0/crops.h5", Path(tmp), args.repeats)
-    print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
+        choices(clips, settings, Path(tmp) / "breakdown/pass0/crops.h5", Path(tmp), repeats)
 
 
 if __name__ == "__main__":

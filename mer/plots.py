@@ -22,23 +22,24 @@ def save(fig: plt.Figure, path: str | Path) -> None:
     plt.close(fig)
 
 
-def landmark_sheet(path: str | Path, clips: list, template, count: int = 8) -> None:
-    """The first `count` clips' reference frames with their 68 landmarks, plus the template shape."""
+def landmark_sheet(path: str | Path, clips: list, template) -> None:
+    """`clips`' landmark frames with their 68 points and box, titled with the detector and frame that found
+    the face, plus the template shape."""
     from mer.images import read_rgb
 
-    shown = [clips[i] for i in np.linspace(0, len(clips) - 1, min(count, len(clips))).round().astype(int)]
-    cols = min(4, len(shown) + 1)
-    rows = -(-(len(shown) + 1) // cols)
+    cols = min(4, len(clips) + 1)
+    rows = -(-(len(clips) + 1) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, clip in zip(axes.flat, shown, strict=False):  # the grid may have spare cells
+    for ax, clip in zip(axes.flat, clips, strict=False):  # the grid may have spare cells
         ax.imshow(read_rgb(clip.frame))
         _draw_points(ax, clip.detection.landmarks)
         x0, y0, x1, y1 = clip.detection.box
         ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="yellow", lw=1))
-        ax.set_title(clip.sample_id, fontsize=8)
-    ax = axes.flat[len(shown)]
+        later = f", frame +{clip.frame_offset}" if clip.frame_offset else ""
+        ax.set_title(f"{clip.sample_id}\n{clip.detection.detector.upper()}{later}", fontsize=8)
+    ax = axes.flat[len(clips)]
     ax.set_xlim(0, template.canvas[0])
     ax.set_ylim(template.canvas[1], 0)
     ax.set_aspect("equal")

@@ -1,5 +1,5 @@
 """DVC stage `crop`: eye-based 224x224 crops of each clip's onset and apex windows, into one HDF5 file
-(mer/face/crops.py); reports/crop.png shows a few clips of each class."""
+(mer/face/crops.py); reports/crop.png shows a few clips of each class and the clips whose warp folds most."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ import numpy as np
 from mer import failures
 from mer.datasets import manifest
 from mer.face import store
-from mer.face.crop import Cropped, CropSettings, crop_clip, crop_tasks
+from mer.face.crop import Cropped, CropSettings, CropTask, crop_clip, crop_maps, crop_tasks, folds
 from mer.face.crops import CropsWriter
 from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
 from mer.parallel import map_clips
 from mer.plots import image_grid
+
+WORST = 5  # clips with the largest folded fraction, listed in the report
+WORST_SHOWN = 3  # ... and drawn on the sheet
+FOLD_TINT = np.array([255, 0, 0])  # folded pixels on the sheet's last column
 
 
 def main() -> None:
@@ -52,10 +56,9 @@ def main() -> None:
                 else:
                     failed.append(result)
             failures.check(failed, pre["on_error"], "crop")
-            _sheet(args.sheet, writer, done, clips, params["previews"]["crop_per_class"])
+            _sheet(args.sheet, writer, done, clips, params["previews"]["crop_per_class"], tasks, settings)
     except failures.ClipError as exc:
         sys.exit(str(exc))
-    uncovered = [c.uncovered for c in done]
     write_json(
         args.report,
         {
@@ -63,14 +66,30 @@ def main() -> None:
             "cropped": len(done),
             "size": p["size"],
             "frames_written": sum(len(c.numbers) for c in done),
-            "uncovered_fraction": {
-                "mean": float(np.mean(uncovered)) if done else None,
-                "max": float(np.max(uncovered)) if done else None,
-            },
+            **warp_summary(done),
             **failures.summary(failed),
         },
     )
     print(f"crop: {len(done)} of {len(tasks)} clips cropped to {p['size']}x{p['size']}, {len(failed)} failed")
+
+
+def warp_summary(done: list[Cropped]) -> dict:
+    """Per clip and over all: the crop pixels the LWM fallback maps, and those where the warp folds over."""
+    uncovered, folded = [c.uncovered for c in done], [c.folded for c in done]
+    worst = sorted(done, key=lambda c: -c.folded)[:WORST]
+    return {
+        "uncovered_fraction": _spread(uncovered),
+        "folded_fraction": {
+            **_spread(folded),
+            "clips_with_folds": sum(f > 0 for f in folded),
+            "worst": [{"sample_id": c.sample_id, "folded_fraction": c.folded} for c in worst if c.folded > 0],
+        },
+        "per_clip": {c.sample_id: {"uncovered_fraction": c.uncovered, "folded_fraction": c.folded} for c in done},
+    }
+
+
+def _spread(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)) if values else None, "max": float(np.max(values)) if values else None}
 
 
 def _without_frames(clip: Cropped) -> Cropped:
@@ -78,17 +97,28 @@ def _without_frames(clip: Cropped) -> Cropped:
     return dataclasses.replace(clip, rgb=clip.rgb[:0], depth=None if clip.depth is None else clip.depth[:0])
 
 
-def _sheet(path: str, crops: CropsWriter, done: list[Cropped], clips, per_class: int) -> None:
-    """Onset, apex and |apex - onset| (contrast x4) for a few clips of each class, across subjects."""
+def _sheet(
+    path: str, crops: CropsWriter, done: list[Cropped], clips, per_class: int, tasks: list[CropTask], s: CropSettings
+) -> None:
+    """Onset, apex, |apex - onset| (contrast x4) and the onset with its folded pixels in red, for a few clips
+    of each class across subjects, then the clips whose warp folds most."""
+    by_id = {t.sample_id: t for t in tasks}
+    worst = [c for c in sorted(done, key=lambda c: -c.folded)[:WORST_SHOWN] if c.folded > 0]
     rows, titles = [], []
-    for c in sheet_clips(done, clips, per_class):
-        label = clips.at[c.sample_id, "label"]
+    for c, heading in [(c, clips.at[c.sample_id, "label"]) for c in sheet_clips(done, clips, per_class)] + [
+        (c, f"worst fold #{k}") for k, c in enumerate(worst, start=1)
+    ]:
         onset = crops.frame(c.sample_id, clips.at[c.sample_id, "onset"])
         apex = crops.frame(c.sample_id, clips.at[c.sample_id, "apex"])
         diff = np.clip(4 * np.abs(apex.astype(np.int16) - onset.astype(np.int16)), 0, 255).astype(np.uint8)
-        rows.append([onset, apex, cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY)])
-        titles.append(f"{label}\n{c.sample_id}")
-    image_grid(path, rows, titles, ["onset", "apex", "|apex - onset| x4"])
+        task = by_id[c.sample_id]
+        map_x, map_y, _ = crop_maps(task.transform, task.landmarks, s)
+        tinted = onset.copy()
+        tinted[folds(map_x, map_y)] = FOLD_TINT
+        rows.append([onset, apex, cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY), tinted])
+        folded = f"\nfolded {round(c.folded * s.size**2)} px ({c.folded:.1%})" if c.folded else ""
+        titles.append(f"{heading}\n{c.sample_id}{folded}")
+    image_grid(path, rows, titles, ["onset", "apex", "|apex - onset| x4", "folded pixels (red)"])
 
 
 def sheet_clips(done: list[Cropped], clips, per_class: int) -> list[Cropped]:

@@ -1,4 +1,5 @@
-"""DVC stage `landmarks`: 68-point landmarks of each clip's first frame, and the template face."""
+"""DVC stage `landmarks`: 68-point landmarks of each clip's first frame (or, where it shows no face, of
+the next frames), and the template face."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from mer import failures
 from mer.datasets import manifest
 from mer.face import store
-from mer.face.detect import ClipLandmarks, detect_clip, init_worker
+from mer.face.detect import ClipLandmarks, detect_clip, found_by, frames_to_try, init_worker, sheet_clips
 from mer.face.template import choose_template
 from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
@@ -31,7 +32,9 @@ def main() -> None:
     clips = manifest.read(args.manifest)
     if p["frame"] not in ("first", "onset"):
         sys.exit(f"landmarks.frame must be 'first' or 'onset', got {p['frame']!r}")
-    tasks = [(str(row.sample_id), _reference_frame(row, p["frame"])) for row in clips.itertuples()]
+    if not (isinstance(p["next_frames"], int) and p["next_frames"] >= 0):
+        sys.exit(f"landmarks.next_frames must be a whole number >= 0, got {p['next_frames']!r}")
+    tasks = [(str(row.sample_id), _frames(row, p["frame"], p["next_frames"])) for row in clips.itertuples()]
     found: list[ClipLandmarks] = []
     failed: list[failures.ClipFailure] = []
     for result in map_clips(
@@ -52,7 +55,8 @@ def main() -> None:
     except (failures.ClipError, ValueError) as exc:
         sys.exit(str(exc))
     store.write(args.out, found, template)
-    landmark_sheet(args.sheet, found, template, count=params["previews"]["landmarks_clips"])
+    counts = found_by(found)
+    landmark_sheet(args.sheet, sheet_clips(found, params["previews"]["landmarks_clips"]), template)
     write_json(
         args.report,
         {
@@ -62,15 +66,23 @@ def main() -> None:
             "clips": len(clips),
             "detected": len(found),
             "multiple_faces": sum(c.detection.faces > 1 for c in found),
+            **counts,
             **failures.summary(failed),
         },
     )
-    print(f"landmarks: {len(found)} of {len(clips)} clips, template {template.source!r}, {len(failed)} failed")
+    by = ", ".join(f"{name} {n}" for name, n in counts["found_by_detector"].items())
+    print(
+        f"landmarks: {len(found)} of {len(clips)} clips (found by {by or 'none'}; "
+        f"{len(counts['fallbacks']['later_frame'])} in a later frame), template {template.source!r}, "
+        f"{len(failed)} failed"
+    )
 
 
-def _reference_frame(row, which: str) -> str:
-    """The frame whose landmarks define the clip's transform: its first frame, or its onset."""
-    return row.frames[0] if which == "first" else row.frames[row.frame_numbers.index(row.onset)]
+def _frames(row, which: str, next_frames: int) -> list[str]:
+    """The frame whose landmarks define the clip's transform (its first frame, or its onset), then the
+    `next_frames` tried after it where it shows no face."""
+    reference = 0 if which == "first" else row.frame_numbers.index(row.onset)
+    return frames_to_try(row.frames, reference, next_frames)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,6 @@ def test_crop_sheet_draws_clips_across_subjects_not_the_first_subjects_only():
     clips = pd.DataFrame(
         {"sample_id": ids, "subject": [i.split("/")[0] for i in ids], "label": [i.split("/")[1][:-1] for i in ids]}
     ).set_index("sample_id", drop=False)
-    done = [Cropped(i, [1, 2], [3, 4], [1, 2, 3, 4], np.zeros((0, 8, 8, 3), np.uint8), None, 0.0) for i in ids]
+    done = [Cropped(i, [1, 2], [3, 4], [1, 2, 3, 4], np.zeros((0, 8, 8, 3), np.uint8), None, 0.0, 0.0) for i in ids]
     chosen = [c.sample_id for c in sheet_clips(done, clips, 2)]
     assert chosen == ["sub01/happiness1", "sub02/happiness1", "sub03/surprise1", "sub01/surprise1"]

@@ -8,6 +8,10 @@ frame-file naming, how many rows resolve to frames, and the LOSO subject list to
 (`dataset=megc2019`, cross-data-set configs) is checked part by part, each problem named by its part,
 and its fold list is the union of the parts' as `ingest` joins them. It reads only; nothing is
 written. The exit code is 1 when ingest would fail with these settings.
+
+A path holding characters Hydra's override grammar reserves, such as CAS(ME)^3's released table
+`cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`, is read as given (`dataset.labels=/data/cas(me)3_...`),
+and the quoted form `dvc exp run -S` needs is printed: `-S "dataset.labels='/data/cas(me)3_...'"`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -32,6 +37,8 @@ FOLDERS = {  # format -> (subject-folder naming, frame-file naming), as the rele
 COMPOSITE = "composite"  # mer.datasets.composite.FORMAT, not imported: this module imports lazily
 TABLE_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".csv"}
 SHOWN = 5  # examples printed per problem
+ASSIGNMENT = re.compile(r"(?P<key>[+~]{0,2}[A-Za-z_][\w.-]*)=(?P<value>.+)")
+PATH_LIKE = re.compile(r"[/\\]|\.\w+$")  # a folder separator, or a file suffix
 
 
 @dataclass(frozen=True)
@@ -297,6 +304,58 @@ def load(params_path: Path, conf: Path, overrides: list[str]) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
+def quote_paths(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """(`overrides` with each `key=path` that Hydra's grammar cannot parse quoted, a note per quoted one).
+
+    Hydra reads `key=value` with a grammar in which `( ) [ ] { } , =` and quotes mean something, so
+    a real file name such as `cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx` stops it. A value that fails to
+    parse and looks like a path is meant as that path: it is quoted, and the note gives the form
+    `dvc exp run -S` needs (DVC parses -S with the same grammar and cannot be changed here).
+    """
+    quoted, notes = [], []
+    for override in overrides:
+        fixed = _quoted_path(override)
+        quoted.append(fixed or override)
+        if fixed:
+            key, value = fixed.split("=", 1)
+            notes.append(
+                f"{key}: read as the path {value} (Hydra's override grammar cannot read it unquoted); "
+                f"with dvc exp run write: -S {_shell(fixed)}"
+            )
+    return quoted, notes
+
+
+def _shell(argument: str) -> str:
+    """`argument` quoted for a POSIX shell: in double quotes where nothing in it expands there."""
+    return f'"{argument}"' if not set(argument) & set('"$`\\!') else shlex.quote(argument)
+
+
+def _quoted_path(override: str) -> str | None:
+    """`key='value'` for an override `key=value` whose path-like value Hydra cannot parse as it is, else None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    match = ASSIGNMENT.fullmatch(override)
+    if not match or not PATH_LIKE.search(match["value"]) or match["value"][0] in "'\"[{":
+        return None
+    parser = OverridesParser.create()
+    try:
+        parser.parse_overrides([override])
+        return None
+    except OverrideParseException:
+        pass
+    value = match["value"]
+    quote = "'" if "'" not in value else '"' if '"' not in value else None
+    if quote is None:
+        return None
+    fixed = f"{match['key']}={quote}{value}{quote}"
+    try:
+        parsed = parser.parse_overrides([fixed])[0].value()
+    except OverrideParseException:
+        return None
+    return fixed if parsed == value else None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "overrides",
@@ -309,10 +368,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    overrides, quoted = quote_paths(args.overrides)
+    for note in quoted:
+        print(f"check-data: {note}")
     try:
-        params = load(args.params, args.conf, args.overrides)
+        params = load(args.params, args.conf, overrides)
     except Exception as exc:  # hydra and yaml raise many types for a bad override or file
-        print(f"check-data: cannot compose the configuration ({type(exc).__name__}: {exc})", file=sys.stderr)
+        hint = (
+            "; quote a value holding special characters such as ( ) [ ] { } = , : key='value' "
+            "(with dvc exp run: -S \"key='value'\")"
+            if type(exc).__name__ == "OverrideParseException"
+            else ""
+        )
+        print(f"check-data: cannot compose the configuration ({type(exc).__name__}: {exc}){hint}", file=sys.stderr)
         return 2
     result = check(params)
     for note in result.notes:

@@ -76,6 +76,7 @@ class Cropped:
     rgb: np.ndarray  # (m, S, S, 3) uint8
     depth: np.ndarray | None  # (m, S, S) uint16
     uncovered: float  # fraction of crop pixels mapped by the LWM fallback
+    folded: float  # fraction of crop pixels where the sampling map folds over (see `folds`)
 
 
 def crop_tasks(clips: pd.DataFrame, norm: Normalised) -> list[CropTask]:
@@ -132,6 +133,19 @@ def crop_maps(
     return map_x, map_y, covered
 
 
+def folds(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """(S, S) bool: the crop pixels where the sampling map folds over, its Jacobian determinant <= 0.
+
+    LWM need not be one-to-one (method.md): where it folds, a patch of the frame shows twice or mirrored
+    in the crop (on real faces above the brows and beyond the jaw line, outside the landmarks).
+    Derivatives by finite differences on the pixel grid (np.gradient: central inside, one-sided at the
+    border).
+    """
+    dx_dv, dx_du = np.gradient(map_x.astype(np.float64))
+    dy_dv, dy_du = np.gradient(map_y.astype(np.float64))
+    return np.less_equal(dx_du * dy_dv - dx_dv * dy_du, 0.0)
+
+
 def crop_rgb(frame: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
     """One raw RGB frame resampled to the crop (bilinear, edges replicated)."""
     return cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -166,6 +180,7 @@ def _crop(task: CropTask, s: CropSettings) -> Cropped:
         np.stack(rgb),
         np.stack(depth) if depth else None,
         float(1 - covered.mean()),
+        float(folds(map_x, map_y).mean()),
     )
 
 

@@ -3,7 +3,9 @@
 Datasets, one row per clip that has landmarks: `sample_id` (str), `frame` (str, the file the
 landmarks come from), `image_size` (n, 2: width, height), `landmarks` (n, 68, 2 float64,
 iBUG 300-W order), `box` (n, 4: x0, y0, x1, y1), `score` (n), `faces` (n: faces found, the
-largest kept). Group `template`: dataset `landmarks` (68, 2) and attrs `source` (`mean` or
+largest kept), `detector` (str: the detector that found the face, `hog` or `cnn` with dlib),
+`frame_offset` (n: frames after the clip's reference frame, 0 unless the reference frame had no
+face). Group `template`: dataset `landmarks` (68, 2) and attrs `source` (`mean` or
 the clip id it was taken from), `canvas` (width, height of the template space).
 """
 
@@ -40,6 +42,8 @@ class LandmarkSet:
     boxes: np.ndarray
     scores: np.ndarray
     faces: np.ndarray
+    detectors: list[str]
+    frame_offsets: np.ndarray
     template: Template
 
     def index(self) -> dict[str, int]:
@@ -55,6 +59,8 @@ def write(path: str | Path, clips: list[ClipLandmarks], template: Template) -> N
         f["box"] = np.array([c.detection.box for c in clips]).reshape(-1, 4)
         f["score"] = np.array([c.detection.score for c in clips], dtype=np.float64)
         f["faces"] = np.array([c.detection.faces for c in clips], dtype=np.int32)
+        f["detector"] = np.array([c.detection.detector for c in clips], dtype=object).astype(STR)
+        f["frame_offset"] = np.array([c.frame_offset for c in clips], dtype=np.int32)
         _write_template(f, template)
 
 
@@ -69,6 +75,8 @@ def read(path: str | Path) -> LandmarkSet:
             boxes=f["box"][()],
             scores=f["score"][()],
             faces=f["faces"][()],
+            detectors=[s.decode() for s in f["detector"][()]],
+            frame_offsets=f["frame_offset"][()],
             template=template,
         )
 

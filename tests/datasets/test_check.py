@@ -3,10 +3,12 @@ and how to fix it; the exit code says whether ingest would run; nothing is writt
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mer.cli import main
 from mer.datasets import check
@@ -210,3 +212,53 @@ def test_a_composite_names_the_part_whose_layout_is_wrong(tmp_path: Path) -> Non
     problem = only_problem(result)
     assert problem.what.startswith("part samm: ") and str(tmp_path / "nowhere") in problem.found
     assert result.subjects is None  # no fold list is offered while a part cannot be read
+
+
+def test_a_real_file_name_with_parentheses_is_read_and_its_dvc_form_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """CAS(ME)^3's released table, copied under its own name: `dataset.labels=<path>` unquoted, as a user
+    types it, reads that table, and the quoted form `dvc exp run -S` needs is printed."""
+    annotations = Path(os.environ.get("MER_CASME3_ANNOTATIONS", ROOT.parent / "shared/data/casme3-annotations"))
+    tables = sorted(annotations.glob("*.xlsx"))
+    if not tables:
+        pytest.skip(f"no CAS(ME)^3 tables in {annotations}")
+    for table in tables:
+        shutil.copy(table, tmp_path / table.name)
+    labels = tmp_path / fixtures.CASME3_TABLE
+    assert "(" in labels.name and labels.is_file()
+    (tmp_path / "data").mkdir()
+    override = f"dataset.labels={labels}"
+    code = main(
+        ["check-data", "--conf", str(CONF), "dataset=casme3_4class", f"dataset.root={tmp_path / 'data'}", override]
+    )
+    out = capsys.readouterr().out
+    assert f"check-data: dataset.labels: read as the path '{labels}'" in out
+    assert f"""with dvc exp run write: -S "dataset.labels='{labels}'\"""" in out
+    assert f"table {labels}" in out and "table rows resolve to frame files" in out  # the real table was read
+    assert "label table not found" not in out and code == 1  # no frames under the empty root
+
+
+def test_an_unreadable_override_that_is_no_path_says_how_to_quote(capsys: pytest.CaptureFixture) -> None:
+    assert main(["check-data", "--conf", str(CONF), "dataset.name=casme(3"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot compose the configuration (OverrideParseException" in err
+    assert """key='value' (with dvc exp run: -S "key='value'")""" in err
+
+
+def test_the_readme_casme3_form_composes_through_dvcs_own_hydra_call(tmp_path: Path) -> None:
+    """`dvc exp run -S` hands each -S to Hydra (dvc.utils.hydra.compose_and_dump, what DVC runs before an
+    experiment): the README's quoted form gives the path; unquoted, Hydra stops at the '('."""
+    from dvc.utils.hydra import compose_and_dump
+    from hydra.errors import OverrideParseException
+
+    path = "/data/CASME3/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
+    quoted = f"dataset.labels='{path}'"
+    assert f'-S "{quoted}"' in (ROOT / "README.md").read_text()
+    out = tmp_path / "params.yaml"
+    compose_and_dump(out, str(CONF), None, "config", str(tmp_path), ["dataset=casme3_4class", quoted])
+    assert yaml.safe_load(out.read_text())["dataset"]["labels"] == path
+    with pytest.raises(OverrideParseException, match="mismatched input '\\('"):
+        compose_and_dump(
+            out, str(CONF), None, "config", str(tmp_path), ["dataset=casme3_4class", f"dataset.labels={path}"]
+        )

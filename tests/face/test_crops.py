@@ -25,6 +25,7 @@ def _clip(sample_id: str, numbers: list[int], depth: bool, seed: int) -> Cropped
         rng.integers(0, 256, (m, 8, 8, 3), dtype=np.uint8),
         rng.integers(0, 65536, (m, 8, 8), dtype=np.uint16) if depth else None,
         0.0,
+        0.0,
     )
 
 
