@@ -64,7 +64,7 @@ def upstream_of(stage: str, path: Path, env: dict, exclude: list[str]) -> list[s
         ["dvc", "repro", "--dry", stage], cwd=path, env=env, capture_output=True, text=True, check=True
     )
     planned = [line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")]
-    return [name for name in planned if name not in exclude and name != stage]
+    return [name for name in planned if name.split("@")[0] not in exclude and name != stage]
 
 
 def timed_stage(stage: str, path: Path, env: dict) -> float:

@@ -4,7 +4,7 @@ Why: `mer launch` exists to cut the wall clock of a LOSO run; this measures by h
 machine, and what each Ray task costs beside the fold itself (clone + checkout of its inputs).
 
 It builds two git + DVC copies of this project with the default params (6 synthetic subjects x
-`train.seeds`: 18 folds by default), reproduces the upstream stages (synthesize ... flow) in each
+`train.seeds`: 18 folds by default), reproduces the upstream stages (synthesize ... cache) in each
 without timing them, then times in one copy `dvc repro` (the folds one after another, then the report) and in the other
 `mer launch --workers 2` (Ray start, the folds as 2 tasks at a time, the head's `dvc repro`
 restoring them from the run-cache and running the report). Each copy has its own DVC cache, so
@@ -50,7 +50,7 @@ def build(path: Path, env: dict) -> None:
         ["git", "config", "user.email", "b@example.com"],
         ["git", "config", "user.name", "bench"],
         ["dvc", "init", "-q"],
-        ["dvc", "repro", "flow"],
+        ["dvc", "repro", "cache"],
         ["git", "add", "-A"],
         ["git", "commit", "-qm", "upstream built"],
     ):

@@ -11,6 +11,11 @@ Schema (n clips, k = window frames, S = crop size):
 - attrs: `classes` (list), `window` (k), `size` (S), `params` (JSON provenance: the data set and protocol
   ingest recorded, and the settings crop recorded; never a picture's knob, so a preview does not change the file).
 Reading a sample never decodes a JPEG or touches the raw data.
+
+A cache of precomputed inputs (mer.datasets.precomputed: inputs made elsewhere, no frames) holds instead
+`motion`: float32 (n, C, S, S), the model input of each clip, with `label`, `subject`, `sample_id` and the
+attrs `classes`, `size`, `params`, `window` 0; it has no onset/apex windows (`Cache.has_frames` is False,
+the positions are -1).
 """
 
 from __future__ import annotations
@@ -82,6 +87,22 @@ class CacheWriter:
         self._atomic.__exit__(None, None, None)
 
 
+def write_inputs(
+    path: str | Path,
+    motion: np.ndarray,
+    clips: list[tuple[str, str, int]],
+    classes: list[str],
+    params: dict,
+) -> None:
+    """A cache of precomputed inputs: `motion` (n, C, S, S) float32 and (sample_id, subject, label) per clip."""
+    with atomic_path(path, ".h5") as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("motion", data=motion.astype(np.float32), chunks=(1, *motion.shape[1:]))
+        f.create_dataset("sample_id", data=[c[0] for c in clips], dtype=STR)
+        f.create_dataset("subject", data=[c[1] for c in clips], dtype=STR)
+        f.create_dataset("label", data=np.array([c[2] for c in clips], np.int64))
+        f.attrs.update(classes=json.dumps(classes), window=0, size=motion.shape[-1], params=json.dumps(params))
+
+
 class Cache:
     """Read access for training: arrays by clip index, subjects for LOSO folds."""
 
@@ -95,9 +116,12 @@ class Cache:
             self.labels = f["label"][()]
             self.subjects = np.array([s.decode() for s in f["subject"][()]])
             self.sample_ids = [s.decode() for s in f["sample_id"][()]]
-            self.onset_position = f["onset_position"][()]
-            self.apex_position = f["apex_position"][()]
+            self.has_frames = "onset" in f
+            none = np.full(len(self.labels), -1)  # a cache of precomputed inputs has no frames
+            self.onset_position = f["onset_position"][()] if self.has_frames else none
+            self.apex_position = f["apex_position"][()] if self.has_frames else none
             self.has_depth = "depth_onset" in f
+            self.input_channels = int(f["motion"].shape[1]) if "motion" in f else 0
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -98,20 +98,29 @@ def run(args: argparse.Namespace) -> int:
     return dvc(root, "repro").returncode
 
 
+FOLD_GROUPS = ("train", "final")  # dvc.yaml's fold stages: the matrix of LOSO folds and the optional final model
+
+
 def fold_stages(root: Path) -> tuple[list[Fold], list[str]]:
-    """The stale stages DVC generated from a foreach/matrix, and the stale stages upstream of any fold."""
+    """The stale fold stages (those DVC generated from `train` and `final`), and the stale stages upstream of any.
+
+    Other generated stages (`cache@<data set>` and the like: a foreach only makes them optional) are no folds:
+    upstream ones run here first, downstream ones in the head's `dvc repro`."""
     from dvc.parsing import JOIN
     from dvc.repo import Repo
+
+    def is_fold(stage: Any) -> bool:
+        return stage.addressing.split(JOIN)[0] in FOLD_GROUPS and JOIN in stage.addressing
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph
         stale = set(repo.status())
-        generated = [s for s in graph.nodes if JOIN in s.addressing]
-        upstream = {a for s in generated for a in _ancestors(graph, s) if JOIN not in a.addressing}
-        nested = sorted({s.addressing for s in generated for a in _ancestors(graph, s) if JOIN in a.addressing})
+        generated = [s for s in graph.nodes if is_fold(s)]
+        upstream = {a for s in generated for a in _ancestors(graph, s) if not is_fold(a)}
+        nested = sorted({s.addressing for s in generated for a in _ancestors(graph, s) if is_fold(a)})
         if nested:
             raise SystemExit(
-                f"mer launch: stages {nested} depend on other generated stages; mer launch runs one "
+                f"mer launch: stages {nested} depend on other fold stages; mer launch runs one "
                 "level of folds, so run `dvc repro` for them"
             )
         written = {out.def_path for s in graph.nodes for out in s.outs}

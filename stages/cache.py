@@ -1,4 +1,7 @@
-"""DVC stage `cache`: pack the cropped onset/apex windows, labels and subjects into one HDF5 file.
+"""DVC stage `cache@<data set>`: pack the cropped onset/apex windows, labels and subjects into one HDF5 file.
+
+reports/cache.json also carries what the landmarks and crop stages lost (`lost`), so that the report reads
+what was lost upstream from ingest's and the cache's reports, whichever stages made the cache.
 
 Reads no params: the classes and data set come from what ingest recorded, the crop size and windows
 from crop's index, so the cache is rebuilt only when a file upstream changes.
@@ -25,6 +28,13 @@ def main() -> None:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--ingest", required=True, help="ingest's report: the protocol's classes and the data set")
     parser.add_argument("--crops", required=True, help="the crop stage's file (data/crops.h5)")
+    parser.add_argument(
+        "--lost",
+        nargs=2,
+        required=True,
+        metavar=("LANDMARKS", "CROP"),
+        help="the landmarks and crop reports: what they lost is carried into the cache report for the report stage",
+    )
     parser.add_argument("--out", required=True)
     parser.add_argument("--report", required=True)
     args = parser.parse_args()
@@ -49,6 +59,10 @@ def main() -> None:
             "depth": depth,
             "per_class": {c: labels.count(c) for c in classes},
             "bytes": Path(args.out).stat().st_size,
+            "lost": {
+                stage: {key: report[key] for key in ("failed", "failed_by_kind")}
+                for stage, report in zip(("landmarks", "crop"), map(read_json, args.lost), strict=True)
+            },
         },
     )
     print(f"cache: {len(index.clips)} clips -> {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")

@@ -75,7 +75,8 @@ def _read(data: dict, params: dict, expected: list[str] | None) -> tuple[list, P
     """One data set's clips, its protocol and report (`expected`: the LOSO subjects to check, if any)."""
     options = params["ingest"]
     protocol = Protocol.from_params(data["protocol"], params["protocols"])
-    dataset_root.check(data["root"], data["labels"])
+    table = data.get("table")  # the precomputed format's columns and files
+    dataset_root.check(data["root"], data["labels"], "files" if table else "frame folders")
     result = ingest(
         data["format"],
         data["root"],
@@ -85,6 +86,7 @@ def _read(data: dict, params: dict, expected: list[str] | None) -> tuple[list, P
         margin=options["margin_frames"],
         on_error=options["on_error"],
         expected_subjects=expected,
+        table=table,
     )
     return result.clips, protocol, result.report
 

@@ -21,10 +21,10 @@ def main() -> None:
     parser.add_argument("--folds", required=True)
     parser.add_argument(
         "--upstream",
-        nargs=3,
+        nargs=2,
         required=True,
-        metavar=("INGEST", "LANDMARKS", "CROP"),
-        help="the ingest, landmarks and crop stages' reports (what they skipped)",
+        metavar=("INGEST", "CACHE"),
+        help="the ingest and cache reports (what was lost on the way: the cache report carries the face stages')",
     )
     parser.add_argument("--out", required=True, help="folder for metrics.json, the plots and README.md")
     args = parser.parse_args()
@@ -33,7 +33,7 @@ def main() -> None:
     out = Path(args.out)
     runs = seeds.load_runs(args.folds, seeds_of(params["train"]), params["dataset"]["subjects"])
     upstream = [read_json(path) for path in args.upstream]
-    parts = list(upstream[0].get("parts") or {})  # a composite's data sets, scored apart too
+    parts = list(upstream[0].get("per_dataset") or {})  # a composite's data sets, scored apart too
     metrics = seeds.evaluate(runs, scores.skipped(*upstream), parts)
     write_json(out / "metrics.json", metrics)
 

@@ -153,7 +153,7 @@ def _reference_inputs(
     return both[:, :-3], both[:, -3:]
 
 
-@pytest.mark.parametrize("kind", inputs.KINDS)
+@pytest.mark.parametrize("kind", inputs.FRAME_KINDS)
 @pytest.mark.parametrize(
     "aug", [augment.Augment(rotation=20, crop_padding=4), augment.Augment(frame_jitter=False, colour=0, flip=0)]
 )

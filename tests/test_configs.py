@@ -41,16 +41,17 @@ def test_shipped_options():
             "casme2_to_samm",
             "casme3_4class",
             "megc2019",
+            "megc2019_flow",
             "mmew_4class",
             "samm_5class",
             "smic_3class",
             "synthetic",
             "synthetic_casme2_size",
         ],
-        "model": ["mmnet", "mmnet_small", "resnet18", "resnet50"],
-        "input": ["depth", "difference", "flow", "rgbd"],
+        "model": ["mmnet", "mmnet_small", "off_apexnet", "resnet18", "resnet50", "ststnet"],
+        "input": ["depth", "difference", "flow", "precomputed", "rgbd"],
         "loss": ["plain", "weighted"],
-        "schedule": ["paper", "quick"],
+        "schedule": ["meb", "paper", "quick"],
     }
 
 
@@ -72,6 +73,8 @@ def test_every_option_composes_into_params_the_stages_accept(group, option):
         assert fold_config(params["train"], seed).seed == seed
     InputConfig(**{k: v for k, v in params["input"].items() if k != "file"})
     assert params["input"]["file"] == ("data/flow.h5" if params["input"]["kind"] == "flow" else "data/cache.h5")
+    if dataset["format"] == "precomputed":  # its data sets bring the kind (input=precomputed alone: a clear error)
+        assert params["input"]["kind"] == "precomputed"
     model = params["model"]
     assert build_model(model["name"], 3, 3, **model["options"]) is not None
 
@@ -84,7 +87,7 @@ def test_real_data_sets_bring_the_paper_schedule_and_full_mmnet():
         {"width_mult": 0.25, "stem_width": 16},
     )
     for name in GROUPS["dataset"]:
-        if name.startswith("synthetic"):  # the embedded set and its CASME II-sized benchmark profile
+        if name.startswith("synthetic") or name == "megc2019_flow":  # generated sets; precomputed inputs below
             continue
         params = _compose(f"dataset={name}")
         assert params.input.size == 224 and params.flow.size == 224
@@ -95,6 +98,50 @@ def test_real_data_sets_bring_the_paper_schedule_and_full_mmnet():
         raw = params.dataset.parts.values() or [params.dataset]
         assert all(d.root.startswith("data/raw/") and d.labels.startswith("data/raw/") for d in raw)
         assert params.dataset.root == ("data/parts" if params.dataset.parts else params.dataset.root)
+
+
+def test_precomputed_flow_images_bring_meb_s_schedule_and_their_model():
+    """dataset=megc2019_flow: STSTNet on the published 28x28 inputs, trained as MEB does; `model=off_apexnet`
+    brings OFF-ApexNet's own learning rate and epochs."""
+    params = _compose("dataset=megc2019_flow")
+    assert (params.input.kind, params.input.size, params.model.name) == ("precomputed", 28, "ststnet")
+    train = params.train
+    assert (train.optimizer, train.lr, train.epochs, train.batch_size, train.weight_decay, train.gamma) == (
+        "adam",
+        5e-5,
+        500,
+        32,
+        1e-3,
+        1.0,
+    )
+    assert not any(train.augment.values()) and train.precision == "fp32" and train.threads == 1
+    off = _compose("dataset=megc2019_flow", "model=off_apexnet").train
+    assert (off.lr, off.epochs) == (1e-4, 3000)
+    assert len(params.dataset.subjects) == 68
+
+
+def test_a_run_has_only_the_optional_stages_it_uses():
+    """dvc.yaml's optional stages (foreach over `pipeline`): the generated set is synthesized only for itself,
+    flow only for input kind flow, the face stages only for raw clips."""
+    expected = {
+        (): {"synthesize": ["synthetic"], "faces": ["synthetic"], "precomputed": [], "flow": []},
+        ("input=flow",): {
+            "synthesize": ["synthetic"],
+            "faces": ["synthetic"],
+            "precomputed": [],
+            "flow": ["synthetic"],
+        },
+        ("dataset=samm_5class",): {"synthesize": [], "faces": ["samm"], "precomputed": [], "flow": []},
+        ("dataset=samm_5class", "input=flow"): {
+            "synthesize": [],
+            "faces": ["samm"],
+            "precomputed": [],
+            "flow": ["samm"],
+        },
+        ("dataset=megc2019_flow",): {"synthesize": [], "faces": [], "precomputed": ["megc2019_flow"], "flow": []},
+    }
+    for overrides, pipeline in expected.items():
+        assert OmegaConf.to_container(_compose(*overrides).pipeline) == pipeline, overrides
 
 
 def test_composites_name_their_parts_protocols_and_folds():

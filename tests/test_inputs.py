@@ -54,7 +54,7 @@ def test_in_channels():
         inputs.in_channels("optical")
 
 
-@pytest.mark.parametrize("kind", inputs.KINDS)
+@pytest.mark.parametrize("kind", inputs.FRAME_KINDS)
 @pytest.mark.parametrize("size", [SIZE, 16])
 def test_shapes_per_kind(depth_cache, kind, size):
     flow = np.random.default_rng(0).normal(size=(2, 3, SIZE, SIZE)) if kind == "flow" else None
@@ -108,7 +108,7 @@ def test_select_hands_the_uint8_pair_to_rgb(depth_cache):
     assert torch.equal(batch.apex, pair[:, 1] / 255)
 
 
-@pytest.mark.parametrize("kind", inputs.KINDS)
+@pytest.mark.parametrize("kind", inputs.FRAME_KINDS)
 def test_motion_into_out_is_motion(depth_cache, kind):
     flow = np.random.default_rng(0).normal(size=(2, 3, SIZE, SIZE)) if kind == "flow" else None
     batch = inputs.select(inputs.load_frames(depth_cache, np.array([0, 1]), kind, SIZE, flow), torch.tensor([0, 1]))

@@ -123,9 +123,13 @@ def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
         "dropped_by_protocol": {"fear": 3, "sadness": 1},
         "rejected": [{"reason": "missing frames: img5.jpg"}, {"reason": "offset before onset: 9 < 12"}],
     }
-    landmarks = {"failed": 1, "failed_by_kind": {"no face": 1}}
-    crop = {"failed": 0, "failed_by_kind": {}}
-    counts = scores.skipped(ingest, landmarks, crop)
+    cache = {
+        "lost": {
+            "landmarks": {"failed": 1, "failed_by_kind": {"no face": 1}},
+            "crop": {"failed": 0, "failed_by_kind": {}},
+        }
+    }
+    counts = scores.skipped(ingest, cache)
     assert counts == {
         "total": 3,
         "ingest_rejected": 2,
@@ -133,13 +137,26 @@ def test_skipped_counts_and_reasons_reach_metrics_and_page(folds):
         "crop_failed": 0,
         "dropped_by_protocol": 4,
     }
-    reasons = scores.skip_reasons(ingest, landmarks, crop)
+    reasons = scores.skip_reasons(ingest, cache)
     assert reasons == {"ingest: missing frames": 1, "ingest: offset before onset": 1, "landmarks: no face": 1}
     metrics = seeds.evaluate({1: folds}, counts)
     assert metrics["skipped"] == counts
     page = readme.render(metrics, PARAMS, "abc1234", reasons, scores.trained_on(folds))
     assert "3 clip(s) failed upstream (ingest rejected 2, landmarks 1, crop 0); 4 clip(s) had labels" in page
     assert "- landmarks: no face: 1" in page
+
+
+def test_a_precomputed_data_set_counts_ingest_alone(folds):
+    """No face stages ran: the cache report loses nothing, and the page names no face stage."""
+    ingest = {"rejected_count": 1, "dropped_by_protocol": {}, "rejected": [{"reason": "file x.png not found"}]}
+    counts = scores.skipped(ingest, {"lost": {}})
+    assert counts == {"total": 1, "ingest_rejected": 1, "dropped_by_protocol": 0}
+    metrics = seeds.evaluate({1: folds}, counts)
+    page = readme.render(
+        metrics, PARAMS, "abc1234", scores.skip_reasons(ingest, {"lost": {}}), scores.trained_on(folds)
+    )
+    assert "1 clip(s) failed upstream (ingest rejected 1); 0 clip(s) had labels" in page
+    assert "- ingest: file x.png not found: 1" in page
 
 
 def test_page_shows_both_figures_labelled_and_the_published_table(folds):
@@ -193,3 +210,17 @@ def test_paper_protocol_row_is_the_official_computation_apart_from_the_best_accu
     # best-accuracy epoch everywhere: labels [0,0,0,1,0,1], predictions [0,0,0,0,0,1] -> F1 a 8/9, b 2/3
     assert metrics["optimistic_best_epoch"]["uf1"] == pytest.approx((8 / 9 + 2 / 3) / 2)
     assert metrics["optimistic_best_epoch"]["accuracy"] == pytest.approx(5 / 6)
+
+
+def test_megc2019_flow_page_shows_the_composite_beside_the_published_rows(folds):
+    """STSTNet on MEGC 2019's composite: our honest and optimistic UF1/UAR beside See et al.'s and MEB's rows,
+    each with its protocol; another model gets no borrowed row."""
+    metrics = seeds.evaluate({1: folds}, {"total": 0, "ingest_rejected": 0, "dropped_by_protocol": 0})
+    params = {**PARAMS, "dataset": {**PARAMS["dataset"], "protocol": "megc2019_flow_3class"}}
+    page = readme.render({**metrics}, {**params, "model": {"name": "ststnet", "options": {}}}, "abc", {}, "cpu")
+    assert "## Beside the published figures (composite)" in page
+    assert f"| honest: final epoch | {metrics['uf1']['mean']:.4f} |" in page
+    assert "| MEGC 2019 summary (See et al. 2019) | LOSO, as the STSTNet authors ran it | 0.7353 | 0.7605 |" in page
+    assert "| MEB (Varanka et al. 2023) | LOSO, epoch picked on the test subject (optimistic) | 0.7740 |  |" in page
+    other = readme.render(metrics, {**params, "model": {"name": "off_apexnet", "options": {}}}, "abc", {}, "cpu")
+    assert "no published figure for model 'off_apexnet'" in other and "0.7353" not in other

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import torch
 import yaml
 
 from mer import flow
-from mer.cache import Cache, CacheWriter, ClipWindows
+from mer.cache import Cache, CacheWriter, ClipWindows, write_inputs
 from mer.folds import write_fold
 from mer.models import build_model
 from mer.training import augment, inputs, loop
@@ -214,7 +215,7 @@ def test_stage_cli(cache, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["mmnet", "resnet18", "resnet50"])
-@pytest.mark.parametrize("kind", inputs.KINDS)
+@pytest.mark.parametrize("kind", inputs.FRAME_KINDS)
 def test_every_model_trains_on_every_input_kind(cache, flow_file, name, kind):
     options = MODEL[1] if name == "mmnet" else {}
     one_epoch = loop.TrainConfig(**{**CONFIG.__dict__, "epochs": 1})
@@ -283,3 +284,53 @@ def test_progress_shows_fold_k_of_n_an_epoch_bar_with_eta_and_one_summary_line(c
         f"fold 2/3 sub02: kept epoch {CONFIG.epochs} (final), test accuracy {accuracy:.3f} on 4 clips"
     )
     assert loop.fold_position(cache, "sub03") == (3, 3)
+
+
+@pytest.fixture(scope="module")
+def precomputed_cache(tmp_path_factory) -> Cache:
+    """12 clips of 3-channel 28x28 stored inputs whose class is which channel holds a bright square."""
+    rng = np.random.default_rng(0)
+    motion = rng.normal(0, 0.1, (12, 3, 28, 28)).astype(np.float32)
+    labels = np.arange(12) % 2
+    motion[np.arange(12), labels, 10:18, 10:18] += 1.0
+    clips = [(f"s{i // 4}/c{i}", f"s{i // 4}", int(labels[i])) for i in range(12)]
+    path = tmp_path_factory.mktemp("precomputed") / "cache.h5"
+    write_inputs(path, motion, clips, ["a", "b"], {"dataset": {"name": "toy"}})
+    return Cache(path)
+
+
+def test_precomputed_inputs_train_as_stored_without_frames(precomputed_cache):
+    cache = precomputed_cache
+    assert not cache.has_frames and cache.input_channels == 3 and cache.window == 0
+    config = loop.TrainConfig(
+        epochs=40, batch_size=4, lr=1e-2, weight_decay=0.0, gamma=1.0, optimizer="adam", seed=1, threads=1,
+        augment=augment.OFF,
+    )
+    threads = torch.get_num_threads()
+    try:
+        result = loop.train_fold(
+            cache, "s2", "ststnet", {}, loop.InputConfig("precomputed", 28), config, log=lambda _: None
+        )
+        assert torch.get_num_threads() == 1  # train.threads: the fold's process runs on one thread
+    finally:
+        torch.set_num_threads(threads)
+    assert result.curves["train"]["optimizer"] == "adam" and result.curves["input"]["kind"] == "precomputed"
+    assert (result.predictions.label == result.predictions.pred).all()  # the square's channel is the class
+    assert result.curves["epochs"][-1]["train_loss"] < result.curves["epochs"][0]["train_loss"]
+
+
+def test_precomputed_inputs_refuse_what_they_cannot_do(precomputed_cache, cache):
+    run = functools.partial(loop.train_fold, log=lambda _: None)
+    plain = loop.TrainConfig(epochs=1, batch_size=4, augment=augment.OFF)
+    with pytest.raises(ValueError, match=r"input kind 'precomputed' trains without augmentation"):
+        run(precomputed_cache, "s2", "resnet18", {}, loop.InputConfig("precomputed", 28), loop.TrainConfig(epochs=1))
+    with pytest.raises(
+        ValueError, match=r"model mmnet reads the onset frame .* mmnet with model\.options\.use_pc: false"
+    ):
+        run(precomputed_cache, "s2", *MODEL, loop.InputConfig("precomputed", 28), plain)
+    with pytest.raises(ValueError, match=r"holds precomputed inputs and no frames: use input kind 'precomputed'"):
+        run(precomputed_cache, "s2", "resnet18", {}, loop.InputConfig("difference", 28), plain)
+    with pytest.raises(ValueError, match=r"needs a cache of precomputed inputs .* holds frames"):
+        run(cache, "sub02", "resnet18", {}, loop.InputConfig("precomputed", SIZE), plain)
+    with pytest.raises(ValueError, match=r"train.optimizer must be one of \('adamw', 'adam'\), got 'sgd'"):
+        loop.TrainConfig.from_params({"optimizer": "sgd"})

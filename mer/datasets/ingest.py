@@ -23,7 +23,7 @@ from mer.datasets.keyframes import CHOICES, DEFAULT_REPAIR, Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import Clip, IngestError, ReadResult, Rejection
 
-FORMATS = ("casme2", "samm", "mmew", "casme3", "smic", "csv")
+FORMATS = ("casme2", "samm", "mmew", "casme3", "smic", "csv", "precomputed")
 ON_ERROR = ("fail", "skip")
 REPAIRS = ("erratum", *CHOICES)  # what a clip's `repairs` may name, in report order
 
@@ -54,9 +54,13 @@ def reader_module(fmt: str) -> str:
     return f"mer.datasets.{'generic' if fmt == 'csv' else fmt}"
 
 
-def read_dataset(fmt: str, root: str | Path, labels: str | Path, repair: Repair, margin: int) -> ReadResult:
+def read_dataset(
+    fmt: str, root: str | Path, labels: str | Path, repair: Repair, margin: int, table: dict | None = None
+) -> ReadResult:
+    """`table`: the reader's own options (`dataset.table`), for the readers that take them (precomputed)."""
     reader = import_module(reader_module(fmt))
-    result: ReadResult = reader.read(root, labels, repair=repair, margin=margin)
+    options = {} if table is None else {"table": table}
+    result: ReadResult = reader.read(root, labels, repair=repair, margin=margin, **options)
     result.vocabulary = getattr(reader, "LABELS", None)
     return result
 
@@ -71,10 +75,11 @@ def ingest(
     margin: int = 4,
     on_error: str = "fail",
     expected_subjects: list[str] | None = None,
+    table: dict | None = None,
 ) -> IngestResult:
     if on_error not in ON_ERROR:
         raise IngestError(f"ingest.on_error must be one of {ON_ERROR}, got {on_error!r}")
-    result = read_dataset(fmt, root, labels, repair, margin)
+    result = read_dataset(fmt, root, labels, repair, margin, table)
     clips, rejected = _drop_duplicates(result.clips)
     rejected = result.rejected + rejected
     dropped: Counter = Counter()
@@ -90,9 +95,13 @@ def ingest(
             rejected.append(
                 Rejection(
                     clip.source,
-                    f"unknown label {clip.emotion!r} (the {fmt} labels are "
-                    f"{', '.join(sorted(result.vocabulary))}): fix the cell, or map it in "
-                    f"protocols.{protocol.name}.map",
+                    (
+                        f"unknown label {clip.emotion!r} (the {fmt} labels are {', '.join(sorted(result.vocabulary))})"
+                        if result.vocabulary
+                        else f"label {clip.emotion!r} is not in protocol {protocol.name!r} (which maps "
+                        f"{', '.join(sorted(protocol.mapping))})"
+                    )
+                    + f": fix the cell, or map it in protocols.{protocol.name}.map",
                     clip.sample_id,
                 )
             )
@@ -116,6 +125,8 @@ def ingest(
         )  # quoted: YAML reads 006 as 6
     kept.sort(key=lambda c: (natural_key(c.subject), natural_key(c.sample_id)))
     report = _report(kept, rejected, dropped, result.counts, protocol, subjects)
+    if table and table.get("part"):  # parts of a composite in one table: scored apart too, as composite's
+        report["per_dataset"] = dict(Counter(c.sample_id.split("/")[0] for c in kept))
     return IngestResult(
         kept, {"data_root": result.data_root or str(root), "errata": result.errata, **report, "dropped": dropped_rows}
     )

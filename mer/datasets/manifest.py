@@ -76,7 +76,9 @@ def write_table(path: str | Path, table: pd.DataFrame) -> None:
 
 def read(path: str | Path) -> pd.DataFrame:
     """The manifest with list columns parsed back into Python lists."""
-    table = pd.read_csv(path, dtype={"subject": str, "clip": str, "sample_id": str}, keep_default_na=False)
+    table = pd.read_csv(
+        path, dtype={"subject": str, "clip": str, "sample_id": str, "frame_numbers": str}, keep_default_na=False
+    )
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: not an ingest manifest (missing columns {missing})")

@@ -45,6 +45,18 @@ PUBLISHED = {
     },
 }
 
+# MEGC 2019 composite (442 clips, 3 classes): published composite UF1 and UAR by model, with the protocol each
+# source used (UAR None: the source gives UF1 only). Add a row only with its source.
+PUBLISHED_UF1_UAR = {
+    "megc2019_flow_3class": {
+        "ststnet": [
+            ("MEGC 2019 summary (See et al. 2019)", "LOSO, as the STSTNet authors ran it", 0.7353, 0.7605),
+            ("MEB (Varanka et al. 2023)", "LOSO, a fixed number of epochs (the honest protocol)", 0.713, None),
+            ("MEB (Varanka et al. 2023)", "LOSO, epoch picked on the test subject (optimistic)", 0.774, None),
+        ],
+    },
+}
+
 
 def scores(labels: np.ndarray, preds: np.ndarray, classes: list[str]) -> dict[str, Any]:
     """Pooled accuracy, UF1, UAR, weighted F1 and per-class precision/recall/F1/support."""
@@ -88,20 +100,20 @@ def optimistic_predictions(folds: Folds) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def skipped(ingest: dict, landmarks: dict, crop: dict) -> dict[str, int]:
-    """How many clips were lost upstream, by stage, from the ingest, landmarks and crop reports (numbers only)."""
+def skipped(ingest: dict, cache: dict) -> dict[str, int]:
+    """How many clips were lost upstream, by stage, from the ingest and cache reports (numbers only); the
+    cache report carries what each stage between them lost (`lost`: landmarks, crop; none for precomputed)."""
     counts = {
         "ingest_rejected": ingest["rejected_count"],
-        "landmarks_failed": landmarks["failed"],
-        "crop_failed": crop["failed"],
+        **{f"{stage}_failed": report["failed"] for stage, report in cache["lost"].items()},
     }
     return {"total": sum(counts.values()), **counts, "dropped_by_protocol": sum(ingest["dropped_by_protocol"].values())}
 
 
-def skip_reasons(ingest: dict, landmarks: dict, crop: dict) -> dict[str, int]:
+def skip_reasons(ingest: dict, cache: dict) -> dict[str, int]:
     """Why those clips were lost: counts per 'stage: reason kind', for the report page."""
     reasons = Counter(f"ingest: {row['reason'].split(':')[0]}" for row in ingest["rejected"])
-    for stage, report in (("landmarks", landmarks), ("crop", crop)):
+    for stage, report in cache["lost"].items():
         reasons.update({f"{stage}: {kind}": n for kind, n in report["failed_by_kind"].items()})
     return dict(reasons)
 

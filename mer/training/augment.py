@@ -53,6 +53,9 @@ class Augment:
     colour: float = 0.2  # brightness/contrast/saturation factors in [1 - c, 1 + c]
 
 
+OFF = Augment(frame_jitter=False, flip=0.0, crop_padding=0, rotation=0.0, colour=0.0)
+
+
 @dataclass(frozen=True)
 class ColourJitter:
     """Per clip, brightness, contrast and saturation as one affine map of uint8 RGB.
@@ -167,6 +170,13 @@ def training_inputs(
     Every random parameter is drawn first, so the result depends on the generator only, not on
     how the steps are spread over threads.
     """
+    if kind == inputs.PRECOMPUTED:  # stored as they are: nothing is known of what their channels mean
+        if augment != OFF:
+            raise ValueError(
+                "input kind 'precomputed' trains without augmentation (a flip or rotation would have to know "
+                f"which stored channels are vectors): set train.augment to {OFF}"
+            )
+        return inputs.present(frames.flow, kind)[rows], torch.empty(len(rows), 3, 0, 0)
     n, size = len(rows), frames.onset.shape[-1]
     onset_at, apex_at = frames.onset_position[rows], frames.apex_position[rows]
     if augment.frame_jitter:

@@ -8,6 +8,9 @@ Kinds (param `input.kind`), each giving the main-branch `motion` tensor:
   (mer.flow), so for `flow` training draws no other frame pair.
 - `depth`: depth difference (apex - onset, in depth units x DEPTH_SCALE), 1 channel.
 - `rgbd`: RGB difference and depth difference stacked, 4 channels.
+- `precomputed`: the input stored in a cache of precomputed inputs (mer.datasets.precomputed: e.g. MEGC 2019's
+  published u, v, optical strain images), as stored, its channels the cache's. Such a cache has no frames:
+  the onset is an empty (B, 3, 0, 0) tensor, so only models that ignore it train on these inputs.
 
 The PC branch always gets the onset RGB frame in [0, 1], whatever the kind (for `depth`
 too: the report's depth-only variant still calibrates position on the RGB onset).
@@ -29,14 +32,22 @@ from torch import Tensor
 from mer.cache import Cache
 
 CHANNELS = {"difference": 3, "flow": 3, "depth": 1, "rgbd": 4}
-KINDS = tuple(CHANNELS)
+PRECOMPUTED = "precomputed"  # its channels are the cache's
+FRAME_KINDS = tuple(CHANNELS)  # kinds made from (or stored beside) a cache of frames
+KINDS = (*FRAME_KINDS, PRECOMPUTED)
+STORED = ("flow", PRECOMPUTED)  # kinds whose motion is stored per clip, not made from frames
 DEPTH_SCALE = 1e-3  # depth units (mm in CAS(ME)^3) -> m: keeps the difference near the RGB range
 
 
-def in_channels(kind: str) -> int:
-    """Channels of the motion input for `kind`, for `build_model(..., in_channels=...)`."""
+def in_channels(kind: str, cache: Cache | None = None) -> int:
+    """Channels of the motion input for `kind`, for `build_model(..., in_channels=...)`; `precomputed`
+    needs the cache, whose stored inputs set them."""
     _check_kind(kind)
-    return CHANNELS[kind]
+    if kind != PRECOMPUTED:
+        return CHANNELS[kind]
+    if cache is None:
+        raise ValueError("input kind 'precomputed' takes its channels from the cache: pass it")
+    return cache.input_channels
 
 
 def needs_depth(kind: str) -> bool:
@@ -69,7 +80,7 @@ class FoldFrames(_OnsetApex):
     apex_position: Tensor
     depth_onset: Tensor | None  # (n, k, 1, H, W) float32, depth units
     depth_apex: Tensor | None
-    flow: Tensor | None  # (n, 3, H, W) float32: u, v, magnitude at the labelled frames
+    flow: Tensor | None  # (n, C, H, W) float32 stored motion: u, v, magnitude at the labelled frames, or precomputed
 
     def __len__(self) -> int:
         return self.rgb.shape[0]
@@ -99,6 +110,16 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: n
     `flow`: for kind `flow`, the clips' stored flows (len(indices), 3, S, S) from mer.flow.
     """
     _check_kind(kind)
+    if (kind == PRECOMPUTED) != (not cache.has_frames):
+        raise ValueError(
+            f"the cache {cache.path} holds precomputed inputs and no frames: use input kind 'precomputed' "
+            "(`-S input=precomputed`)"
+            if kind != PRECOMPUTED
+            else f"input kind 'precomputed' needs a cache of precomputed inputs (a data set of format precomputed); "
+            f"{cache.path} holds frames: use kind difference, flow, depth or rgbd"
+        )
+    if kind == PRECOMPUTED:
+        return _precomputed(cache, indices, size)
     if kind == "flow" and (flow is None or len(flow) != len(indices)):
         raise ValueError(
             f"input kind 'flow' needs the stored flow of each of the {len(indices)} clips "
@@ -133,6 +154,14 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: n
         depth_apex=depth["apex"],
         flow=flows,
     )
+
+
+def _precomputed(cache: Cache, indices: np.ndarray, size: int) -> FoldFrames:
+    """Stored inputs, resized (not rescaled: what their values mean is the data set's) to `size`; no frames."""
+    n, zero = len(indices), torch.zeros(len(indices), dtype=torch.long)
+    stored = _resize(torch.from_numpy(cache.load("motion", indices)), size)
+    empty = torch.empty(n, 2, 1, 3, 0, 0, dtype=torch.uint8)
+    return FoldFrames(empty, zero, zero, depth_onset=None, depth_apex=None, flow=stored)
 
 
 def to_unit(pair: Tensor) -> Tensor:
@@ -171,8 +200,8 @@ def motion(batch: Batch, kind: str, out: Tensor | None = None) -> Tensor:
     `out` spares mer.training.augment a copy when it assembles a batch a few clips at a time.
     """
     _check_kind(kind)
-    if kind == "flow":
-        flow = present(batch.flow, "flow")
+    if kind in STORED:
+        flow = present(batch.flow, kind)
         return flow if out is None else out.copy_(flow)
     if kind == "difference":
         return torch.sub(batch.apex, batch.onset, out=out)
@@ -220,5 +249,5 @@ def _resize_flow(flow: Tensor, size: int) -> Tensor:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in CHANNELS:
+    if kind not in KINDS:
         raise ValueError(f"unknown input kind {kind!r}; expected one of: {', '.join(KINDS)}")

@@ -38,6 +38,7 @@ from mer.training import inputs
 from mer.training.augment import Augment, training_inputs
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OPTIMISERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}  # adam: L2 weight decay, as MEB's baselines
 EVAL_BATCH = 64
 MEMORY_FORMAT = torch.channels_last  # on every device: 1.2x a CPU step too (benchmarks/README.md)
 FINAL = "all"  # the subject name of the final model: trained on every subject, not evaluated
@@ -50,11 +51,13 @@ class TrainConfig:
     lr: float = 8e-4
     weight_decay: float = 0.6
     gamma: float = 0.987  # ExponentialLR, per epoch
+    optimizer: str = "adamw"  # adamw (decoupled weight decay, the paper) | adam (L2 weight decay)
     seed: int = 0
     class_weights: str | list[float] = "none"  # none | inverse_frequency | one weight per class
     validation_subjects: int = 0  # 0: keep the final epoch; n: choose the epoch on n held-out subjects
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see resolve_precision)
     grad_checkpointing: bool = False  # recompute activations in backward: less memory, slower step
+    threads: int | str = "auto"  # intra-op CPU threads: auto (torch's default, one per core) or a number
     augment: Augment = field(default_factory=Augment)
 
     @classmethod
@@ -65,6 +68,10 @@ class TrainConfig:
         config = cls(**params, augment=augment)
         if config.precision not in PRECISIONS:
             raise ValueError(f"train.precision must be one of {PRECISIONS}, got {config.precision!r}")
+        if config.threads != "auto" and not (isinstance(config.threads, int) and config.threads > 0):
+            raise ValueError(f"train.threads must be 'auto' or a positive number, got {config.threads!r}")
+        if config.optimizer not in OPTIMISERS:
+            raise ValueError(f"train.optimizer must be one of {tuple(OPTIMISERS)}, got {config.optimizer!r}")
         return config
 
 
@@ -178,6 +185,8 @@ def train_fold(
     """
     device = select_device()
     precision = resolve_precision(config.precision, device)
+    if config.threads != "auto":  # for the process (a fold is one): a small model's ops are too short to share
+        torch.set_num_threads(int(config.threads))
     _seed(config.seed, device)
     train_idx, test_idx = (np.arange(len(cache)), np.arange(0)) if subject == FINAL else cache.fold(subject)
     train_idx, val_idx = validation_split(cache, train_idx, config.validation_subjects, config.seed)
@@ -188,10 +197,10 @@ def train_fold(
     test = _Evaluation(load(test_idx), cache.labels[test_idx], kind, device) if len(test_idx) else None
     val = _Evaluation(load(val_idx), cache.labels[val_idx], kind, device) if len(val_idx) else None
 
-    model = build(model_name, options, num_classes, kind, input_config.size).to(device)
+    model = build(model_name, options, num_classes, kind, input_config.size, cache).to(device)
     model = model.to(memory_format=MEMORY_FORMAT)
     model.set_grad_checkpointing(config.grad_checkpointing)  # type: ignore[operator]  # nn.Module.__getattr__ is typed Tensor | Module
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = OPTIMISERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.gamma)
     weights = class_weights(cache.labels[train_idx], num_classes, config.class_weights)
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
@@ -202,7 +211,8 @@ def train_fold(
     k, n = (1, 1) if subject == FINAL else fold_position(cache, subject)
     log(
         f"fold {k}/{n} {subject}: {config.epochs} epochs on {len(train_frames)} training clips, "
-        f"{len(val_idx)} validation, {len(test_idx)} test ({device.type}, {precision})"
+        f"{len(val_idx)} validation, {len(test_idx)} test "
+        f"({device.type}, {precision}, {torch.get_num_threads()} threads)"
     )
     began = time.perf_counter()
     epochs: list[dict[str, Any]] = []
@@ -305,14 +315,25 @@ def _seed(seed: int, device: torch.device) -> None:
     torch.manual_seed(seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # deterministic mode's NaN fill of every new tensor guards against reading memory no op writes, which no
+        # op here does; it cost ~10% of a small model's step (STSTNet: 54 fills a step, benchmarks/README.md)
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
 
 
-def build(name: str, options: dict[str, Any], num_classes: int, kind: str, size: int) -> nn.Module:
-    """The model; MMNet's `input_size` follows `input.size` unless given explicitly."""
+def build(
+    name: str, options: dict[str, Any], num_classes: int, kind: str, size: int, cache: Cache | None = None
+) -> nn.Module:
+    """The model; MMNet's `input_size` follows `input.size` unless given explicitly. `cache`: for kind
+    `precomputed`, whose channels are the cache's, and which has no onset frame for MMNet's PC branch."""
     options = dict(options)
     if "input_size" in model_options(name):
         options.setdefault("input_size", size)
-    return build_model(name, num_classes, inputs.in_channels(kind), **options)
+    if kind == inputs.PRECOMPUTED and name == "mmnet" and options.get("use_pc", True):
+        raise ValueError(
+            "model mmnet reads the onset frame (its PC branch), and input kind 'precomputed' has none: "
+            "use model ststnet, off_apexnet, resnet18 or resnet50, or mmnet with model.options.use_pc: false"
+        )
+    return build_model(name, num_classes, inputs.in_channels(kind, cache), **options)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:

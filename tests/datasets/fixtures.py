@@ -574,3 +574,55 @@ def smic(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
         for n in range(start, start + 10 + i % 7):
             (folder / (f"{n}.jpg" if "jpg_frames" in faults else f"image{n:06d}.bmp")).write_bytes(JPEG)
     return Layout(root, root, first)
+
+
+# HTNet's published MEGC 2019 flow images: combined_3_class2_for_optical_flow.csv + <sub>_<filename_o> .png
+HTNET_COLUMNS = ["dataset", "sub", "filename_o", "label", "apex", "imagename", "sub_filename"]
+HTNET_TABLE = {
+    "subject": "sub",
+    "clip": "filename_o",
+    "label": "label",
+    "part": "dataset",
+    "file": "{sub}_{filename_o} .png",
+    "size": 28,
+    "channels": 3,
+}
+
+
+def htnet_flow(tmp_path: Path, clips_per_subject: int = 4, faults: Iterable[str] = ()) -> Layout:
+    """MEGC 2019's published STSTNet inputs in HTNet's layout: 2 subjects per part, `clips_per_subject`
+    clips each, labels cycling 0, 1, 2 (plus a class signal in the images: channel `label` is bright).
+
+    Faults: missing_file (the first row's image deleted), wrong_size (27x28), grey (one channel),
+    unknown_label (a row labelled 3), duplicate (the first row twice)."""
+    root, table = tmp_path / "STSNet_whole_norm_u_v_os", tmp_path / "combined_3_class2_for_optical_flow.csv"
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    subjects = {"casme2": ["sub01", "sub02"], "samm": ["006", "007"], "smic": ["s01", "s02"]}
+    rows, ids = [], {}
+    for part, subs in subjects.items():
+        for sub in subs:
+            for n in range(clips_per_subject):
+                clip = {"casme2": f"EP0{n}_01f", "samm": f"{sub}_{n}_{n + 1}", "smic": f"{sub}_ne_0{n}"}[part]
+                label = n % 3
+                rows.append([part, sub, clip, label, "", f"{sub}_{clip}.jpg", ""])
+                ids[f"{part}/{sub}/{clip}"] = len(rows) + 1  # 1-based file row: the header is row 1
+                image = rng.integers(0, 60, (28, 28, 3), dtype=np.uint8)
+                image[:, :, label] += 150
+                cv2.imwrite(str(root / f"{sub}_{clip} .png"), image[:, :, ::-1])  # RGB as written by cv2 (BGR)
+    first = root / f"{rows[0][1]}_{rows[0][2]} .png"
+    faults = set(faults)
+    if "missing_file" in faults:
+        first.unlink()
+    if "wrong_size" in faults:
+        cv2.imwrite(str(root / f"{rows[1][1]}_{rows[1][2]} .png"), np.zeros((27, 28, 3), np.uint8))
+    if "grey" in faults:
+        cv2.imwrite(str(root / f"{rows[2][1]}_{rows[2][2]} .png"), np.zeros((28, 28), np.uint8))
+    if "unknown_label" in faults:
+        rows[3][3] = 3
+    if "duplicate" in faults:
+        rows.append(list(rows[0]))
+        ids["duplicate"] = len(rows) + 1
+    with table.open("w", newline="") as f:
+        csv.writer(f).writerows([HTNET_COLUMNS, *rows])
+    return Layout(root, table, ids)

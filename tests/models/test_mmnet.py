@@ -341,7 +341,7 @@ def test_channels_last_matches_contiguous():
 
 
 def test_build_model_names_and_options():
-    assert MODEL_NAMES == ("mmnet", "resnet18", "resnet50")
+    assert MODEL_NAMES == ("mmnet", "resnet18", "resnet50", "ststnet", "off_apexnet")
     assert isinstance(build_model("MMNet", num_classes=3, input_size=112, **SMALL), MMNet)
     assert model_options("mmnet") == {
         "use_pc", "attention_prior", "input_size", "stem_width", "width_mult", "pc_antialias"

@@ -103,16 +103,15 @@ def repo(tmp_path) -> Repo:
 
 
 ALL_STAGES = {
-    "synthesize",
+    "synthesize@synthetic",
     "ingest",
-    "landmarks",
-    "normalise",
-    "crop",
-    "cache",
-    "flow",
+    "landmarks@synthetic",
+    "normalise@synthetic",
+    "crop@synthetic",
+    "cache@synthetic",
     "train@sub01-7",
     "train@sub02-7",
-    "attention",
+    "attention@synthetic",
     "report",
 }
 

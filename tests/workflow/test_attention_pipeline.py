@@ -30,6 +30,6 @@ def test_mean_maps_peak_inside_the_moving_region_more_often_than_chance(pipeline
 def test_attention_reads_the_first_seeds_models(pipeline):
     import yaml
 
-    lock = yaml.safe_load((pipeline.path / "dvc.lock").read_text())["stages"]["attention"]
+    lock = yaml.safe_load((pipeline.path / "dvc.lock").read_text())["stages"]["attention@synthetic"]
     assert "models/seed7" in {dep["path"] for dep in lock["deps"]}
     assert "--models models/seed7 " in lock["cmd"]

@@ -12,7 +12,7 @@ import yaml
 from dvc.utils.hydra import compose_and_dump
 
 from tests.datasets import fixtures
-from tests.workflow.conftest import PROJECT, Repo, make_repo
+from tests.workflow.conftest import PROJECT, Repo, make_repo, ran
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,9 @@ def test_data_set_config_runs_on_a_fixture_of_its_layout(tmp_path, config):
     assert params["dataset"]["root"] == str(layout.root.relative_to(repo.path))
     assert params["dataset"]["labels"] == str(layout.labels.relative_to(repo.path))
     folds = {f"train@{s}-{seed}" for s in params["dataset"]["subjects"] for seed in params["train"]["seeds"]}
-    assert folds | {"ingest", "cache", "report"} <= stages  # one fold stage per configured subject and seed
+    name = params["dataset"]["name"]
+    assert folds | {"ingest", f"cache@{name}", "report"} <= stages  # one fold stage per configured subject and seed
+    assert not {s for s in stages if s.startswith(("synthesize@", "flow@"))}  # a real data set generates nothing
 
     # the shipped subject list is the real data set's; ingest names the fixture's instead
     failed = repo.dvc("repro", "ingest", check=False)
@@ -112,7 +114,10 @@ def test_casme2_paper_experiment_is_one_command(tmp_path):
         "train.epochs=1",
         "train.batch_size=4",
     ]
-    repo.dvc("exp", "run", "-n", "casme2-paper", "-S", "dataset=casme2_5class", *(f"-S{s}" for s in shrink))
+    done = repo.dvc("exp", "run", "-n", "casme2-paper", "-S", "dataset=casme2_5class", *(f"-S{s}" for s in shrink))
+    stages = ran(done.stdout)  # a real data set's run does only its own work: no synthetic set, no flow (difference)
+    assert {"ingest", "landmarks@casme2", "cache@casme2", "report"} <= stages
+    assert not {s for s in stages if s.startswith(("synthesize", "flow"))}, stages
 
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
     assert params["dataset"]["name"] == "casme2" and params["dataset"]["protocol"] == "casme2_5class"

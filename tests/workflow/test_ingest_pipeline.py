@@ -31,7 +31,7 @@ def test_repro_caches_and_reruns_only_what_changed(built):
     assert ran(repo.dvc("repro", "ingest").stdout) == {"ingest"}
 
     repo.set_params(**{"synthesize.noise": 2.0})
-    assert ran(repo.dvc("repro", "ingest").stdout) == {"synthesize", "ingest"}
+    assert ran(repo.dvc("repro", "ingest").stdout) == {"synthesize@synthetic", "ingest"}
     assert "up to date" in repo.dvc("status", "ingest").stdout
 
 

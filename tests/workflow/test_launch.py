@@ -65,19 +65,19 @@ def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, sequ
     repo, done = launched
     before, after = done.stdout.split(FINAL)
     assert ran(before) == {
-        "synthesize",
+        "synthesize@synthetic",
         "ingest",
-        "landmarks",
-        "normalise",
-        "crop",
-        "cache",
+        "landmarks@synthetic",
+        "normalise@synthetic",
+        "crop@synthetic",
+        "cache@synthetic",
     }  # no flow: kind difference folds do not read it
     assert "2 folds on Ray (2 CPUs, 0 GPU per task), 2 at once" in before
     assert {line.split()[1] for line in before.splitlines() if line.startswith("start ")} == FOLDS
     ends = [line for line in before.splitlines() if line.startswith("[")]
     assert len(ends) == 2 and all(" done in " in line and "also ran" not in line for line in ends), ends
     assert "2 folds in" in before and "2 done, 0 failed" in before
-    assert ran(after) == {"flow", "attention", "report"}  # flow: stale, but upstream of no difference-input fold
+    assert ran(after) == {"attention@synthetic", "report"}  # no flow stage: kind difference computes none
     for fold in FOLDS:
         assert f"Stage '{fold}' is cached - skipping run" in after
     assert "Data and pipelines are up to date" in repo.dvc("status").stdout
@@ -108,12 +108,12 @@ def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
     assert "1 done, 1 failed" in out and FINAL not in out
     assert "train@sub02-7" in (repo.path / ".dvc/tmp/mer-launch/train@sub02-7.log").read_text()
     stale = json.loads(repo.dvc("status", "--json").stdout)
-    assert set(stale) == {"train@sub02-7", "attention", "report"}, stale
+    assert set(stale) == {"train@sub02-7", "attention@synthetic", "report"}, stale
 
     done = launch(repo, ray_tmp)
     before, after = done.stdout.split(FINAL)
     assert [line.split()[1] for line in before.splitlines() if line.startswith("start ")] == ["train@sub02-7"]
-    assert ran(after) == {"attention", "report"}
+    assert ran(after) == {"attention@synthetic", "report"}
     assert json.loads((repo.path / "reports/folds/seed7/sub02/curves.json").read_text())["train"]["epochs"] == 3
     assert "Data and pipelines are up to date" in repo.dvc("status").stdout
 

@@ -22,10 +22,10 @@ def test_preprocessing_end_to_end_and_selective_reruns(built):
         assert (repo.path / "reports" / name).stat().st_size > 10_000
 
     repo.set_params(**{"crop.size": 112})
-    assert ran(repo.dvc("repro", "cache").stdout) == {"crop", "cache"}
+    assert ran(repo.dvc("repro", "cache").stdout) == {"crop@synthetic", "cache@synthetic"}
     assert Cache(repo.path / "data/cache.h5").load("apex", [0]).shape == (1, 4, 112, 112, 3)
     repo.set_params(**{"normalise.neighbours": 16})
-    assert ran(repo.dvc("repro", "cache").stdout) == {"normalise", "crop", "cache"}
+    assert ran(repo.dvc("repro", "cache").stdout) == {"normalise@synthetic", "crop@synthetic", "cache@synthetic"}
     assert "up to date" in repo.dvc("status", "cache").stdout
 
 

@@ -15,40 +15,63 @@ from tests.workflow.conftest import PROJECT, Repo, ran
 pytestmark = pytest.mark.slow
 
 FOLDS = {"train@sub01-7", "train@sub02-7"}
-FLOW_INPUT: dict[str, object] = {"input.kind": "flow", "input.file": "data/flow.h5"}  # what `-S input=flow` sets
+FLOW_INPUT: dict[str, object] = {  # what `-S input=flow` sets
+    "input.kind": "flow",
+    "input.file": "data/flow.h5",
+    "pipeline.flow": ["synthetic"],
+}
 
 PARAM_CHANGES: dict[str, tuple[dict[str, object], set[str]]] = {  # name -> (params set, stages dvc status names)
-    "preview: crop sheet": ({"previews.crop_per_class": 1}, {"crop"}),
-    "preview: landmarks sheet": ({"previews.landmarks_clips": 2}, {"landmarks"}),
-    "preview: normalise sheet": ({"previews.normalise_clips": 1}, {"normalise"}),
-    "preview: attention figure": ({"previews.attention_per_class": 1}, {"attention"}),
-    "crop knob": ({"crop.width": 2.0}, {"crop", "attention"}),  # attention places the template face by it
-    "normalise knob": ({"normalise.neighbours": 16}, {"normalise"}),
+    "preview: crop sheet": ({"previews.crop_per_class": 1}, {"crop@synthetic"}),
+    "preview: landmarks sheet": ({"previews.landmarks_clips": 2}, {"landmarks@synthetic"}),
+    "preview: normalise sheet": ({"previews.normalise_clips": 1}, {"normalise@synthetic"}),
+    "preview: attention figure": ({"previews.attention_per_class": 1}, {"attention@synthetic"}),
+    "crop knob": (
+        {"crop.width": 2.0},
+        {"crop@synthetic", "attention@synthetic"},
+    ),  # attention places the template face by it
+    "normalise knob": ({"normalise.neighbours": 16}, {"normalise@synthetic"}),
     "train knob": ({"train.epochs": 3}, FOLDS | {"report"}),
-    "model knob": ({"model.options.width_mult": 0.5}, FOLDS | {"attention", "report"}),
-    "flow knob, kind difference": ({"flow.size": 16}, {"flow"}),
-    "input kind difference -> flow": (FLOW_INPUT, FOLDS | {"attention", "report"}),
+    "model knob": ({"model.options.width_mult": 0.5}, FOLDS | {"attention@synthetic", "report"}),
+    "flow knob, kind difference": ({"flow.size": 16}, set()),  # no flow stage: the run uses no flow
+    "input kind difference -> flow": (FLOW_INPUT, {"flow@synthetic"} | FOLDS | {"attention@synthetic", "report"}),
     "optional final model": ({"final": ["all"]}, {"final@all"}),
     "protocols": ({"protocols.synthetic_4class.classes": ["surprise", "happiness"]}, {"ingest"}),
 }
 
 MODULE_CHANGES = {  # one line added to a library module -> the stages that run it
-    "mer/io.py": {"synthesize", "ingest", "landmarks", "normalise", "crop", "cache", "flow", "attention", "report"}
+    "mer/io.py": {
+        "synthesize@synthetic",
+        "ingest",
+        "landmarks@synthetic",
+        "normalise@synthetic",
+        "crop@synthetic",
+        "cache@synthetic",
+        "attention@synthetic",
+        "report",
+    }
     | FOLDS,
     "mer/datasets/samm.py": {"ingest"},
-    "mer/datasets/manifest.py": {"ingest", "landmarks", "crop", "cache"},
-    "mer/face/lwm.py": {"landmarks", "normalise", "crop", "attention"},
-    "mer/face/crop.py": {"crop"},
-    "mer/face/crops.py": {"crop", "cache"},
-    "mer/cache.py": {"crop", "cache", "flow", "attention"} | FOLDS,
-    "mer/flow.py": {"flow", "attention"} | FOLDS,
-    "mer/parallel.py": {"landmarks", "crop", "flow", "attention"} | FOLDS,
-    "mer/models/mmnet.py": FOLDS | {"attention"},
+    "mer/datasets/manifest.py": {"ingest", "landmarks@synthetic", "crop@synthetic", "cache@synthetic"},
+    "mer/face/lwm.py": {"landmarks@synthetic", "normalise@synthetic", "crop@synthetic", "attention@synthetic"},
+    "mer/face/crop.py": {"crop@synthetic"},
+    "mer/face/crops.py": {"crop@synthetic", "cache@synthetic"},
+    "mer/cache.py": {"crop@synthetic", "cache@synthetic", "attention@synthetic"} | FOLDS,
+    "mer/flow.py": {"attention@synthetic"} | FOLDS,
+    "mer/parallel.py": {"landmarks@synthetic", "crop@synthetic", "attention@synthetic"} | FOLDS,
+    "mer/models/mmnet.py": FOLDS | {"attention@synthetic"},
     "mer/folds.py": FOLDS | {"report"},
-    "mer/failures.py": {"ingest", "landmarks", "normalise", "crop", "attention", "report"},
-    "mer/images.py": {"landmarks", "normalise", "crop", "attention", "report"},
+    "mer/failures.py": {
+        "ingest",
+        "landmarks@synthetic",
+        "normalise@synthetic",
+        "crop@synthetic",
+        "attention@synthetic",
+        "report",
+    },
+    "mer/images.py": {"landmarks@synthetic", "normalise@synthetic", "crop@synthetic", "attention@synthetic", "report"},
     "mer/report/figures.py": {"report"},
-    "mer/attention.py": {"attention"},
+    "mer/attention.py": {"attention@synthetic"},
     "mer/predict.py": set(),  # a command, not a stage
 }
 
@@ -78,7 +101,11 @@ def test_one_line_in_a_library_module_names_exactly_the_stages_that_run_it(built
     # every other module too: the stages whose scripts import it (tests/test_dvc_deps.py's closure)
     scripts = {"train@sub01-7": "stages/train.py", "train@sub02-7": "stages/train.py"}
     runs = {
-        m: {s for s in seen[modules[0]] | _every_stage(built) if m in closure(scripts.get(s, f"stages/{s}.py"))}
+        m: {
+            s
+            for s in seen[modules[0]] | _every_stage(built)
+            if m in closure(scripts.get(s, f"stages/{s.split('@')[0]}.py"))
+        }
         for m in modules
     }
     assert seen == runs
@@ -91,10 +118,10 @@ def _every_stage(repo: Repo) -> set[str]:
 @pytest.mark.parametrize(
     "params,stage,picture",
     [
-        ({"previews.crop_per_class": 1}, "crop", "reports/crop.png"),
-        ({"previews.landmarks_clips": 2}, "landmarks", "reports/landmarks.png"),
-        ({"previews.normalise_clips": 1}, "normalise", "reports/normalise.png"),
-        ({"previews.attention_per_class": 1}, "attention", "reports/attention.png"),
+        ({"previews.crop_per_class": 1}, "crop@synthetic", "reports/crop.png"),
+        ({"previews.landmarks_clips": 2}, "landmarks@synthetic", "reports/landmarks.png"),
+        ({"previews.normalise_clips": 1}, "normalise@synthetic", "reports/normalise.png"),
+        ({"previews.attention_per_class": 1}, "attention@synthetic", "reports/attention.png"),
     ],
 )
 def test_a_preview_knob_reruns_only_the_stage_that_draws_it(built, params, stage, picture):
@@ -109,18 +136,27 @@ def test_a_preview_knob_reruns_only_the_stage_that_draws_it(built, params, stage
 
 
 def test_flow_reaches_only_folds_whose_input_kind_uses_it(built):
+    """Kind difference: no flow stage, so a flow knob runs nothing; kind flow brings the stage in, cached."""
     built.set_params(**{"flow.size": 16})
-    assert ran(built.dvc("repro").stdout) == {"flow"}  # kind difference: no fold reads data/flow.h5
+    assert ran(built.dvc("repro").stdout) == set()  # kind difference: nothing computes a flow
     built.set_params(**FLOW_INPUT)
-    assert ran(built.dvc("repro").stdout) == FOLDS | {"attention", "report"}
+    assert ran(built.dvc("repro").stdout) == {"flow@synthetic"} | FOLDS | {"attention@synthetic", "report"}
+    assert ran(built.dvc("repro").stdout) == set()  # computed once, cached as any stage
     built.set_params(**{"flow.size": 24})
-    assert ran(built.dvc("repro").stdout) == {"flow"} | FOLDS | {"attention", "report"}
+    assert ran(built.dvc("repro").stdout) == {"flow@synthetic"} | FOLDS | {"attention@synthetic", "report"}
     lock = yaml.safe_load((built.path / "dvc.lock").read_text())
     assert "data/flow.h5" in {dep["path"] for dep in lock["stages"]["train@sub01-7"]["deps"]}
 
 
+def test_a_real_data_set_synthesizes_nothing(built):
+    """A real data set's run has no synthesize stage: the generated set is neither made nor a dep."""
+    built.set_params(**{"pipeline.synthesize": []})  # what `-S dataset=<real>` sets (conf/dataset/*.yaml)
+    assert "synthesize@synthetic" not in _every_stage(built)
+    assert ran(built.dvc("repro").stdout) == set()  # the data it read is still there: nothing to redo
+
+
 def test_a_kind_whose_file_does_not_match_stops_with_the_fix(built):
-    built.set_params(**{"input.kind": "flow"})  # without input.file: data/flow.h5
+    built.set_params(**{"input.kind": "flow@synthetic"})  # without input.file: data/flow.h5
     failed = built.dvc("repro", "train@sub01-7", check=False)
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
     assert (

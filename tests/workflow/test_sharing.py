@@ -71,7 +71,7 @@ def test_run_cache_shares_results_that_were_never_committed(tmp_path):
     restored = b.dvc("repro", "--pull")
     # the folds come back from the run-cache; only the stages with git-tracked outputs only (never run-cached)
     # re-run: the report and the attention figure
-    assert ran(restored.stdout) == {"attention", "report"}, restored.stdout
+    assert ran(restored.stdout) == {"attention@synthetic", "report"}, restored.stdout
     for subject in ("sub01", "sub02"):
         assert f"Stage 'train@{subject}-7' is cached - skipping run, checking out outputs" in restored.stdout
     assert _md5(b.path / "models/seed7/sub01.pt") == model

@@ -78,9 +78,9 @@ def test_folds_train_cache_and_rerun_only_what_a_param_touches(built):
     repo.set_params(**{"train.seeds": [7]})
 
     repo.set_params(**{"model.options.width_mult": 0.5})
-    assert ran(repo.dvc("repro").stdout) == FOLDS | {"attention", "report"}  # no preprocessing, no flow
+    assert ran(repo.dvc("repro").stdout) == FOLDS | {"attention@synthetic", "report"}  # no preprocessing, no flow
     repo.set_params(**{"flow.size": 16})
-    assert ran(repo.dvc("repro").stdout) == {"flow"}  # kind `difference`: no fold depends on data/flow.h5
+    assert ran(repo.dvc("repro").stdout) == set()  # kind `difference`: no flow stage, nothing computes a flow
 
     single = repo.dvc("repro", "train@sub02-7", "--force", "--single-item")
     assert ran(single.stdout) == {"train@sub02-7"}
@@ -106,7 +106,7 @@ def test_a_killed_run_resumes_with_the_unfinished_folds(built):
     assert _locked_epochs(repo) == {"train@sub01-7": 40, "train@sub02-7": 2}  # killed while training sub02
 
     resumed = repo.dvc("repro")
-    assert ran(resumed.stdout) == {"train@sub02-7", "attention", "report"}
+    assert ran(resumed.stdout) == {"train@sub02-7", "attention@synthetic", "report"}
     assert "Stage 'train@sub01-7' didn't change, skipping" in resumed.stdout
     assert _locked_epochs(repo) == {"train@sub01-7": 40, "train@sub02-7": 40}
     live = json.loads((repo.path / "reports/folds/seed7/sub02/live/metrics.json").read_text())
