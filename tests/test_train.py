@@ -303,7 +303,14 @@ def test_precomputed_inputs_train_as_stored_without_frames(precomputed_cache):
     cache = precomputed_cache
     assert not cache.has_frames and cache.input_channels == 3 and cache.window == 0
     config = loop.TrainConfig(
-        epochs=40, batch_size=4, lr=1e-2, weight_decay=0.0, gamma=1.0, optimizer="adam", seed=1, threads=1,
+        epochs=40,
+        batch_size=4,
+        lr=1e-2,
+        weight_decay=0.0,
+        gamma=1.0,
+        optimizer="adam",
+        seed=1,
+        threads=1,
         augment=augment.OFF,
     )
     threads = torch.get_num_threads()
