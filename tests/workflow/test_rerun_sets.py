@@ -156,7 +156,7 @@ def test_a_real_data_set_synthesizes_nothing(built):
 
 
 def test_a_kind_whose_file_does_not_match_stops_with_the_fix(built):
-    built.set_params(**{"input.kind": "flow@synthetic"})  # without input.file: data/flow.h5
+    built.set_params(**{"input.kind": "flow"})  # without input.file: data/flow.h5
     failed = built.dvc("repro", "train@sub01-7", check=False)
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
     assert (
