@@ -32,12 +32,14 @@ check: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# one pytest worker per core; a file's tests stay on one worker (its module fixtures built once), files in
+# collection order (tests/conftest.py puts the slow ones first)
 test: check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 clean-venv:
 	rm -rf $(VENV)
 
 # the unit tests only (no `slow` marker: no DVC pipeline runs), for a quick check before pushing
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder -m "not slow"

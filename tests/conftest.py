@@ -1,11 +1,29 @@
-"""Shared fixtures: a tiny synthetic data set, generated once per test session."""
+"""Shared fixtures: a tiny synthetic data set, generated once per test session.
+
+Under pytest-xdist (`make test` runs one worker per core) each worker, and every stage it runs, gets one
+intra-op thread: two workers of two threads each on two cores ran ~20x slower per op than one of one."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.landmarks import DlibDetector
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Runs before any test module imports torch, which reads OMP_NUM_THREADS once."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`slow` tests (whole DVC pipelines, a minute each) first, in their files' order: handed out last,
+    one of them would run alone at the end while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 SMALL = SyntheticConfig(subjects=3, classes=("happiness", "surprise"), clips_per_class=1, frames=(16, 20), seed=7)
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from mer.cache import CacheWriter
-from tests.test_train import LABELS, SIZE, WINDOW, _clip
+from tests.training.test_train import LABELS, SIZE, WINDOW, _clip
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
@@ -81,6 +81,7 @@ def test_child_and_its_forked_worker_exit_when_the_parent_is_killed(tmp_path):
         _kill_all(_processes(marker))
 
 
+@pytest.mark.slow  # a real `dvc repro`
 @pytest.mark.parametrize("when", ["importing", "training"])
 @pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"])
 def test_kill_9_of_dvc_repro_leaves_no_train_stage_running(tmp_path, when, shell):

@@ -589,16 +589,20 @@ HTNET_TABLE = {
 }
 
 
-def htnet_flow(tmp_path: Path, clips_per_subject: int = 4, faults: Iterable[str] = ()) -> Layout:
-    """MEGC 2019's published STSTNet inputs in HTNet's layout: 2 subjects per part, `clips_per_subject`
-    clips each, labels cycling 0, 1, 2 (plus a class signal in the images: channel `label` is bright).
+def htnet_flow(
+    tmp_path: Path, clips_per_subject: int = 4, faults: Iterable[str] = (), subjects_per_part: int = 2
+) -> Layout:
+    """MEGC 2019's published STSTNet inputs in HTNet's layout: `subjects_per_part` (1 or 2) subjects per
+    part, `clips_per_subject` clips each, labels cycling 0, 1, 2 (plus a class signal in the images:
+    channel `label` is bright).
 
     Faults: missing_file (the first row's image deleted), wrong_size (27x28), grey (one channel),
     unknown_label (a row labelled 3), duplicate (the first row twice)."""
     root, table = tmp_path / "STSNet_whole_norm_u_v_os", tmp_path / "combined_3_class2_for_optical_flow.csv"
     root.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    subjects = {"casme2": ["sub01", "sub02"], "samm": ["006", "007"], "smic": ["s01", "s02"]}
+    every = {"casme2": ["sub01", "sub02"], "samm": ["006", "007"], "smic": ["s01", "s02"]}
+    subjects = {part: subs[:subjects_per_part] for part, subs in every.items()}
     rows, ids = [], {}
     for part, subs in subjects.items():
         for sub in subs:

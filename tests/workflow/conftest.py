@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 PROJECT = Path(__file__).resolve().parents[2]
 COPIED = ["dvc.yaml", "params.yaml", "stages", "mer", ".gitignore"]
@@ -118,8 +119,23 @@ ALL_STAGES = {
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Repo:
-    """The tiny pipeline, reproduced once and committed (copy it with `built`; never change it)."""
-    r = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    """The tiny pipeline, reproduced once and committed (copy it with `built`; never change it).
+
+    Under pytest-xdist the workers share one build: the first to take the lock builds it, the others
+    wait and reuse it (each would otherwise spend the ~40 s build again)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _build_pipeline(tmp_path_factory.mktemp("pipeline") / "repo")
+    shared = tmp_path_factory.getbasetemp().parent
+    with FileLock(shared / "pipeline.lock"):
+        path, done = shared / "pipeline" / "repo", shared / "pipeline.built"
+        if not done.exists():
+            _build_pipeline(path)
+            done.touch()
+    return Repo(path)
+
+
+def _build_pipeline(path: Path) -> Repo:
+    r = make_repo(path)
     first = r.dvc("repro")
     assert ran(first.stdout) == ALL_STAGES, first.stdout
     r.run("git", "add", "-A")
@@ -128,8 +144,17 @@ def pipeline(tmp_path_factory) -> Repo:
 
 
 def copy_repo(source: Repo, path: Path) -> Repo:
-    """A copy of `source` (workspace, git and DVC cache) at `path`."""
-    shutil.copytree(source.path, path, symlinks=True)
+    """A copy of `source` (workspace, git and DVC cache) at `path`.
+
+    The DVC cache is hard-linked, not copied: DVC writes a cache file once under its hash and never
+    in place (it replaces or adds files), so the copies cannot alter `source`. Workspace files are copied:
+    tests overwrite them."""
+    cache = source.path / ".dvc" / "cache"
+    shutil.copytree(
+        source.path, path, symlinks=True, ignore=lambda d, names: ["cache"] if Path(d) == cache.parent else []
+    )
+    if cache.is_dir():
+        shutil.copytree(cache, path / ".dvc" / "cache", copy_function=os.link)
     return Repo(path)
 
 

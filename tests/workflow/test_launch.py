@@ -17,6 +17,8 @@ import pytest
 
 from tests.workflow.conftest import Repo, make_repo, ran
 
+pytestmark = pytest.mark.slow
+
 FINAL = "mer launch: dvc repro"
 FOLDS = {"train@sub01-7", "train@sub02-7"}
 
@@ -29,13 +31,6 @@ def ray_tmp() -> Iterator[str]:
     leftover = [cmd for cmd in _cmdlines().values() if path in cmd]
     shutil.rmtree(path, ignore_errors=True)
     assert not leftover, f"Ray processes left running: {leftover}"
-
-
-@pytest.fixture(scope="module")
-def sequential(tmp_path_factory) -> Repo:
-    repo = make_repo(tmp_path_factory.mktemp("sequential"))
-    repo.dvc("repro")
-    return repo
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +56,7 @@ def launch(repo: Repo, ray_tmp: str, check: bool = True) -> subprocess.Completed
     return done
 
 
-def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, sequential):
+def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, pipeline):
     repo, done = launched
     before, after = done.stdout.split(FINAL)
     assert ran(before) == {
@@ -82,10 +77,10 @@ def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, sequ
         assert f"Stage '{fold}' is cached - skipping run" in after
     assert "Data and pipelines are up to date" in repo.dvc("status").stdout
     assert json.loads((repo.path / "reports/metrics.json").read_text()) == json.loads(
-        (sequential.path / "reports/metrics.json").read_text()
+        (pipeline.path / "reports/metrics.json").read_text()
     )
     for name in ("predictions.csv", "curves.csv"):
-        assert (repo.path / "reports" / name).read_text() == (sequential.path / "reports" / name).read_text()
+        assert (repo.path / "reports" / name).read_text() == (pipeline.path / "reports" / name).read_text()
 
 
 def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.workflow.conftest import PROJECT, Repo, make_repo, ran
+from tests.workflow.conftest import PROJECT, Repo, ran
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +23,15 @@ def _clone(source: Repo, path) -> Repo:
     return Repo(path)
 
 
-def test_push_then_a_fresh_clone_pulls_everything_and_runs_nothing(tmp_path):
-    a = make_repo(tmp_path / "a")
-    shutil.copy(PROJECT / ".dvc/config", a.path / ".dvc/config")  # the shipped default remote
-    a.dvc("repro")
-    a.run("git", "add", "-A")
-    a.run("git", "commit", "-qm", "pipeline")
+def _with_default_remote(built: Repo) -> Repo:
+    """The reproduced pipeline, committed with the project's shipped .dvc/config (its default remote)."""
+    shutil.copy(PROJECT / ".dvc/config", built.path / ".dvc/config")
+    built.run("git", "commit", "-qam", "default remote")
+    return built
+
+
+def test_push_then_a_fresh_clone_pulls_everything_and_runs_nothing(built, tmp_path):
+    a = _with_default_remote(built)
     a.dvc("push", "--run-cache")
     assert (tmp_path / "mer-dvc-remote").is_dir()  # beside the clone, outside the repository
     sums = {name: _md5(a.path / name) for name in CHECKED}
@@ -54,12 +57,8 @@ def test_push_then_a_fresh_clone_pulls_everything_and_runs_nothing(tmp_path):
     assert {name: _md5(c.path / name) for name in CHECKED} == sums
 
 
-def test_run_cache_shares_results_that_were_never_committed(tmp_path):
-    a = make_repo(tmp_path / "a")
-    shutil.copy(PROJECT / ".dvc/config", a.path / ".dvc/config")
-    a.dvc("repro")
-    a.run("git", "add", "-A")
-    a.run("git", "commit", "-qm", "pipeline")
+def test_run_cache_shares_results_that_were_never_committed(built, tmp_path):
+    a = _with_default_remote(built)
     a.dvc("push")
     a.set_params(**{"train.epochs": 3})  # an experiment A runs but does not commit
     assert ran(a.dvc("repro").stdout) >= {"train@sub01-7", "train@sub02-7"}

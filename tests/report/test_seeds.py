@@ -15,7 +15,7 @@ from mer.folds import seed_folder, seeds_of
 from mer.report import readme, scores, seeds
 from mer.training.loop import fold_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["a", "b", "c"]
 LABELS = {"s1": [0, 0, 1], "s2": [0, 2, 2]}
 # final predictions per seed: seed 7 gets 5 of 6 clips right, seed 8 all 6, seed 9 4 of 6

@@ -34,7 +34,7 @@ CONFIG = loop.TrainConfig(
     class_weights="inverse_frequency",
     augment=augment.Augment(crop_padding=2),
 )
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _clip(subject: str, n: int, label: int, rng: np.random.Generator) -> ClipWindows:
