@@ -22,14 +22,6 @@ MMNET_PARAMS_5_CLASSES = 9_438_841
 OFFICIAL_PARAMS_5_CLASSES = 9_970_947
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
-
-
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

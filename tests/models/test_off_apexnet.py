@@ -18,14 +18,6 @@ MEB_PARAMS_3_CLASSES = (2 * 9 + 1) * 6 + (6 * 9 + 1) * 16 + (784 + 1) * 1024 + (
 assert MEB_PARAMS_3_CLASSES == 807_909
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
-
-
 class MebReference(nn.Module):
     """OffApexNet written as MEB writes it (flat modules, 2 input channels)."""
 

@@ -10,14 +10,6 @@ from mer.models import build_model
 from mer.models.resnet import ResNetBaseline, adapt_first_conv, resnet18, resnet50
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def resnet18_weights(tmp_path_factory):
     """A torchvision resnet18 (1000 classes) state dict saved to a local file (random, no download)."""

@@ -18,14 +18,6 @@ MEB_PARAMS_3_CLASSES = (3 * 9 + 1) * 16 + 2 * 16 + 400 * 3 + 3
 assert MEB_PARAMS_3_CLASSES == 1683
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
-
-
 class ThreeStreamReference(nn.Module):
     """STSTNet written as MEB writes it: three separate conv/BatchNorm streams, concatenated."""
 
