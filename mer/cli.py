@@ -24,6 +24,7 @@ class Command(NamedTuple):
 
 COMMANDS: tuple[Command, ...] = (
     Command("check-data", "mer.datasets.check", "check the data set's table and folders before running anything"),
+    Command("deps", "mer.deps", "write dvc.yaml's code deps from each stage's import closure"),
     Command("launch", "mer.launch", "run the out-of-date fold stages in parallel on Ray, then dvc repro"),
     Command("predict", "mer.predict", "class probabilities of the trained models for a new clip"),
 )

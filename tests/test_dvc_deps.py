@@ -1,163 +1,37 @@
-"""dvc.yaml's code deps are each stage's import closure, exactly: a change to a module the stage runs
-reruns it, and a module it does not run is not listed (it would rerun the stage for nothing).
-
-The closure follows every `mer` import a stage script makes, transitively, including imports inside
-functions (they run) and excluding `if TYPE_CHECKING:` blocks (they do not). A package `__init__.py`
-counts when it holds code, not only a docstring. Dynamic loaders are followed too: the reader
-registry (mer/datasets/ingest.py, `import_module(reader_module(fmt))`) loads the reader of every
-format in its FORMATS, asked here of the registry itself, so a new reader is picked up without
-editing this test.
-"""
+"""dvc.yaml's code deps are what `mer deps --write` writes (mer/deps.py): each stage's import closure, exactly.
+A change to a module the stage runs reruns it, and a module it does not run is not listed (it would rerun
+the stage for nothing)."""
 
 from __future__ import annotations
 
-import ast
 import copy
-import re
-from functools import cache
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from mer import deps
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "mer"
 
 
-def _module_file(name: str) -> Path | None:
-    """The file of module `name` (a dotted mer.* name), or None when it is not a module of the package."""
-    path = ROOT / Path(*name.split("."))
-    if path.with_suffix(".py").is_file():
-        return path.with_suffix(".py")
-    if (path / "__init__.py").is_file():
-        return path / "__init__.py"
-    return None
-
-
-def _readers() -> set[str]:
-    """Modules the reader registry can load: one per format of `mer.datasets.ingest.FORMATS`."""
-    from mer.datasets.ingest import FORMATS, reader_module
-
-    return {reader_module(fmt) for fmt in FORMATS}
-
-
-DYNAMIC = {f"{PACKAGE}.datasets.ingest": _readers}  # loader module -> the modules it may import
-
-
-def _type_checking_lines(tree: ast.Module) -> set[int]:
-    lines: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
-    return lines
-
-
-def _package(path: Path) -> list[str]:
-    """The dotted package a relative import in `path` starts from."""
-    folder = path.parent.relative_to(ROOT)
-    return list(folder.parts) if folder.parts and folder.parts[0] == PACKAGE else []
-
-
-def _imported(path: Path) -> set[str]:
-    """The mer modules `path` imports directly (for `from a.b import c`: a.b, and a.b.c if c is a module)."""
-    tree = ast.parse(path.read_text())
-    skip = _type_checking_lines(tree)
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if getattr(node, "lineno", None) in skip:
-            continue
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = _package(path)[: len(_package(path)) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else []))
-            names.add(module)
-            names.update(f"{module}.{alias.name}" for alias in node.names)
-    return {n for n in names if n.split(".")[0] == PACKAGE and _module_file(n) is not None}
-
-
-def _with_packages(name: str) -> set[str]:
-    """`name` and the packages importing it executes (a.b.c -> a, a.b, a.b.c)."""
-    parts = name.split(".")
-    return {".".join(parts[: i + 1]) for i in range(len(parts))}
-
-
-def _has_code(path: Path) -> bool:
-    body = ast.parse(path.read_text()).body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]
-    return any(not (isinstance(node, ast.ImportFrom) and node.module == "__future__") for node in body)
-
-
-@cache
 def closure(script: str) -> dict[str, str]:
-    """Every mer module file the stage script runs -> the file that first imports it (for the message)."""
-    found: dict[str, str] = {}
-    todo = [(name, script) for name in _imported(ROOT / script)]
-    while todo:
-        name, importer = todo.pop()
-        for module in sorted(_with_packages(name)):
-            path = _module_file(module)
-            if path is None or str(path.relative_to(ROOT)) in found:
-                continue
-            rel = str(path.relative_to(ROOT))
-            if path.name == "__init__.py" and not _has_code(path) and module != name:
-                continue
-            found[rel] = importer
-            todo += [(child, rel) for child in _imported(path)]
-            todo += [(child, f"{rel} (dynamic)") for child in (DYNAMIC[module]() if module in DYNAMIC else ())]
-    return {
-        rel: importer
-        for rel, importer in found.items()
-        if not (rel.endswith("__init__.py") and not _has_code(ROOT / rel))
-    }
-
-
-def _stages(pipeline: dict) -> dict[str, dict]:
-    """Stage name -> its definition (`foreach` stages by their `do` body)."""
-    return {name: body.get("do", body) for name, body in pipeline["stages"].items()}
-
-
-def _script(name: str, stage: dict) -> str:
-    match = re.match(r"python (stages/\S+\.py)", stage["cmd"])
-    assert match, f"dvc.yaml stage {name!r}: cmd {stage['cmd']!r} does not run a stages/*.py script"
-    return match.group(1)
-
-
-def _covered(module: str, deps: list[str]) -> bool:
-    return any(module == dep or module.startswith(dep.rstrip("/") + "/") for dep in deps)
+    """Every mer module file the stage script runs -> the file that first imports it."""
+    return deps.closure(ROOT, script)
 
 
 def problems(pipeline: dict) -> list[str]:
-    """What dvc.yaml gets wrong about each stage's code, one sentence per fix."""
-    found = []
-    for name, stage in _stages(pipeline).items():
-        script, deps = _script(name, stage), [str(d) for d in stage.get("deps", [])]
-        runs = closure(script)
-        if script not in deps:
-            found.append(f"stage {name!r}: add `- {script}` (its own script) to stages.{name}.deps in dvc.yaml")
-        for module, importer in sorted(runs.items()):
-            if not _covered(module, deps):
-                found.append(
-                    f"stage {name!r} runs {module} (imported by {importer}): "
-                    f"add `- {module}` to stages.{name}.deps in dvc.yaml"
-                )
-        for dep in deps:
-            if dep.startswith(f"{PACKAGE}/") and not any(_covered(module, [dep]) for module in runs):
-                found.append(
-                    f"stage {name!r} lists {dep} but never imports it: "
-                    f"remove it from stages.{name}.deps in dvc.yaml (it would rerun the stage for nothing)"
-                )
-    return found
+    return deps.problems(ROOT, pipeline)
 
 
 def _pipeline() -> dict:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())
 
 
-def test_every_stage_lists_exactly_the_modules_it_runs():
-    assert problems(_pipeline()) == []
+def test_dvc_yaml_is_what_mer_deps_writes():
+    found = problems(_pipeline())
+    assert found == [], "dvc.yaml's deps drifted from the stages' imports: run `mer deps --write`\n" + "\n".join(found)
 
 
 def test_the_reader_registry_is_followed():
@@ -182,6 +56,13 @@ def test_lazy_relative_and_type_checking_imports():
     assert "mer/models/__init__.py" in train and "mer/__init__.py" not in train  # code vs a docstring only
 
 
+def test_a_whole_self_contained_package_is_listed_as_its_folder():
+    train = deps.code_deps(ROOT, "stages/train.py")
+    assert "mer/models" in train and not any(d.startswith("mer/models/") for d in train)
+    # mer/training is run whole by the fold stage too, but imports mer/cache.py: its files are listed
+    assert "mer/training/loop.py" in train and "mer/training" not in train
+
+
 @pytest.mark.parametrize(
     "stage,module",
     [
@@ -193,22 +74,47 @@ def test_lazy_relative_and_type_checking_imports():
 )
 def test_a_removed_dep_is_named_with_its_stage(stage, module):
     pipeline = copy.deepcopy(_pipeline())
-    body = _stages(pipeline)[stage]
+    body = deps._stages(pipeline)[stage]
     body["deps"].remove(module)
     found = problems(pipeline)
-    assert found and all(
-        f"stage {stage!r} runs " in p and p.endswith(f"to stages.{stage}.deps in dvc.yaml") for p in found
-    )
-    assert any(f"add `- {module}" in p for p in found)
+    # final@all shares the folds' deps (a YAML alias): a dep removed from train is missing from final too
+    stages = [stage, "final"] if stage == "train" else [stage]
+    assert [f.split(" (imported by ")[0] for f in found] == [f"stage {s!r}: add `- {module}`" for s in stages]
 
 
-def test_an_unused_dep_and_a_missing_script_are_named():
+def test_an_unused_dep_a_missing_script_and_the_order_are_named():
     pipeline = copy.deepcopy(_pipeline())
-    body = _stages(pipeline)["flow"]
+    body = deps._stages(pipeline)["flow"]
     body["deps"].append("mer/report/scores.py")
     body["deps"].remove("stages/flow.py")
     assert problems(pipeline) == [
-        "stage 'flow': add `- stages/flow.py` (its own script) to stages.flow.deps in dvc.yaml",
-        "stage 'flow' lists mer/report/scores.py but never imports it: remove it from stages.flow.deps in dvc.yaml "
-        "(it would rerun the stage for nothing)",
+        "stage 'flow': add `- stages/flow.py`",
+        "stage 'flow': remove `- mer/report/scores.py` (the stage never runs it)",
     ]
+    pipeline = copy.deepcopy(_pipeline())
+    body = deps._stages(pipeline)["flow"]["deps"]
+    body[-1], body[-2] = body[-2], body[-1]
+    assert problems(pipeline) == [
+        "stage 'flow': deps out of order (its script, its other deps, then its code deps sorted)"
+    ]
+
+
+def test_mer_deps_write_restores_dvc_yaml_and_keeps_its_comments(tmp_path, capsys):
+    """A copy of the project whose dvc.yaml lost a dep and gained a stray one: `mer deps` lists both and exits 1,
+    `mer deps --write` gives back the committed dvc.yaml byte for byte (comments included)."""
+    for name in ("mer", "stages"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    original = (ROOT / "dvc.yaml").read_text()
+    broken = original.replace("        - mer/face/lwm.py\n", "", 1).replace(
+        "      - mer/report/readme.py\n", "      - mer/report/readme.py\n      - mer/training/loop.py\n", 1
+    )
+    assert broken != original
+    (tmp_path / "dvc.yaml").write_text(broken)
+    from mer import cli
+
+    assert cli.main(["deps", "--project", str(tmp_path)]) == 1
+    listed = capsys.readouterr().out
+    assert "add `- mer/face/lwm.py`" in listed and "stage 'report': remove `- mer/training/loop.py`" in listed
+    assert cli.main(["deps", "--write", "--project", str(tmp_path)]) == 0
+    assert (tmp_path / "dvc.yaml").read_text() == original
+    assert cli.main(["deps", "--project", str(tmp_path)]) == 0

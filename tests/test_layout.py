@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_dvc_deps import ROOT, _imported, _module_file
+from mer.deps import imported, module_file
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _graph() -> dict[str, set[str]]:
@@ -13,7 +15,8 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for path in sorted((ROOT / "mer").rglob("*.py")):
         rel = str(path.relative_to(ROOT))
-        graph[rel] = {str(f.relative_to(ROOT)) for name in _imported(path) if (f := _module_file(name))} - {rel}
+        files = {module_file(ROOT, name) for name in imported(ROOT, path)}
+        graph[rel] = {str(f.relative_to(ROOT)) for f in files if f} - {rel}
     return graph
 
 

@@ -103,7 +103,7 @@ def test_one_line_in_a_library_module_names_exactly_the_stages_that_run_it(built
         seen[module] = _status(built)
         path.write_text(original)
     assert {m: seen[m] for m in MODULE_CHANGES} == MODULE_CHANGES
-    # every other module too: the stages whose scripts import it (tests/test_dvc_deps.py's closure)
+    # every other module too: the stages whose scripts import it (mer.deps's closure, which writes dvc.yaml's deps)
     scripts = {"train@sub01-7": "stages/train.py", "train@sub02-7": "stages/train.py"}
     stages = seen[modules[0]] | _every_stage(built)
     runs = {m: {s for s in stages if m in closure(scripts.get(s, f"stages/{s.split('@')[0]}.py"))} for m in modules}
