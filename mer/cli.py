@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
+
+from mer.provenance import git_commit
 
 
 class Command(NamedTuple):
@@ -36,18 +37,7 @@ def version() -> str:
         package = metadata.version("mer")
     except metadata.PackageNotFoundError:
         package = "unknown (not installed)"
-    root = Path(__file__).resolve().parents[1]
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        commit = done.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "no git checkout"
-    return f"mer {package} (commit {commit})"
+    return f"mer {package} (commit {git_commit(Path(__file__).resolve().parents[1])})"
 
 
 def build_parser() -> argparse.ArgumentParser:

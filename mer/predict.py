@@ -109,7 +109,7 @@ def crop_pair(clip: Clip, onset: int, apex: int, run: Run, detector: Any) -> tup
     """The onset and apex crops (S, S, 3) uint8, made as the landmarks, normalise and crop stages make them."""
     from mer.face.align import normalised_landmarks
     from mer.face.crop import CropSettings, crop_maps, crop_rgb
-    from mer.face.detect import check_inside
+    from mer.face.detect import check_inside, reference_frame
     from mer.face.landmarks import NoFace
     from mer.face.lwm import LWMTransform
     from mer.failures import ClipError
@@ -123,8 +123,8 @@ def crop_pair(clip: Clip, onset: int, apex: int, run: Run, detector: Any) -> tup
     if apex < onset:
         raise PredictError(f"apex frame {apex} comes before onset frame {onset} in {clip.source}")
     p = run.params
-    first_kept = next(n for n in clip.numbers if n >= onset - p["ingest"]["margin_frames"])  # ingest's first frame
-    reference = onset if p["landmarks"]["frame"] == "onset" else first_kept
+    kept = [n for n in clip.numbers if n >= onset - p["ingest"]["margin_frames"]]  # as ingest keeps them
+    reference = reference_frame(kept, onset, p["landmarks"]["frame"])
     image = clip.read(reference)
     try:
         found = detector(image)

@@ -9,7 +9,16 @@ import sys
 from mer import failures
 from mer.datasets import manifest
 from mer.face import store
-from mer.face.detect import ClipLandmarks, detect_clip, found_by, frames_to_try, init_worker, sheet_clips
+from mer.face.detect import (
+    REFERENCE_FRAMES,
+    ClipLandmarks,
+    detect_clip,
+    found_by,
+    frames_to_try,
+    init_worker,
+    reference_frame,
+    sheet_clips,
+)
 from mer.face.template import choose_template
 from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
@@ -30,8 +39,8 @@ def main() -> None:
     params = load_params(args.params)
     p, on_error = params["landmarks"], params["preprocess"]["on_error"]
     clips = manifest.read(args.manifest)
-    if p["frame"] not in ("first", "onset"):
-        sys.exit(f"landmarks.frame must be 'first' or 'onset', got {p['frame']!r}")
+    if p["frame"] not in REFERENCE_FRAMES:
+        sys.exit(f"landmarks.frame must be one of {REFERENCE_FRAMES}, got {p['frame']!r}")
     if not (isinstance(p["next_frames"], int) and p["next_frames"] >= 0):
         sys.exit(f"landmarks.next_frames must be a whole number >= 0, got {p['next_frames']!r}")
     tasks = [(str(row.sample_id), _frames(row, p["frame"], p["next_frames"])) for row in clips.itertuples()]
@@ -81,7 +90,7 @@ def main() -> None:
 def _frames(row, which: str, next_frames: int) -> list[str]:
     """The frame whose landmarks define the clip's transform (its first frame, or its onset), then the
     `next_frames` tried after it where it shows no face."""
-    reference = 0 if which == "first" else row.frame_numbers.index(row.onset)
+    reference = row.frame_numbers.index(reference_frame(row.frame_numbers, row.onset, which))
     return frames_to_try(row.frames, reference, next_frames)
 
 

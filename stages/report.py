@@ -11,6 +11,7 @@ from sklearn.metrics import confusion_matrix
 from mer.folds import seeds_of
 from mer.io import atomic_path, load_params, read_json, write_json
 from mer.lifecycle import exit_with_parent
+from mer.provenance import git_commit
 from mer.report import figures, readme, scores, seeds
 
 
@@ -61,7 +62,7 @@ def main() -> None:
             readme.render(
                 metrics,
                 params,
-                readme.code_version(),
+                git_commit(),
                 scores.skip_reasons(*upstream),
                 scores.trained_on(folds),
                 upstream[0],

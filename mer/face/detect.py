@@ -8,6 +8,7 @@ frame and detector tried.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,18 @@ def detect_clip(task: tuple[str, list[str]]) -> ClipLandmarks | ClipFailure:
     except ClipError as exc:
         return ClipFailure(sample_id, "landmarks", str(exc))
     return ClipFailure(sample_id, "landmarks", f"no face: {missed} in {_listing(frames)}")
+
+
+REFERENCE_FRAMES = ("first", "onset")  # landmarks.frame
+
+
+def reference_frame(kept: Sequence[int], onset: int, which: str) -> int:
+    """The number of the frame whose landmarks define a clip's transform: `first`, the first frame ingest kept
+    (`kept`: the clip's frame numbers as ingest keeps them), or `onset`. The landmarks stage and `mer predict`
+    both ask it, so a new clip is normalised as the training clips were."""
+    if which not in REFERENCE_FRAMES:
+        raise ValueError(f"landmarks.frame must be one of {REFERENCE_FRAMES}, got {which!r}")
+    return kept[0] if which == "first" else onset
 
 
 def frames_to_try(frames: list[str], reference: int, next_frames: int) -> list[str]:

@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 from mer.report import paper_protocol
 from mer.report.scores import OPTIMISTIC_NOTE, PUBLISHED, PUBLISHED_UF1_UAR
-
-
-def code_version() -> str:
-    """The git commit the run came from, marked when the working tree had uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"{commit} + uncommitted changes" if dirty else commit
 
 
 def render(

@@ -20,7 +20,7 @@ import yaml
 from mer.datasets.manifest import COLUMNS, write_table
 from mer.datasets.synthetic import face_photos
 from mer.face import store
-from mer.face.detect import ClipLandmarks, detect_clip, found_by, init_worker, sheet_clips
+from mer.face.detect import ClipLandmarks, detect_clip, found_by, init_worker, reference_frame, sheet_clips
 from mer.face.landmarks import DlibDetector, NoFace
 from mer.face.template import choose_template, eye_centres
 
@@ -179,3 +179,11 @@ def _row(sample_id: str, frames: list[str]) -> dict:
         **{"emotion": "happiness", "onset": 1, "apex": 2, "offset": 3, "apex_repaired": False, "source": "test"},
         **{"frame_numbers": numbers, "frames": ";".join(frames)},
     }
+
+
+def test_reference_frame_is_the_first_kept_or_the_onset():
+    kept = [3, 4, 5, 6, 7]  # ingest kept frames from onset - margin: 5 - 2
+    assert reference_frame(kept, 5, "first") == 3
+    assert reference_frame(kept, 5, "onset") == 5
+    with pytest.raises(ValueError, match=r"landmarks.frame must be one of \('first', 'onset'\), got 'apex'"):
+        reference_frame(kept, 5, "apex")
