@@ -21,7 +21,8 @@ Options per model (keyword arguments of ``build_model``):
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, FrozenSet, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -49,7 +50,7 @@ def _resnet(name: str) -> Callable[..., nn.Module]:
     return getattr(resnet, name)
 
 
-_BUILDERS: Dict[str, Callable[[], Callable[..., nn.Module]]] = {
+_BUILDERS: dict[str, Callable[[], Callable[..., nn.Module]]] = {
     "mmnet": lambda: MMNet,
     "resnet18": lambda: _resnet("resnet18"),
     "resnet50": lambda: _resnet("resnet50"),
@@ -57,10 +58,10 @@ _BUILDERS: Dict[str, Callable[[], Callable[..., nn.Module]]] = {
     "off_apexnet": lambda: OffApexNet,
 }
 
-MODEL_NAMES: Tuple[str, ...] = tuple(_BUILDERS)
+MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def model_options(name: str) -> FrozenSet[str]:
+def model_options(name: str) -> frozenset[str]:
     """Names of the options ``build_model(name, ...)`` accepts besides num_classes/in_channels."""
     builder = _builder(name)
     params = inspect.signature(builder).parameters

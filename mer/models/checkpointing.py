@@ -6,10 +6,12 @@ updates them twice per step and the saved model differs from an unchecked run. T
 recomputation here restores those buffers afterwards; outputs and gradients are unchanged
 (training-mode BatchNorm normalises with the batch's own statistics).
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,8 +44,13 @@ def checkpointed(module: nn.Module, *args: Any) -> Any:
 
 @contextlib.contextmanager
 def _batchnorm_stats_kept(module: nn.Module) -> Iterator[None]:
-    kept = [(buffer, buffer.clone()) for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-            for buffer in (m.running_mean, m.running_var, m.num_batches_tracked) if buffer is not None]
+    kept = [
+        (buffer, buffer.clone())
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for buffer in (m.running_mean, m.running_var, m.num_batches_tracked)
+        if buffer is not None
+    ]
     try:
         yield
     finally:

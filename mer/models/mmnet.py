@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -92,8 +92,8 @@ __all__ = [
     "feature_map_size",
 ]
 
-BASE_WIDTHS: Tuple[int, int, int, int] = (128, 128, 256, 512)
-LAYER_STRIDES: Tuple[int, int, int, int] = (1, 2, 2, 2)
+BASE_WIDTHS: tuple[int, int, int, int] = (128, 128, 256, 512)
+LAYER_STRIDES: tuple[int, int, int, int] = (1, 2, 2, 2)
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -158,11 +158,11 @@ class CABlock(nn.Module):
         self.conv2 = conv1x1(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
         self.attention = ContinuousAttention()
-        self.downsample: Optional[nn.Module] = None
+        self.downsample: nn.Module | None = None
         if stride != 1 or inplanes != planes:
             self.downsample = nn.Sequential(conv1x1(inplanes, planes, stride), nn.BatchNorm2d(planes))
 
-    def forward(self, x: Tensor, prior: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, prior: Tensor | None = None) -> tuple[Tensor, Tensor]:
         identity = x if self.downsample is None else self.downsample(x)
 
         out = self.relu(self.bn1(self.conv1(x)))
@@ -342,10 +342,14 @@ class MMNet(nn.Module):
         # brings a CA map to the next (stride-2) block's resolution
         self.prior_pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
-        self.pc: Optional[PositionCalibration] = None
+        self.pc: PositionCalibration | None = None
         if use_pc:
             self.pc = PositionCalibration(
-                grid_size=self.feature_size, embed_dim=widths[3], depth=2, num_heads=4, mlp_ratio=4.0,
+                grid_size=self.feature_size,
+                embed_dim=widths[3],
+                depth=2,
+                num_heads=4,
+                mlp_ratio=4.0,
                 antialias=pc_antialias,
             )
         self.fc = nn.Linear(widths[3] * self.feature_size**2, num_classes)
@@ -368,14 +372,16 @@ class MMNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _prior(self, attn: Tensor) -> Optional[Tensor]:
+    def _prior(self, attn: Tensor) -> Tensor | None:
         return self.prior_pool(attn) if self.attention_prior else None
 
-    def forward_features(self, motion: Tensor, onset: Optional[Tensor] = None) -> Tensor:
+    def forward_features(self, motion: Tensor, onset: Tensor | None = None) -> Tensor:
         """Fused feature map (B, 512, s, s) before flattening (s = ``feature_size``)."""
         expected = (self.in_channels, self.input_size, self.input_size)
         if motion.dim() != 4 or tuple(motion.shape[1:]) != expected:
-            raise ValueError(f"motion must be (B, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(motion.shape)}")
+            raise ValueError(
+                f"motion must be (B, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(motion.shape)}"
+            )
 
         run = runner(self.grad_checkpointing)
         x = run(self.stem, motion)
@@ -390,7 +396,7 @@ class MMNet(nn.Module):
             x = x + self.pc(onset)
         return x
 
-    def forward(self, motion: Tensor, onset: Optional[Tensor] = None) -> Tensor:
+    def forward(self, motion: Tensor, onset: Tensor | None = None) -> Tensor:
         """Logits (B, num_classes) for the motion input and the 3-channel onset frame.
 
         ``onset`` is only used by the PC branch; it may be None when ``use_pc=False``.

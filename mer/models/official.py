@@ -46,14 +46,14 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Dict, Mapping, Optional, Tuple
+from collections.abc import Mapping
 
 from torch import Tensor
 
 __all__ = ["OFFICIAL_UNUSED", "official_key_to_ours", "convert_official_state_dict"]
 
 #: Official keys (exact names, or prefixes ending in ".") that belong to unused modules.
-OFFICIAL_UNUSED: Tuple[str, ...] = (
+OFFICIAL_UNUSED: tuple[str, ...] = (
     "pos.",
     "head.",
     "timeembed",
@@ -63,7 +63,7 @@ OFFICIAL_UNUSED: Tuple[str, ...] = (
 )
 
 # (official prefix, our prefix); a key is renamed by the first prefix it starts with.
-_PREFIX_RENAMES: Tuple[Tuple[str, str], ...] = (
+_PREFIX_RENAMES: tuple[tuple[str, str], ...] = (
     ("conv_act.0.", "stem.conv1."),
     ("conv_act.1.", "stem.bn1."),
     ("main_branch.conv1.", "stem.conv2."),
@@ -73,7 +73,7 @@ _PREFIX_RENAMES: Tuple[Tuple[str, str], ...] = (
     ("vit_pos.blocks.", "pc.blocks."),
     ("vit_pos.norm.", "pc.norm."),
 )
-_EXACT_RENAMES: Dict[str, str] = {"vit_pos.pos_embed": "pc.pos_embed"}
+_EXACT_RENAMES: dict[str, str] = {"vit_pos.pos_embed": "pc.pos_embed"}
 
 _LAYER_KEY = re.compile(r"^main_branch\.layer([1-4])\.0\.(conv1|bn1|conv2|bn2|downsample\.[01]|attn\.[01])\.(\w+)$")
 _LAYER_PART = {"attn.0": "attention.conv", "attn.1": "attention.bn"}
@@ -83,7 +83,7 @@ def _is_unused(key: str) -> bool:
     return any(key.startswith(p) if p.endswith(".") else key == p for p in OFFICIAL_UNUSED)
 
 
-def official_key_to_ours(key: str) -> Optional[str]:
+def official_key_to_ours(key: str) -> str | None:
     """Our name for an official state-dict key, None for an unused module's key.
 
     Raises:
@@ -99,20 +99,20 @@ def official_key_to_ours(key: str) -> Optional[str]:
         return f"layer{layer}.{_LAYER_PART.get(part, part)}.{leaf}"
     for old, new in _PREFIX_RENAMES:
         if key.startswith(old):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     raise KeyError(f"{key!r} is not a key of the official MMNet state dict")
 
 
-def convert_official_state_dict(state_dict: Mapping[str, Tensor]) -> "OrderedDict[str, Tensor]":
+def convert_official_state_dict(state_dict: Mapping[str, Tensor]) -> OrderedDict[str, Tensor]:
     """Rename an official MMNet state dict to :class:`~mer.models.mmnet.MMNet` keys.
 
     Tensors are passed through unchanged (not copied); unused modules' keys are dropped.
     """
     keys = list(state_dict)
     strip = "module." if keys and all(k.startswith("module.") for k in keys) else ""
-    converted: "OrderedDict[str, Tensor]" = OrderedDict()
+    converted: OrderedDict[str, Tensor] = OrderedDict()
     for key in keys:
-        ours = official_key_to_ours(key[len(strip):])
+        ours = official_key_to_ours(key[len(strip) :])
         if ours is not None:
             converted[ours] = state_dict[key]
     return converted

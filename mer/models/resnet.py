@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from typing import Mapping, Optional, Sequence, Type, Union
+from collections.abc import Mapping, Sequence
+from typing import Union
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +45,7 @@ class ResNetBaseline(ResNet):
 
     def __init__(
         self,
-        block: Type[Union[BasicBlock, Bottleneck]],
+        block: type[BasicBlock | Bottleneck],
         layers: Sequence[int],
         num_classes: int,
         in_channels: int = 3,
@@ -63,7 +64,7 @@ class ResNetBaseline(ResNet):
         """Recompute each residual stage's activations during backward (less memory, more compute)."""
         self.grad_checkpointing = enable
 
-    def forward(self, motion: Tensor, onset: Optional[Tensor] = None) -> Tensor:  # noqa: ARG002
+    def forward(self, motion: Tensor, onset: Tensor | None = None) -> Tensor:  # noqa: ARG002
         """Logits for ``motion`` (B, in_channels, H, W); ``onset`` is ignored."""
         if not self.grad_checkpointing:
             return self._forward_impl(motion)
@@ -91,7 +92,7 @@ def load_pretrained(model: ResNetBaseline, path: PathLike) -> ResNetBaseline:
         raise ValueError(f"{path!r} does not contain a plain state dict (name -> tensor)")
     keys = list(state)
     strip = "module." if keys and all(k.startswith("module.") for k in keys) else ""
-    state = OrderedDict((k[len(strip):], v) for k, v in state.items())
+    state = OrderedDict((k[len(strip) :], v) for k, v in state.items())
 
     if "conv1.weight" not in state:
         raise ValueError(f"{path!r} is not a torchvision ResNet state dict (no 'conv1.weight')")
@@ -118,11 +119,11 @@ def load_pretrained(model: ResNetBaseline, path: PathLike) -> ResNetBaseline:
 
 
 def _build(
-    block: Type[Union[BasicBlock, Bottleneck]],
+    block: type[BasicBlock | Bottleneck],
     layers: Sequence[int],
     num_classes: int,
     in_channels: int,
-    pretrained: Optional[PathLike],
+    pretrained: PathLike | None,
 ) -> ResNetBaseline:
     model = ResNetBaseline(block, layers, num_classes=num_classes, in_channels=in_channels)
     if pretrained is not None:
@@ -130,11 +131,11 @@ def _build(
     return model
 
 
-def resnet18(num_classes: int, in_channels: int = 3, *, pretrained: Optional[PathLike] = None) -> ResNetBaseline:
+def resnet18(num_classes: int, in_channels: int = 3, *, pretrained: PathLike | None = None) -> ResNetBaseline:
     """ResNet-18 baseline; ``pretrained``: optional local torchvision state-dict path."""
     return _build(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, pretrained)
 
 
-def resnet50(num_classes: int, in_channels: int = 3, *, pretrained: Optional[PathLike] = None) -> ResNetBaseline:
+def resnet50(num_classes: int, in_channels: int = 3, *, pretrained: PathLike | None = None) -> ResNetBaseline:
     """ResNet-50 baseline; ``pretrained``: optional local torchvision state-dict path."""
     return _build(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, pretrained)

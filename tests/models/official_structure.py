@@ -214,7 +214,9 @@ class OfficialMMNet(nn.Module):
     def __init__(self, num_classes: int = 5, antialias: bool = False):
         super().__init__()
         self.conv_act = nn.Sequential(
-            nn.Conv2d(3, 180, kernel_size=3, stride=2, padding=1, bias=False), nn.BatchNorm2d(180), nn.ReLU(inplace=True)
+            nn.Conv2d(3, 180, kernel_size=3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(180),
+            nn.ReLU(inplace=True),
         )
         self.pos = nn.Sequential(  # never used
             nn.Conv2d(3, 512, kernel_size=1, stride=1, bias=False), nn.BatchNorm2d(512), nn.ReLU(inplace=True)

@@ -1,4 +1,5 @@
 """Gradient checkpointing changes memory, not training: same loss, gradients and BatchNorm statistics."""
+
 from __future__ import annotations
 
 import copy

@@ -230,8 +230,12 @@ def test_official_key_mapping_drops_exactly_the_unused_modules():
     sd = official.state_dict()
     dropped = {k for k in sd if official_key_to_ours(k) is None}
     expected = {"timeembed", "vit_pos.cls_token"}
-    for prefix, module in (("pos", official.pos), ("head", official.head),
-                           ("vit_pos.head", official.vit_pos.head), ("vit_pos.to_Mask", official.vit_pos.to_Mask)):
+    for prefix, module in (
+        ("pos", official.pos),
+        ("head", official.head),
+        ("vit_pos.head", official.vit_pos.head),
+        ("vit_pos.to_Mask", official.vit_pos.to_Mask),
+    ):
         expected |= {f"{prefix}.{k}" for k in module.state_dict()}
     assert dropped == expected
     assert sum(sd[k].numel() for k in dropped if k in dict(official.named_parameters())) == (
@@ -247,7 +251,10 @@ def test_official_key_mapping_drops_exactly_the_unused_modules():
     # a few spelled-out renames
     assert official_key_to_ours("conv_act.0.weight") == "stem.conv1.weight"
     assert official_key_to_ours("main_branch.bn1.running_var") == "stem.bn2.running_var"
-    assert official_key_to_ours("main_branch.layer3.0.attn.1.num_batches_tracked") == "layer3.attention.bn.num_batches_tracked"
+    assert (
+        official_key_to_ours("main_branch.layer3.0.attn.1.num_batches_tracked")
+        == "layer3.attention.bn.num_batches_tracked"
+    )
     assert official_key_to_ours("main_branch.layer2.0.downsample.0.weight") == "layer2.downsample.0.weight"
     assert official_key_to_ours("vit_pos.patch_embed.proj.bias") == "pc.patch_embed.bias"
     assert official_key_to_ours("vit_pos.blocks.1.mlp.fc2.weight") == "pc.blocks.1.mlp.fc2.weight"
@@ -289,7 +296,9 @@ def test_official_antialias_setting_matters():
     apex = torch.randn(1, 3, 224, 224)
     z = torch.zeros(1)
     with torch.no_grad():
-        assert not torch.allclose(ours(apex - onset, onset), official(onset, z, z, z, apex, z, z, z, z, False), atol=1e-4)
+        assert not torch.allclose(
+            ours(apex - onset, onset), official(onset, z, z, z, apex, z, z, z, z, False), atol=1e-4
+        )
 
 
 # ----------------------------------------------------------------------------- numerics / layout
@@ -336,7 +345,12 @@ def test_build_model_names_and_options():
     assert MODEL_NAMES == ("mmnet", "resnet18", "resnet50", "ststnet", "off_apexnet")
     assert isinstance(build_model("MMNet", num_classes=3, input_size=112, **SMALL), MMNet)
     assert model_options("mmnet") == {
-        "use_pc", "attention_prior", "input_size", "stem_width", "width_mult", "pc_antialias"
+        "use_pc",
+        "attention_prior",
+        "input_size",
+        "stem_width",
+        "width_mult",
+        "pc_antialias",
     }
     assert model_options("resnet18") == {"pretrained"}
     model = build_model("mmnet", num_classes=4, in_channels=1, use_pc=False, attention_prior=False, **SMALL)

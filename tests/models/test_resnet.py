@@ -42,7 +42,10 @@ def test_224_input_forward():
 
 
 def test_parameter_counts_match_torchvision():
-    for ours, theirs in ((resnet18(1000), torchvision.models.resnet18()), (resnet50(1000), torchvision.models.resnet50())):
+    for ours, theirs in (
+        (resnet18(1000), torchvision.models.resnet18()),
+        (resnet50(1000), torchvision.models.resnet50()),
+    ):
         assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
     assert set(resnet18(5).state_dict()) == set(torchvision.models.resnet18().state_dict())
 
