@@ -45,7 +45,7 @@ def join(
         raise IngestError(f"dataset.folds must be one of {FOLDS}, got {folds!r}")
     if not parts:
         raise IngestError("a composite data set needs dataset.parts (name -> format, root, labels, protocol)")
-    listed = samples.read(protocol.samples, protocol.classes, protocol.source) if protocol.samples else None
+    listed = samples.load(protocol.samples, protocol.classes) if protocol.samples else None
     tables, reports, dropped, left_out, faults = [], {}, Counter[str](), [], []
     for part in parts:
         table, report = _read_part(root, part)

@@ -4,8 +4,9 @@ MEGC 2019's 442 clips are not what the raw tables give under the parts' protocol
 table of 2014 gives 147 clips in the 3 classes and that of 2019 gives 150, where the published list has
 145. `select` keeps exactly the listed clips of a part, names every clip the list leaves out with its
 reason, and every listed clip the data lacks or labels otherwise (a fault: ingest stops, or skips it
-under `ingest.on_error: skip`). The list is a CSV (`protocols.<name>.samples`) with the columns of its
-source, `dataset` (the part), `sub`, `filename_o` and `label`, the class index in the composite
+under `ingest.on_error: skip`). A list is named by `protocols.<name>.samples` and kept in `LISTS` (CSV
+text in a module, mer/datasets/megc2019.py, so the ingest stages depend on it), in the columns of its
+source: `dataset` (the part), `sub`, `filename_o` and `label`, the class index in the composite
 protocol's order (MEGC 2019: 0 negative, 1 positive, 2 surprise). Known reasons for a left-out clip are
 kept below as data with their source, as errata are.
 """
@@ -13,19 +14,22 @@ kept below as data with their source, as errata are.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
+from mer.datasets import megc2019
 from mer.datasets.records import IngestError
 from mer.datasets.tables import column
 
+LISTS = {megc2019.NAME: (megc2019.CSV, megc2019.SOURCE)}  # name -> (CSV text, where it was published)
+
 COLUMNS = ("dataset", "sub", "filename_o", "label")
-# HTNet (and the MEGC 2019 code it follows) zero-pads SMIC HS subjects: s01, s01_ne_01 for the release's
-# folders s1/micro/negative/s1_ne_01 (its `imagename` column keeps the release's clip: s01_s1_ne_01.jpg).
-SMIC_PADDED = re.compile(r"s0+(?=\d)", re.IGNORECASE)
+# HTNet's list zero-pads SMIC HS subjects: s01, s01_ne_01 for the release's folders s1/micro/negative/s1_ne_01
+# (its `imagename` column keeps the release's clip name: s01_s1_ne_01.jpg).
+SMIC_PADDED = re.compile(r"^s0+(?=\d)", re.IGNORECASE)
 ISSUE_24 = "issue 24: the real CASME II coding tables (2014 and 2019) compared with the published list"
 LEFT_OUT_BY_ORGANISERS = "disgust in both coding tables, yet left out of the published list"
 CODED_2019 = "surprise in the 2019 coding table only; the published list follows the 2014 table"
@@ -48,10 +52,11 @@ NOTES = {  # (part, sample id) -> why the published list leaves the clip out
 
 @dataclass(frozen=True)
 class SampleList:
-    """Listed clips: (part, sample id as the part's reader names it) -> published class, and their file rows."""
+    """Listed clips: (part, sample id as the part's reader names it) -> published class, and their CSV rows."""
 
-    path: Path
+    name: str
     source: str
+    sha256: str  # of the CSV text
     labels: dict[tuple[str, str], str]
     rows: dict[tuple[str, str], int]
 
@@ -59,12 +64,10 @@ class SampleList:
         return {sample: label for (p, sample), label in self.labels.items() if p == part}
 
     def describe(self) -> dict:
-        return {
-            "file": str(self.path),
-            "sha256": hashlib.sha256(self.path.read_bytes()).hexdigest(),
-            "source": self.source,
-            "clips": len(self.labels),
-        }
+        return {"name": self.name, "source": self.source, "sha256": self.sha256, "clips": len(self.labels)}
+
+    def where(self, row: int) -> str:
+        return f"sample list {self.name}:row {row}"
 
 
 def release_id(part: str, subject: str, clip: str) -> str:
@@ -74,26 +77,30 @@ def release_id(part: str, subject: str, clip: str) -> str:
     return f"{subject}/{clip}"
 
 
-def read(path: str | Path, classes: tuple[str, ...], source: str = "") -> SampleList:
-    """The list at `path`; a row without a part, clip or known class index, or listed twice, is an error naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise IngestError(f"{path}: the published sample list is missing (protocols.<name>.samples names it)")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    cols = [column(table, path, name) for name in COLUMNS]
-    labels: dict[tuple[str, str], str] = {}
-    rows: dict[tuple[str, str], int] = {}
+def load(name: str, classes: tuple[str, ...]) -> SampleList:
+    """The published list `name` (a key of LISTS)."""
+    if name not in LISTS:
+        raise IngestError(f"unknown sample list {name!r} (protocols.<name>.samples); known: {', '.join(LISTS)}")
+    text, source = LISTS[name]
+    return read(name, text, classes, source)
+
+
+def read(name: str, text: str, classes: tuple[str, ...], source: str = "") -> SampleList:
+    """The list in CSV `text`; a row without part, clip or known class index, or listed twice, is an error naming it."""
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    cols = [column(table, f"sample list {name}", c) for c in COLUMNS]
+    listed = SampleList(name, source, hashlib.sha256(text.encode()).hexdigest(), {}, {})
     for i, (part, subject, clip, label) in enumerate(table[cols].itertuples(index=False), start=2):
-        where = f"{path}:row {i}"
+        where = listed.where(i)
         if not (part and subject and clip):
             raise IngestError(f"{where}: dataset, sub and filename_o must all be set")
         if not (label.isdigit() and int(label) < len(classes)):
             raise IngestError(f"{where}: label {label!r} is not a class index 0..{len(classes) - 1} of {classes}")
         key = (part, release_id(part, subject, clip))
-        if key in labels:
-            raise IngestError(f"{where}: {part}/{key[1]} is listed twice (first at row {rows[key]})")
-        labels[key], rows[key] = classes[int(label)], i
-    return SampleList(path, source, labels, rows)
+        if key in listed.labels:
+            raise IngestError(f"{where}: {part}/{key[1]} is listed twice (first at row {listed.rows[key]})")
+        listed.labels[key], listed.rows[key] = classes[int(label)], i
+    return listed
 
 
 @dataclass
@@ -138,7 +145,7 @@ def _left_out(part: str, row: dict, got: str, protocol: str, table_name: str) ->
 
 def _fault(samples: SampleList, part: str, sample_id: str, reason: str) -> dict:
     return {
-        "source": f"{samples.path}:row {samples.rows[part, sample_id]}",
+        "source": samples.where(samples.rows[part, sample_id]),
         "sample_id": f"{part}/{sample_id}",
         "reason": reason,
     }

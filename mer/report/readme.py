@@ -243,7 +243,7 @@ def data_lines(report: dict[str, Any]) -> list[str]:
     listed = report.get("samples")
     if listed:
         lines.append(
-            f"- sample list `{listed['file']}` ({listed['source']}), SHA-256 `{listed['sha256']}`: "
+            f"- sample list `{listed['name']}` ({listed['source']}), SHA-256 `{listed['sha256']}`: "
             f"{report['clips']} of its {listed['clips']} clips kept, {len(listed['left_out'])} clip(s) of the "
             f"tables left out, {len(listed['faults'])} listed clip(s) missing or labelled otherwise"
         )

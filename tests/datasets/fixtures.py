@@ -21,6 +21,7 @@ Faults every builder takes (COMMON):
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 import openpyxl
 
+from mer.datasets import megc2019
 from mer.datasets.records import ReadResult, Rejection
 
 COMMON = frozenset(
@@ -644,7 +646,6 @@ def htnet_flow(
 
 # ---------------------------------------------------------------- MEGC 2019 as published, from the raw tables
 
-MEGC2019_LIST = Path(__file__).resolve().parents[2] / "conf/samples/megc2019.csv"
 MEGC2019_CLASSES = ("negative", "positive", "surprise")  # the list's label indices 0, 1, 2
 MEGC2019_COUNTS = {  # per part and class, as published (See et al. 2019; the list's own counts)
     "casme2": {"negative": 88, "positive": 32, "surprise": 25},
@@ -661,8 +662,8 @@ SAMM_NEGATIVE = {"Anger": 57, "Contempt": 12, "Disgust": 9, "Fear": 8, "Sadness"
 
 def megc2019_listed() -> list[tuple[str, str, str, str]]:
     """The published list's rows: (part, sub, filename_o, class name)."""
-    with MEGC2019_LIST.open(newline="") as f:
-        return [(r["dataset"], r["sub"], r["filename_o"], MEGC2019_CLASSES[int(r["label"])]) for r in csv.DictReader(f)]
+    rows = csv.DictReader(io.StringIO(megc2019.CSV))
+    return [(r["dataset"], r["sub"], r["filename_o"], MEGC2019_CLASSES[int(r["label"])]) for r in rows]
 
 
 def megc2019_release(tmp_path: Path, casme2_table: str = "2014") -> dict[str, Layout]:

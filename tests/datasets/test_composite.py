@@ -8,7 +8,6 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import openpyxl
@@ -16,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mer.datasets import composite, manifest, samples
+from mer.datasets import composite, manifest, megc2019, samples
 from mer.datasets.ingest import ingest
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError
@@ -72,9 +71,7 @@ def test_fold_lists_are_checked_with_the_fix(tmp_path):
 
 ROOT = Path(__file__).resolve().parents[2]
 MEGC_CONFIG = yaml.safe_load((ROOT / "conf/dataset/megc2019.yaml").read_text())["dataset"]
-PUBLISHED = replace(
-    Protocol.from_params(MEGC_CONFIG["protocol"], PROTOCOLS), samples=str(fixtures.MEGC2019_LIST)
-)  # the shipped path is relative to the repository root, where the stages run
+PUBLISHED = Protocol.from_params(MEGC_CONFIG["protocol"], PROTOCOLS)
 CODED_2019 = "surprise in the 2019 coding table only; the published list follows the 2014 table"
 BY_ORGANISERS = "disgust in both coding tables, yet left out of the published list"
 
@@ -126,8 +123,8 @@ def test_megc2019_keeps_exactly_the_published_clips_from_either_casme2_table(tmp
     assert report["parts"]["casme2"]["table_version"] == version
 
     listed = report["samples"]
-    assert (listed["file"], listed["clips"], listed["faults"]) == (str(fixtures.MEGC2019_LIST), 442, [])
-    assert listed["sha256"] == hashlib.sha256(fixtures.MEGC2019_LIST.read_bytes()).hexdigest()
+    assert (listed["name"], listed["clips"], listed["faults"]) == ("megc2019", 442, [])
+    assert listed["sha256"] == hashlib.sha256(megc2019.CSV.encode()).hexdigest()
     assert "HTNet" in listed["source"] and "combined_3_class2_for_optical_flow.csv" in listed["source"]
     rows = layouts["casme2"].rows
     expected = [
@@ -200,7 +197,7 @@ def test_a_listed_clip_missing_or_labelled_otherwise_stops_ingest_unless_skipped
     root, layouts = _megc_parts(tmp_path / "fail", change=change)
     part, sub, clip = sample_id.split("/")
     listed = "smic", "s03", "s03_ne_01"
-    where = f"{fixtures.MEGC2019_LIST}:row {_list_row(*(listed if part == 'smic' else (part, sub, clip)))}"
+    where = f"sample list megc2019:row {_list_row(*(listed if part == 'smic' else (part, sub, clip)))}"
     message = f"{where} ({sample_id}): {reason.format(table=layouts['casme2'].labels)}"
     with pytest.raises(IngestError) as err:
         _join(root)
@@ -228,16 +225,17 @@ def test_a_listed_clip_missing_or_labelled_otherwise_stops_ingest_unless_skipped
         ([["smic", "", "s01_ne_01", "0"]], "row 2: dataset, sub and filename_o must all be set"),
     ],
 )
-def test_a_faulty_sample_list_is_named_by_row(tmp_path, rows, message):
-    path = tmp_path / "list.csv"
-    path.write_text("\n".join(",".join(r) for r in [["dataset", "sub", "filename_o", "label"], *rows]) + "\n")
-    with pytest.raises(IngestError, match=re.escape(f"{path}:{message}")):
-        samples.read(path, PUBLISHED.classes)
+def test_a_faulty_sample_list_is_named_by_row(rows, message):
+    text = "\n".join(",".join(r) for r in [["dataset", "sub", "filename_o", "label"], *rows]) + "\n"
+    with pytest.raises(IngestError, match=re.escape(f"sample list mine:{message}")):
+        samples.read("mine", text, PUBLISHED.classes)
+    with pytest.raises(IngestError, match="unknown sample list 'mine' .*; known: megc2019"):
+        samples.load("mine", PUBLISHED.classes)
 
 
 def test_the_shipped_list_is_megc2019_as_published():
     """The published counts per part and class (See et al. 2019), SMIC's names as the release's folders."""
-    listed = samples.read(fixtures.MEGC2019_LIST, PUBLISHED.classes)
+    listed = samples.load("megc2019", PUBLISHED.classes)
     counts = Counter((part, label) for (part, _), label in listed.labels.items())
     assert {
         p: {c: counts[p, c] for c in PUBLISHED.classes} for p in fixtures.MEGC2019_COUNTS

@@ -1,3 +1,17 @@
+"""MEGC 2019's published composite: its 442 clips (CASME II 145, SAMM 133, SMIC HS 164) with their classes.
+
+The columns `dataset`, `sub`, `filename_o` and `label` (0 negative, 1 positive, 2 surprise) of
+`combined_3_class2_for_optical_flow.csv` in HTNet's repository (github.com/wangzhifengharrison/HTNet,
+the file as of commit 1ea5293), the sample list public MEGC 2019 code trains on, row for row; its other
+columns (apex, imagename, sub_filename) are left out. Per part and class (negative/positive/surprise):
+CASME II 88/32/25, SAMM 92/26/15, SMIC 70/51/43, as the MEGC 2019 summary (See et al. 2019) counts them.
+Kept as a module, not a file beside it, so that the ingest stages depend on it as on their code. Read
+by mer/datasets/samples.py.
+"""
+
+NAME = "megc2019"
+SOURCE = "HTNet's combined_3_class2_for_optical_flow.csv (github.com/wangzhifengharrison/HTNet, commit 1ea5293)"
+CSV = """\
 dataset,sub,filename_o,label
 casme2,sub01,EP02_01f,1
 casme2,sub01,EP19_05f,0
@@ -441,3 +455,4 @@ samm,035,035_7_1,2
 samm,035,035_7_2,0
 samm,036,036_7_3,0
 samm,037,037_3_2,0
+"""
