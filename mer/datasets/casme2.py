@@ -2,7 +2,8 @@
 
 Two releases of the coding table read alike: `CASME2-coding-20140508.xlsx` and `CASME2-coding-20190701.xlsx`,
 which adds an `Objective Classes` column and codes some clips differently (MEGC 2019's published list follows
-the 2014 table: mer/datasets/samples.py). The report names the one read, told apart by that column.
+the 2014 table: mer/datasets/samples.py). The report names the layout read (`table_version`: 2014 or 2019),
+told apart by that column.
 """
 
 from __future__ import annotations

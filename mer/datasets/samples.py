@@ -115,7 +115,7 @@ def select(part: str, table: pd.DataFrame, classes: pd.Series, report: dict, sam
     list holds; `report` is the part's ingest report, which says why a listed clip is not in the manifest."""
     listed = samples.part(part)
     protocol, version = report["protocol"], report.get("table_version", "")
-    table_name = f"the {version} table" if version else report.get("dataset", {}).get("labels_file", "its table")
+    table_name = f"{version} table layout" if version else report.get("dataset", {}).get("labels_file", "its table")
     left_out, faults, keep = [], [], []
     for row, got in zip(table.to_dict("records"), classes, strict=True):
         wanted = listed.get(row["sample_id"])

@@ -235,7 +235,7 @@ def data_lines(report: dict[str, Any]) -> list[str]:
         data = part["dataset"]
         digest = data["labels_sha256"] or "no table (labels from folders)"
         label = f"{name}: " if name else ""
-        version = f" (its {part['table_version']} release)" if part.get("table_version") else ""
+        version = f" ({part['table_version']} table layout)" if part.get("table_version") else ""
         lines += [
             f"- {label}label table `{data['labels_file']}`{version}, SHA-256 `{digest}`",
             f"- {label}frames from `{part['data_root']}`",

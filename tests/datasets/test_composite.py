@@ -138,12 +138,12 @@ def test_megc2019_keeps_exactly_the_published_clips_from_either_casme2_table(tmp
         assert clip["source"] == f"{layouts['casme2'].labels}:row {rows[sample_id.removeprefix('casme2/')]}"
         given = "surprise" if label == "surprise" else "negative"
         assert clip["reason"] == (
-            f"not in the published list ({label}: {given} under casme2_3class_megc, the {version} table); {why}"
+            f"not in the published list ({label}: {given} under casme2_3class_megc, {version} table layout); {why}"
         )
         assert clip["reason_source"].startswith("issue 24: the real CASME II coding tables")
 
     lines = readme.data_lines({**report, "errata": []})
-    assert f"- casme2: label table `{layouts['casme2'].labels.name}` (its {version} release), SHA-256 `no table" in (
+    assert f"- casme2: label table `{layouts['casme2'].labels.name}` ({version} table layout), SHA-256 `no table" in (
         "\n".join(lines)
     )
     summary = next(line for line in lines if line.startswith("- sample list "))
@@ -153,7 +153,7 @@ def test_megc2019_keeps_exactly_the_published_clips_from_either_casme2_table(tmp
     )
     assert (
         "  - left out casme2/sub05/EP09_05f (disgust): not in the published list (disgust: negative under "
-        f"casme2_3class_megc, the {version} table); {BY_ORGANISERS}"
+        f"casme2_3class_megc, {version} table layout); {BY_ORGANISERS}"
     ) in lines
 
 
