@@ -22,9 +22,9 @@ from pathlib import Path
 import pandas as pd
 
 from mer.datasets import manifest, samples
-from mer.datasets.ingest import REPAIRS, natural_key
+from mer.datasets.ingest import REPAIRS, RowsRejected, natural_key
 from mer.datasets.protocols import Protocol
-from mer.datasets.records import IngestError
+from mer.datasets.records import IngestError, Rejection
 from mer.io import read_json
 
 FORMAT = "composite"
@@ -100,9 +100,10 @@ def _check_listed(faults: list[dict], reports: dict[str, dict]) -> None:
     if faults and any(report.get("on_error", "fail") != "skip" for report in reports.values()):
         listing = "\n".join(f"  {f['source']} ({f['sample_id']}): {f['reason']}" for f in faults[:50])
         more = f"\n  ... and {len(faults) - 50} more" if len(faults) > 50 else ""
-        raise IngestError(
+        raise RowsRejected(
+            [Rejection(f["source"], f["reason"], f["sample_id"]) for f in faults],
             f"{len(faults)} clip(s) of the published sample list not found as listed (set ingest.on_error: skip "
-            f"to leave them out and record why):\n{listing}{more}"
+            f"to leave them out and record why):\n{listing}{more}",
         )
 
 

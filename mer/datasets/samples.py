@@ -127,7 +127,7 @@ def select(part: str, table: pd.DataFrame, classes: pd.Series, report: dict, sam
             reason = f"listed as {wanted}, but {row['source']} labels it {row['emotion']}: {given}"
             faults.append(_fault(samples, part, row["sample_id"], reason))
     for sample_id in sorted(set(listed) - set(table.sample_id)):
-        faults.append(_fault(samples, part, sample_id, _absence(sample_id, report, table_name)))
+        faults.append(_fault(samples, part, sample_id, _absence(part, sample_id, report)))
     return Selection(pd.Series(keep, index=table.index), left_out, faults)
 
 
@@ -151,7 +151,7 @@ def _fault(samples: SampleList, part: str, sample_id: str, reason: str) -> dict:
     }
 
 
-def _absence(sample_id: str, report: dict, table_name: str) -> str:
+def _absence(part: str, sample_id: str, report: dict) -> str:
     """Why a listed clip is not among the part's clips, as its ingest report tells."""
     for row in report.get("dropped", []):
         if row["sample_id"] == sample_id:
@@ -159,4 +159,4 @@ def _absence(sample_id: str, report: dict, table_name: str) -> str:
     for row in report.get("rejected", []):
         if row["sample_id"] == sample_id:
             return f"listed, but ingest rejected it: {row['source']}: {row['reason']}"
-    return f"listed, but not in the data ({table_name} and the frame folders under {report['data_root']})"
+    return f"listed, but ingest_part@{part} read no such clip (table and folders under {report['data_root']})"

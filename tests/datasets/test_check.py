@@ -229,9 +229,9 @@ def test_megc2019_is_checked_on_its_published_list(tmp_path: Path) -> None:
     shutil.rmtree(layouts["smic"].root / "SMIC_all_raw/HS/s3/micro/negative/s3_ne_01")
     problem = only_problem(check.check(published_params(layouts)))
     assert problem.what == "part smic: 1 clip(s) of the sample list megc2019 not found as listed"
-    assert problem.found.startswith("sample list megc2019:row ") and "(smic/s3/s3_ne_01): listed, but not in" in (
-        problem.found
-    )
+    assert problem.found.startswith(
+        "sample list megc2019:row "
+    ) and "(smic/s3/s3_ne_01): listed, but ingest_part@smic read no such clip" in (problem.found)
     skipped = check.check(published_params(layouts, "ingest.on_error=skip"))
     assert skipped.ok and any("1 listed clip(s) will be skipped" in n for n in skipped.notes)
 

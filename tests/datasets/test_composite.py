@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from mer.datasets import composite, manifest, megc2019, samples
-from mer.datasets.ingest import ingest
+from mer.datasets.ingest import RowsRejected, ingest
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError
 from mer.io import write_json
@@ -180,7 +180,11 @@ def _list_row(part: str, sub: str, clip: str) -> int:
 @pytest.mark.parametrize(
     "change,sample_id,reason",
     [
-        (_drop_smic_clip, "smic/s3/s3_ne_01", "listed, but not in the data (SMIC and the frame folders under "),
+        (
+            _drop_smic_clip,
+            "smic/s3/s3_ne_01",
+            "listed, but ingest_part@smic read no such clip (table and folders under ",
+        ),
         (
             _relabel_casme2("surprise"),
             "casme2/sub01/EP02_01f",
@@ -199,10 +203,11 @@ def test_a_listed_clip_missing_or_labelled_otherwise_stops_ingest_unless_skipped
     listed = "smic", "s03", "s03_ne_01"
     where = f"sample list megc2019:row {_list_row(*(listed if part == 'smic' else (part, sub, clip)))}"
     message = f"{where} ({sample_id}): {reason.format(table=layouts['casme2'].labels)}"
-    with pytest.raises(IngestError) as err:
+    with pytest.raises(RowsRejected) as err:
         _join(root)
     assert str(err.value).startswith("1 clip(s) of the published sample list not found as listed")
-    assert message in str(err.value)
+    [rejected] = err.value.rejected  # the stage's error report lists them all
+    assert message in str(err.value) and str(rejected).startswith(message)
 
     root, layouts = _megc_parts(tmp_path / "skip", on_error="skip", change=change)
     table, report = _join(root)
