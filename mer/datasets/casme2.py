@@ -1,4 +1,10 @@
-"""CASME II: `CASME2-coding-*.xlsx` + `subNN/<Filename>/img<n>.jpg` (or the cropped `reg_img<n>.jpg`)."""
+"""CASME II: `CASME2-coding-*.xlsx` + `subNN/<Filename>/img<n>.jpg` (or the cropped `reg_img<n>.jpg`).
+
+Two releases of the coding table read alike: `CASME2-coding-20140508.xlsx` and `CASME2-coding-20190701.xlsx`,
+which adds an `Objective Classes` column and codes some clips differently (MEGC 2019's published list follows
+the 2014 table: mer/datasets/samples.py). The report names the layout read (`table_version`: 2014 or 2019),
+told apart by that column.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,12 @@ from mer.datasets import errata
 from mer.datasets.folders import clip_in_folder, folder_names, locate_root
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
 from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table, parse_frame, require_dataset
+from mer.datasets.tables import cell_text, column, load_table, normalise_name, parse_frame, require_dataset
 
 FRAME_PATTERN = re.compile(r"(?:reg_)?img(\d+)\.jpg", re.IGNORECASE)
 # The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
 LABELS = frozenset({"happiness", "disgust", "repression", "surprise", "others", "fear", "sadness"})
+VERSIONS = {False: "2014", True: "2019"}  # has an Objective Classes column -> the table's release
 
 
 def subject_folder(subject: int) -> str:
@@ -55,4 +62,6 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
             FRAME_PATTERN,
         )
 
-    return read_rows(table, labels, read_row, fixes, root)
+    result = read_rows(table, labels, read_row, fixes, root)
+    result.table_version = VERSIONS[any(normalise_name(c).startswith("objectiveclass") for c in table.columns)]
+    return result

@@ -6,8 +6,9 @@ table and the frame folders, and prints per problem what it found, what it expec
 fix it: the data root, the table (file, sheet, header, columns), the subject-folder naming, the
 frame-file naming, how many rows resolve to frames, and the LOSO subject list to paste. A composite
 (`dataset=megc2019`, cross-data-set configs) is checked part by part, each problem named by its part,
-and its fold list is the union of the parts' as `ingest` joins them. It reads only; nothing is
-written. The exit code is 1 when ingest would fail with these settings.
+and its fold list is the union of the parts' as `ingest` joins them (on its published sample list, if
+its protocol names one: listed clips missing or labelled otherwise are problems, clips left out notes).
+It reads only; nothing is written. The exit code is 1 when ingest would fail with these settings.
 
 A path holding characters Hydra's override grammar reserves, such as CAS(ME)^3's released table
 `cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`, is read as given (`dataset.labels=/data/cas(me)3_...`),
@@ -25,6 +26,12 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mer.datasets.ingest import IngestResult
+    from mer.datasets.protocols import Protocol
+    from mer.datasets.samples import SampleList
 
 FOLDERS = {  # format -> (subject-folder naming, frame-file naming), as the releases ship them
     "casme2": ("sub01 .. sub26 (Subject zero-padded to 2 digits)", "img<n>.jpg (cropped release: reg_img<n>.jpg)"),
@@ -57,6 +64,7 @@ class Check:
     notes: list[str]
     subjects: list[str] | None = None
     clips: list[tuple[str, str]] = field(default_factory=list)  # (subject, label) of each clip kept
+    ingested: IngestResult | None = None  # what ingest made of the data, when it got that far
 
     @property
     def ok(self) -> bool:
@@ -82,6 +90,7 @@ def check(params: dict) -> Check:
 def _check_composite(params: dict) -> Check:
     """A composite (MEGC 2019, cross-data-set): each part checked as its own data set, then the fold units
     of the union as `ingest` would join them (mer/datasets/composite.py)."""
+    from mer.datasets import samples
     from mer.datasets.ingest import natural_key
     from mer.datasets.protocols import Protocol
 
@@ -96,9 +105,12 @@ def _check_composite(params: dict) -> Check:
         )
         return result
     protocol = Protocol.from_params(data["protocol"], params["protocols"])
+    listed = samples.load(protocol.samples, protocol.classes) if protocol.samples else None
     units: list[str] = []
     for name, spec in parts.items():
         part = _check_one({"name": name, **spec}, params)
+        if listed is not None and part.ingested is not None:
+            part.clips = _listed_clips(name, spec, part, protocol, listed, params["ingest"]["on_error"])
         result.notes += [f"part {name}: {note}" for note in part.notes]
         result.problems += [replace(problem, what=f"part {name}: {problem.what}") for problem in part.problems]
         kept = [subject for subject, label in part.clips if protocol.label(label)]  # the composite's classes
@@ -109,6 +121,48 @@ def _check_composite(params: dict) -> Check:
     if not result.problems:
         result.subjects = units
     return result
+
+
+def _listed_clips(
+    name: str, spec: dict, part: Check, protocol: Protocol, listed: SampleList, on_error: str
+) -> list[tuple[str, str]]:
+    """The part's clips that the composite's sample list holds, as `ingest` keeps them (mer/datasets/samples.py);
+    notes the clips left out, and a problem for listed clips missing or labelled otherwise unless skipped."""
+    import pandas as pd
+
+    from mer.datasets import samples
+
+    assert part.ingested is not None
+    clips = part.ingested.clips
+    table = pd.DataFrame(
+        {
+            "sample_id": [c.sample_id for c in clips],
+            "emotion": [c.emotion for c in clips],
+            "source": [c.source for c in clips],
+        }
+    )
+    classes = pd.Series([protocol.label(label) or "" for _, label in part.clips])
+    report = {**part.ingested.report, "dataset": {"labels_file": Path(spec["labels"]).name}}
+    selection = samples.select(name, table, classes, report, listed)
+    if selection.left_out:
+        part.notes.append(
+            f"{len(selection.left_out)} clip(s) left out by the sample list {listed.name}: "
+            + "; ".join(f"{c['sample_id']} {c['reason']}" for c in selection.left_out[:SHOWN])
+        )
+    if selection.faults:
+        listing = "; ".join(f"{f['source']} ({f['sample_id']}): {f['reason']}" for f in selection.faults[:SHOWN])
+        if on_error == "fail":
+            part.problems.append(
+                Problem(
+                    f"{len(selection.faults)} clip(s) of the sample list {listed.name} not found as listed",
+                    listing,
+                    "every listed clip in the data, labelled as listed",
+                    "fix those rows or folders, or set ingest.on_error=skip to leave them out",
+                )
+            )
+        else:
+            part.notes.append(f"{len(selection.faults)} listed clip(s) will be skipped: {listing}")
+    return [clip for clip, keep in zip(part.clips, selection.keep, strict=True) if keep]
 
 
 def _check_one(data: dict, params: dict) -> Check:
@@ -180,6 +234,7 @@ def _check_one(data: dict, params: dict) -> Check:
         )
     result.subjects = report["subjects"]
     result.clips = [(clip.subject, protocol.label(clip.emotion) or "") for clip in done.clips]
+    result.ingested = done
     return result
 
 

@@ -8,6 +8,10 @@ classes to the composite's (and fixes their indices), sample ids become `<part>/
 the part (`casme2_sub01`, `samm_006`: ids stay unique across parts), or the whole part, so a fold tests
 on one data set after training on the others (cross-data-set evaluation) without the fold stage
 knowing: the manifest's `subject` column is the fold unit, the real subject stays in the sample id.
+A composite protocol with a published sample list (MEGC 2019's 442 clips) keeps exactly the listed clips
+of each part (mer/datasets/samples.py); the report names every clip left out and why. A listed clip the
+data lacks or labels otherwise stops ingest, or is skipped and reported when the parts were ingested
+under `ingest.on_error: skip`.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer.datasets import manifest
-from mer.datasets.ingest import REPAIRS, natural_key
+from mer.datasets import manifest, samples
+from mer.datasets.ingest import REPAIRS, RowsRejected, natural_key
 from mer.datasets.protocols import Protocol
-from mer.datasets.records import IngestError
+from mer.datasets.records import IngestError, Rejection
 from mer.io import read_json
 
 FORMAT = "composite"
@@ -41,13 +45,20 @@ def join(
         raise IngestError(f"dataset.folds must be one of {FOLDS}, got {folds!r}")
     if not parts:
         raise IngestError("a composite data set needs dataset.parts (name -> format, root, labels, protocol)")
-    tables, reports, dropped = [], {}, Counter[str]()
+    listed = samples.load(protocol.samples, protocol.classes) if protocol.samples else None
+    tables, reports, dropped, left_out, faults = [], {}, Counter[str](), [], []
     for part in parts:
         table, report = _read_part(root, part)
         reports[part] = report
         mapped = table.label.map(lambda label: protocol.label(label) or "")
         dropped.update(f"{part}:{label}" for label in table.label[mapped == ""])
-        table = table[mapped != ""].assign(label=mapped[mapped != ""])
+        kept = mapped != ""
+        if listed is not None:
+            selection = samples.select(part, table, mapped, report, listed)
+            left_out += selection.left_out
+            faults += selection.faults
+            kept = selection.keep
+        table = table[kept].assign(label=mapped[kept])
         table = table.assign(
             label_index=table.label.map(protocol.index),
             sample_id=f"{part}/" + table.sample_id,
@@ -55,6 +66,7 @@ def join(
             dataset=part,
         )
         tables.append(table)
+    _check_listed(faults, reports)
     joined = pd.concat(tables, ignore_index=True)
     if joined.empty:
         raise IngestError(f"{root}: no clip of the parts {parts} falls in protocol {protocol.name!r}")
@@ -62,7 +74,10 @@ def join(
     if folds == "subject":
         units = [u for part in parts for u in sorted({s for s in units if s.startswith(f"{part}_")}, key=natural_key)]
     _check_folds(expected, units, folds, parts)
-    return joined[[*manifest.COLUMNS, "dataset"]], _report(root, joined, reports, dropped, protocol, folds, units)
+    report = _report(root, joined, reports, dropped, protocol, folds, units)
+    if listed is not None:
+        report["samples"] = {**listed.describe(), "left_out": left_out, "faults": faults}
+    return joined[[*manifest.COLUMNS, "dataset"]], report
 
 
 def _read_part(root: str | Path, part: str) -> tuple[pd.DataFrame, dict]:
@@ -78,6 +93,18 @@ def _read_part(root: str | Path, part: str) -> tuple[pd.DataFrame, dict]:
     if missing:
         raise IngestError(f"{files[0]}: not an ingest manifest (missing columns {missing})")
     return table, read_json(files[1])
+
+
+def _check_listed(faults: list[dict], reports: dict[str, dict]) -> None:
+    """Listed clips the data lacks or labels otherwise: an error, unless the parts were ingested with on_error skip."""
+    if faults and any(report.get("on_error", "fail") != "skip" for report in reports.values()):
+        listing = "\n".join(f"  {f['source']} ({f['sample_id']}): {f['reason']}" for f in faults[:50])
+        more = f"\n  ... and {len(faults) - 50} more" if len(faults) > 50 else ""
+        raise RowsRejected(
+            [Rejection(f["source"], f["reason"], f["sample_id"]) for f in faults],
+            f"{len(faults)} clip(s) of the published sample list not found as listed (set ingest.on_error: skip "
+            f"to leave them out and record why):\n{listing}{more}",
+        )
 
 
 def _check_folds(expected: list[str], units: list[str], folds: str, parts: list[str]) -> None:
@@ -149,6 +176,7 @@ def _report(
                 "protocol": report["protocol"],
                 "clips": int((joined.dataset == part).sum()),
                 "subjects": report["subjects"],
+                "table_version": report.get("table_version", ""),
             }
             for part, report in reports.items()
         },

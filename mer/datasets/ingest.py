@@ -127,8 +127,16 @@ def ingest(
     report = _report(kept, rejected, dropped, result.counts, protocol, subjects)
     if table and table.get("part"):  # parts of a composite in one table: scored apart too, as composite's
         report["per_dataset"] = dict(Counter(c.sample_id.split("/")[0] for c in kept))
+    version = {"table_version": result.table_version} if result.table_version else {}
     return IngestResult(
-        kept, {"data_root": result.data_root or str(root), "errata": result.errata, **report, "dropped": dropped_rows}
+        kept,
+        {
+            "data_root": result.data_root or str(root),
+            **version,
+            "errata": result.errata,
+            **report,
+            "dropped": dropped_rows,
+        },
     )
 
 

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 class Protocol:
     """`classes` fixes the class indices; `mapping` sends raw labels (case-insensitive) to classes.
 
-    Raw labels absent from `mapping` are dropped by ingest and counted, never guessed.
+    Raw labels absent from `mapping` are dropped by ingest and counted, never guessed. A composite's
+    protocol may name a published sample list (`samples`, a list of mer/datasets/samples.py): ingest then
+    keeps exactly the listed clips.
     """
 
     name: str
     classes: tuple[str, ...]
     mapping: dict[str, str]
+    samples: str = ""
 
     @classmethod
     def from_params(cls, name: str, protocols: dict) -> Protocol:
@@ -26,7 +29,7 @@ class Protocol:
         unknown = sorted(set(mapping.values()) - set(classes))
         if unknown:
             raise ValueError(f"protocol {name!r} maps to classes not in its class list: {unknown}")
-        return cls(name, classes, mapping)
+        return cls(name, classes, mapping, spec.get("samples") or "")
 
     def label(self, emotion: str) -> str | None:
         return self.mapping.get(emotion.strip().lower())

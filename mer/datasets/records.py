@@ -68,6 +68,7 @@ class ReadResult:
     errata: list[dict] = field(default_factory=list)  # published corrections, applied or not (mer.datasets.errata)
     data_root: str = ""  # the folder the subject folders were found in (mer.datasets.folders.locate_root)
     vocabulary: frozenset[str] | None = None  # the release's emotion labels (the reader's LABELS), if known
+    table_version: str = ""  # which release of the label table, when its reader tells them apart (casme2)
 
 
 @dataclass

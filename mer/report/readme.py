@@ -211,18 +211,29 @@ def _per_dataset(per_dataset: dict[str, dict[str, Any]] | None, spread: str) -> 
 
 
 def data_lines(report: dict[str, Any]) -> list[str]:
-    """Markdown from reports/ingest.json: each label table read (file and SHA-256) and the folder its frames
-    came from (per part, for a composite), the published corrections applied and every repaired clip by rule."""
+    """Markdown from reports/ingest.json: each label table read (file, release when known, SHA-256) and the
+    folder its frames came from (per part, for a composite), the published sample list a composite keeps
+    (every clip it left out, and why), the published corrections applied and every repaired clip by rule."""
     parts = report.get("parts") or {"": report}
     lines = ["## Data", ""]
     for name, part in parts.items():
         data = part["dataset"]
         digest = data["labels_sha256"] or "no table (labels from folders)"
         label = f"{name}: " if name else ""
+        version = f" ({part['table_version']} table layout)" if part.get("table_version") else ""
         lines += [
-            f"- {label}label table `{data['labels_file']}`, SHA-256 `{digest}`",
+            f"- {label}label table `{data['labels_file']}`{version}, SHA-256 `{digest}`",
             f"- {label}frames from `{part['data_root']}`",
         ]
+    listed = report.get("samples")
+    if listed:
+        lines.append(
+            f"- sample list `{listed['name']}` ({listed['source']}), SHA-256 `{listed['sha256']}`: "
+            f"{report['clips']} of its {listed['clips']} clips kept, {len(listed['left_out'])} clip(s) of the "
+            f"tables left out, {len(listed['faults'])} listed clip(s) missing or labelled otherwise"
+        )
+        lines += [f"  - left out {c['sample_id']} ({c['label']}): {c['reason']}" for c in listed["left_out"]]
+        lines += [f"  - skipped {c['sample_id']}: {c['reason']}" for c in listed["faults"]]
     applied = [e for e in report["errata"] if e["applied"]]
     missed = [e for e in report["errata"] if not e["applied"]]
     errata = f"- {len(applied)} published correction(s) applied"

@@ -21,6 +21,7 @@ Faults every builder takes (COMMON):
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 import openpyxl
 
+from mer.datasets import megc2019
 from mer.datasets.records import ReadResult, Rejection
 
 COMMON = frozenset(
@@ -108,6 +110,11 @@ def casme2(tmp_path: Path, faults: Iterable[str] = ()) -> Layout:
         apex_marker="/",
         new_subject=7,
     )
+    return _casme2_release_layout(tmp_path, rows, faults)
+
+
+def _casme2_release_layout(tmp_path: Path, rows: list[Row], faults: frozenset[str]) -> Layout:
+    """CASME II's frames and coding table (2014's, or with `coding_2019` the 2019 table) holding `rows`."""
     root = tmp_path / "CASME2_RAW_selected"
     _write_frames(rows, faults, lambda r, n: [root / f"sub{r.subject:02d}" / r.clip / f"img{n}.jpg"])
     header = [
@@ -515,6 +522,11 @@ def samm_release(tmp_path: Path) -> Layout:
         rows.append(Row(f"{subject}/{clip}", int(subject), clip, onset, apex, offset, emotion))
     for clip in SAMM_BAD_KEYS:  # the faulty rows must exist under their real names
         assert any(r.clip == clip for r in rows), clip
+    return _samm_release_layout(tmp_path, rows)
+
+
+def _samm_release_layout(tmp_path: Path, rows: list[Row]) -> Layout:
+    """SAMM's frames and v2 table (sheet MICRO_ONLY, the notes above the header on row 14) holding `rows`."""
     root = tmp_path / "SAMM"
     _write_frames(rows, frozenset(), lambda r, n: [root / f"{r.subject:03d}" / r.clip / f"{r.subject:03d}_{n:05d}.jpg"])
     cells = [
@@ -630,3 +642,69 @@ def htnet_flow(
     with table.open("w", newline="") as f:
         csv.writer(f).writerows([HTNET_COLUMNS, *rows])
     return Layout(root, table, ids)
+
+
+# ---------------------------------------------------------------- MEGC 2019 as published, from the raw tables
+
+MEGC2019_CLASSES = ("negative", "positive", "surprise")  # the list's label indices 0, 1, 2
+MEGC2019_COUNTS = {  # per part and class, as published (See et al. 2019; the list's own counts)
+    "casme2": {"negative": 88, "positive": 32, "surprise": 25},
+    "samm": {"negative": 92, "positive": 26, "surprise": 15},
+    "smic": {"negative": 70, "positive": 51, "surprise": 43},
+}
+# CASME II clips in the 3 classes that the published list leaves out: disgust in both tables, and sub24's
+# three clips that only the 2019 table codes as surprise (in the 2014 table they fall outside the classes)
+CASME2_UNLISTED = {"sub04/EP12_01f": "disgust", "sub05/EP09_05f": "disgust"}
+CASME2_SURPRISE_2019 = ["sub24/EP07_01", "sub24/EP07_04f", "sub24/EP10_03"]
+CASME2_NEGATIVE = ["disgust", "disgust", "repression"]  # cycled over the listed negative clips
+SAMM_NEGATIVE = {"Anger": 57, "Contempt": 12, "Disgust": 9, "Fear": 8, "Sadness": 6}  # SAMM v2's 92
+
+
+def megc2019_listed() -> list[tuple[str, str, str, str]]:
+    """The published list's rows: (part, sub, filename_o, class name)."""
+    rows = csv.DictReader(io.StringIO(megc2019.CSV))
+    return [(r["dataset"], r["sub"], r["filename_o"], MEGC2019_CLASSES[int(r["label"])]) for r in rows]
+
+
+def megc2019_release(tmp_path: Path, casme2_table: str = "2014") -> dict[str, Layout]:
+    """The three parts of MEGC 2019 in their releases' layouts, holding every clip of the published list
+    under its published name and an emotion that maps to its published class, plus the raw tables' clips
+    the list leaves out: CASME II's two disgust clips, sub24's three clips (`others` in the 2014 table,
+    `surprise` in the 2019 one: `casme2_table`), rows outside the classes (CASME II fear, sadness, others
+    for sub10 and sub18, which have no clip in the classes; SAMM `Other`, all of 025's). Which negative
+    emotion each listed clip has is not the release's (the published class is), nor are the frames."""
+    if casme2_table not in ("2014", "2019"):
+        raise ValueError(f"casme2_table must be 2014 or 2019, got {casme2_table!r}")
+    listed = megc2019_listed()
+    negatives = [e for e, n in SAMM_NEGATIVE.items() for _ in range(n)]
+    casme2_rows, samm_rows = [], []
+    emotion = {"positive": "happiness", "surprise": "surprise"}
+    for part, sub, clip, label in listed:
+        if part == "casme2":
+            raw = emotion.get(label) or CASME2_NEGATIVE[len(casme2_rows) % len(CASME2_NEGATIVE)]
+            casme2_rows.append(Row(f"{sub}/{clip}", int(sub[3:]), clip, 10, 13, 16, raw))
+        elif part == "samm":
+            raw = {"positive": "Happiness", "surprise": "Surprise"}.get(label) or negatives.pop()
+            onset = 100 * (len(samm_rows) + 1)
+            samm_rows.append(Row(f"{sub}/{clip}", int(sub), clip, onset, onset + 4, onset + 9, raw))
+    extra = {**CASME2_UNLISTED, "sub10/EP13_01": "others", "sub18/EP08_02": "sadness", "sub01/EP04_02": "fear"}
+    extra |= {key: "surprise" if casme2_table == "2019" else "others" for key in CASME2_SURPRISE_2019}
+    for key, raw in extra.items():
+        sub, clip = key.split("/")
+        casme2_rows.append(Row(key, int(sub[3:]), clip, 10, 13, 16, raw))
+    for clip in ("025_1_1", "025_2_1", "006_7_1"):
+        onset = 100 * (len(samm_rows) + 1)
+        samm_rows.append(Row(f"{clip[:3]}/{clip}", int(clip[:3]), clip, onset, onset + 4, onset + 9, "Other"))
+    casme2 = _casme2_release_layout(
+        tmp_path / "casme2", casme2_rows, frozenset({"coding_2019"} if casme2_table == "2019" else ())
+    )
+    samm = _samm_release_layout(tmp_path / "samm", samm_rows)
+    smic = tmp_path / "smic" / "SMIC"
+    for part, sub, clip, label in listed:
+        if part == "smic":  # the release's names: s1/micro/negative/s1_ne_01 for the list's s01, s01_ne_01
+            subject, name = f"s{int(sub[1:])}", f"s{int(sub[1:])}{clip[len(sub) :]}"
+            folder = smic / "SMIC_all_raw" / "HS" / subject / "micro" / label / name
+            folder.mkdir(parents=True)
+            for n in range(1, 11):
+                (folder / f"image{n:06d}.bmp").write_bytes(JPEG)
+    return {"casme2": casme2, "samm": samm, "smic": Layout(smic, smic, {})}

@@ -170,7 +170,8 @@ def test_a_table_of_another_data_set_is_named(tmp_path: Path) -> None:
 
 
 def megc_params(tmp_path: Path, subjects: str | None = None, **roots: Path) -> dict:
-    """dataset=megc2019 with its three parts pointing at fixtures in their release layouts."""
+    """dataset=megc2019 with its three parts pointing at fixtures in their release layouts, joined without
+    the published sample list (the fixtures' clips are not MEGC 2019's)."""
     layouts = {
         "casme2": fixtures.casme2(tmp_path / "c"),
         "samm": fixtures.samm_release(tmp_path / "m"),
@@ -186,7 +187,7 @@ def megc_params(tmp_path: Path, subjects: str | None = None, **roots: Path) -> d
     ]
     if subjects is not None:
         overrides.append(f"dataset.subjects={subjects}")
-    return check.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", *overrides])
+    return check.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", "dataset.protocol=megc2019_3class", *overrides])
 
 
 def test_a_composite_is_checked_part_by_part_and_its_fold_list_as_ingest_joins_it(tmp_path: Path) -> None:
@@ -205,6 +206,34 @@ def test_a_composite_is_checked_part_by_part_and_its_fold_list_as_ingest_joins_i
 
     fixed = check.check(megc_params(tmp_path / "again", subjects="[" + ",".join(expected) + "]"))
     assert fixed.ok and fixed.subjects == expected
+
+
+def published_params(layouts: dict[str, fixtures.Layout], *extra: str) -> dict:
+    """dataset=megc2019 as shipped (its published sample list) on the parts' layouts."""
+    overrides = [
+        f"dataset.parts.{part}.{key}='{path}'"
+        for part, layout in layouts.items()
+        for key, path in (("root", layout.root), ("labels", layout.labels))
+    ]
+    return check.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", *overrides, *extra])
+
+
+def test_megc2019_is_checked_on_its_published_list(tmp_path: Path) -> None:
+    layouts = fixtures.megc2019_release(tmp_path / "a", "2019")
+    result = check.check(published_params(layouts))
+    assert result.ok and len(result.subjects or []) == 68, [p.what for p in result.problems]
+    assert result.subjects == published_params(layouts)["dataset"]["subjects"]
+    left_out = next(n for n in result.notes if "left out by the sample list megc2019" in n)
+    assert left_out.startswith("part casme2: 5 clip(s) left out by the sample list megc2019: casme2/sub04/EP12_01f")
+
+    shutil.rmtree(layouts["smic"].root / "SMIC_all_raw/HS/s3/micro/negative/s3_ne_01")
+    problem = only_problem(check.check(published_params(layouts)))
+    assert problem.what == "part smic: 1 clip(s) of the sample list megc2019 not found as listed"
+    assert problem.found.startswith(
+        "sample list megc2019:row "
+    ) and "(smic/s3/s3_ne_01): listed, but ingest_part@smic read no such clip" in (problem.found)
+    skipped = check.check(published_params(layouts, "ingest.on_error=skip"))
+    assert skipped.ok and any("1 listed clip(s) will be skipped" in n for n in skipped.notes)
 
 
 def test_a_composite_names_the_part_whose_layout_is_wrong(tmp_path: Path) -> None:

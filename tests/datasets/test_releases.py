@@ -262,6 +262,7 @@ def test_both_casme2_table_versions_and_au_cells_read_the_same(tmp_path: Path) -
         (c.sample_id, c.onset, c.apex, c.offset, c.emotion) for c in old.clips
     ]
     assert len(new.clips) == 5 and new.rejected == []
+    assert (old.table_version, new.table_version) == ("2014", "2019")  # told apart by Objective Classes
     assert samm.read(*fixtures.samm(tmp_path / "c").paths).rejected == []  # AU cells "R12"
 
 

@@ -111,6 +111,8 @@ def test_megc2019_runs_end_to_end_with_composite_and_per_data_set_scores(parts, 
         "-S",
         "dataset=megc2019",
         "-S",
+        "dataset.protocol=megc2019_3class",  # the synthetic clips are not MEGC 2019's published list
+        "-S",
         f"dataset.subjects={subjects}",
         *(f"-S{s}" for s in SHRINK),
         "report",
