@@ -150,9 +150,11 @@ def model_inputs(onset: np.ndarray, apex: np.ndarray, kind: str, size: int) -> t
 
     from mer.training import inputs
 
-    if kind != "difference":
+    if not inputs.input_kind(kind).from_rgb:
+        made = " or ".join(repr(name) for name, spec in inputs.KINDS.items() if spec.from_rgb)
         raise PredictError(
-            f"this run's models take input kind {kind!r}; predict computes kind 'difference' (apex - onset) only"
+            f"this run's models take input kind {kind!r}; predict computes kind {made} only "
+            "(from a new clip's RGB onset and apex)"
         )
     rgb = torch.empty(1, 2, 1, 3, size, size, dtype=torch.uint8)
     for i, crop in enumerate((onset, apex)):

@@ -54,7 +54,7 @@ def main() -> None:
     onsets: list[np.ndarray] = []
     for subject in dict.fromkeys(cache.subjects):
         _, test_idx = cache.fold(subject)
-        stored = flows.read_flows(args.motion, cache, test_idx) if kind == "flow" else None
+        stored = flows.read_flows(args.motion, cache, test_idx) if inputs.input_kind(kind).reads_flow else None
         batch = inputs.select(inputs.load_frames(cache, test_idx, kind, size, stored), torch.arange(len(test_idx)))
         model = build(model_p["name"], model_p.get("options") or {}, len(cache.classes), kind, size)
         assert isinstance(model, MMNet)

@@ -21,6 +21,7 @@ from mer.cache import Cache
 from mer.folds import seed_folder, seeds_of, write_fold
 from mer.io import load_params
 from mer.lifecycle import exit_with_parent
+from mer.training.inputs import input_kind
 from mer.training.live import epoch_logger
 from mer.training.loop import FINAL, InputConfig, fold_config, train_fold
 
@@ -49,7 +50,7 @@ def main() -> None:
     seed = seeds_of(params["train"])[0] if args.seed is None else args.seed
     settings = {k: v for k, v in params["input"].items() if k != "file"}
     motion = args.motion or args.cache
-    uses_flow = settings["kind"] == "flow"
+    uses_flow = input_kind(settings["kind"]).reads_flow
     if uses_flow == (motion == args.cache):
         wanted = "the flow stage's file (data/flow.h5)" if uses_flow else f"the cache ({args.cache})"
         sys.exit(

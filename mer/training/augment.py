@@ -170,7 +170,8 @@ def training_inputs(
     Every random parameter is drawn first, so the result depends on the generator only, not on
     how the steps are spread over threads.
     """
-    if kind == inputs.PRECOMPUTED:  # stored as they are: nothing is known of what their channels mean
+    spec = inputs.input_kind(kind)
+    if not spec.frames:  # stored as they are: nothing is known of what their channels mean
         if augment != OFF:
             raise ValueError(
                 "input kind 'precomputed' trains without augmentation (a flip or rotation would have to know "
@@ -184,7 +185,7 @@ def training_inputs(
         apex_at = torch.randint(0, frames.window, (n,), generator=generator)
     colour = ColourJitter.draw(n, augment.colour, generator) if augment.colour > 0 else None
     affine = Affine.draw(n, size, augment, generator)
-    motion = torch.empty(n, inputs.in_channels(kind), size, size)
+    motion = torch.empty(n, spec.in_channels(None), size, size)
     onset = torch.empty(n, 3, size, size)
 
     def step(clips: slice) -> None:
@@ -195,7 +196,7 @@ def training_inputs(
             apex_at[clips],
             rgb=inputs.to_unit if colour is None else colour[clips].apply,
         )
-        _warp_inputs(batch, kind, affine[clips], motion[clips], onset[clips])
+        spec.warp(batch, affine[clips], motion[clips], onset[clips])
 
     _per_thread(step, [slice(start, start + STEP) for start in range(0, n, STEP)])
     return motion, onset
@@ -222,26 +223,3 @@ def _workers(threads: int, pid: int) -> ThreadPoolExecutor:
     """Kept for the process (`pid`: a forked child, whose copy has no threads, makes its own):
     fresh threads for every batch cost ~0.5 ms/sample, their first ops setting up MKL and OpenMP."""
     return ThreadPoolExecutor(threads, thread_name_prefix="mer-augment")
-
-
-def _warp_inputs(batch: inputs.Batch, kind: str, affine: Affine, motion: Tensor, onset: Tensor) -> None:
-    """Write `batch`'s motion and onset, warped by `affine`, to `motion` and `onset`.
-
-    Apart from the flow (vectors, warped as such), the frames are warped and the motion taken
-    afterwards: the same as warping the motion, to float rounding.
-    """
-    if kind == "flow":
-        out = affine.warp(torch.cat([inputs.present(batch.flow, "flow"), batch.onset], dim=1), vectors=slice(0, 2))
-        motion.copy_(out[:, :3])
-        onset.copy_(out[:, 3:])
-        return
-    rgb = batch.rgb.flatten(1, 2)  # (n, 6, H, W), a view
-    if batch.depth_onset is None:
-        warped = inputs.Batch(rgb=affine.warp(rgb).unflatten(1, (2, 3)), depth_onset=None, depth_apex=None, flow=None)
-    else:
-        out = affine.warp(torch.cat([rgb, batch.depth_onset, inputs.present(batch.depth_apex, "depth")], dim=1))
-        warped = inputs.Batch(
-            rgb=out[:, :6].unflatten(1, (2, 3)), depth_onset=out[:, 6:7], depth_apex=out[:, 7:8], flow=None
-        )
-    inputs.motion(warped, kind, out=motion)
-    onset.copy_(warped.onset)

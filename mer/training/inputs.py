@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -31,27 +32,7 @@ from torch import Tensor
 
 from mer.cache import Cache
 
-CHANNELS = {"difference": 3, "flow": 3, "depth": 1, "rgbd": 4}
-PRECOMPUTED = "precomputed"  # its channels are the cache's
-FRAME_KINDS = tuple(CHANNELS)  # kinds made from (or stored beside) a cache of frames
-KINDS = (*FRAME_KINDS, PRECOMPUTED)
-STORED = ("flow", PRECOMPUTED)  # kinds whose motion is stored per clip, not made from frames
 DEPTH_SCALE = 1e-3  # depth units (mm in CAS(ME)^3) -> m: keeps the difference near the RGB range
-
-
-def in_channels(kind: str, cache: Cache | None = None) -> int:
-    """Channels of the motion input for `kind`, for `build_model(..., in_channels=...)`; `precomputed`
-    needs the cache, whose stored inputs set them."""
-    _check_kind(kind)
-    if kind != PRECOMPUTED:
-        return CHANNELS[kind]
-    if cache is None:
-        raise ValueError("input kind 'precomputed' takes its channels from the cache: pass it")
-    return cache.input_channels
-
-
-def needs_depth(kind: str) -> bool:
-    return kind in ("depth", "rgbd")
 
 
 class _OnsetApex:
@@ -107,42 +88,24 @@ class Batch(_OnsetApex):
 def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: np.ndarray | None = None) -> FoldFrames:
     """Read the clips `indices` of `cache` and build what `kind` needs at `size` x `size` px.
 
-    `flow`: for kind `flow`, the clips' stored flows (len(indices), 3, S, S) from mer.flow.
+    `flow`: for a kind that reads the flow stage's file (`flow`), the clips' stored flows (len(indices), 3, S, S)
+    from mer.flow.
     """
-    _check_kind(kind)
-    if (kind == PRECOMPUTED) != (not cache.has_frames):
-        raise ValueError(
-            f"the cache {cache.path} holds precomputed inputs and no frames: use input kind 'precomputed' "
-            "(`-S input=precomputed`)"
-            if kind != PRECOMPUTED
-            else f"input kind 'precomputed' needs a cache of precomputed inputs (a data set of format precomputed); "
-            f"{cache.path} holds frames: use kind difference, flow, depth or rgbd"
-        )
-    if kind == PRECOMPUTED:
+    spec = input_kind(kind)
+    spec.check(cache, len(indices), flow)
+    if not spec.frames:
         return _precomputed(cache, indices, size)
-    if kind == "flow" and (flow is None or len(flow) != len(indices)):
-        raise ValueError(
-            f"input kind 'flow' needs the stored flow of each of the {len(indices)} clips "
-            f"(data/flow.h5 from the flow stage), got {None if flow is None else len(flow)}"
-        )
-    if needs_depth(kind) and not cache.has_depth:
-        dataset = cache.params.get("dataset", {}).get("name", "unknown")
-        raise ValueError(
-            f"input kind {kind!r} needs depth frames, but the cache {cache.path} (data set "
-            f"{dataset!r}) has none; use kind 'difference' or 'flow', or a data set with depth "
-            f"such as CAS(ME)^3"
-        )
     positions = {
         name: torch.as_tensor(getattr(cache, f"{name}_position")[indices], dtype=torch.long)
         for name in ("onset", "apex")
     }
     depth: dict[str, Tensor | None] = {name: None for name in ("onset", "apex")}
-    if needs_depth(kind):
+    if spec.depth:
         depth = {
             name: _resize(torch.from_numpy(cache.load(f"depth_{name}", indices).astype(np.float32)).unsqueeze(2), size)
             for name in depth
         }
-    flows = _resize_flow(torch.from_numpy(np.asarray(flow, np.float32)), size) if kind == "flow" else None
+    flows = _resize_flow(torch.from_numpy(np.asarray(flow, np.float32)), size) if spec.reads_flow else None
     rgb = torch.empty(len(indices), 2, cache.window, 3, size, size, dtype=torch.uint8)
     for i, name in enumerate(("onset", "apex")):
         resize_uint8(cache.load(name, indices), size, out=rgb[:, i])
@@ -194,21 +157,18 @@ def select(
     )
 
 
+def in_channels(kind: str, cache: Cache | None = None) -> int:
+    """Channels of the motion input for `kind`, for `build_model(..., in_channels=...)`; `precomputed`
+    needs the cache, whose stored inputs set them."""
+    return input_kind(kind).in_channels(cache)
+
+
 def motion(batch: Batch, kind: str, out: Tensor | None = None) -> Tensor:
     """The main-branch input (B, in_channels(kind), H, W) of `batch`, written to `out` if given.
 
     `out` spares mer.training.augment a copy when it assembles a batch a few clips at a time.
     """
-    _check_kind(kind)
-    if kind in STORED:
-        flow = present(batch.flow, kind)
-        return flow if out is None else out.copy_(flow)
-    if kind == "difference":
-        return torch.sub(batch.apex, batch.onset, out=out)
-    depth = (present(batch.depth_apex, "depth") - present(batch.depth_onset, "depth")) * DEPTH_SCALE
-    if kind == "depth":
-        return depth if out is None else out.copy_(depth)
-    return torch.cat([batch.apex - batch.onset, depth], dim=1, out=out)
+    return input_kind(kind).motion(batch, out)
 
 
 def present(tensor: Tensor | None, what: str) -> Tensor:
@@ -248,6 +208,143 @@ def _resize_flow(flow: Tensor, size: int) -> Tensor:
     return _resize(flow, size) * (size / flow.shape[-1])
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"unknown input kind {kind!r}; expected one of: {', '.join(KINDS)}")
+class InputKind:
+    """One value of `input.kind`: its channels, what a fold loads for it, how it makes the motion from a batch
+    and how augmentation warps it. Every rule that depends on the kind is here; the rest of the code asks
+    `input_kind(name)`."""
+
+    name: ClassVar[str]
+    channels: ClassVar[int]
+    frames: ClassVar[bool] = True  # made from (or stored beside) a cache of frames; False: a cache of inputs
+    depth: ClassVar[bool] = False  # needs the cache's depth frames
+    reads_flow: ClassVar[bool] = False  # its motion is the flow stage's file (input.file data/flow.h5)
+    from_rgb: ClassVar[bool] = False  # made from the RGB onset and apex alone: `mer predict` makes it for a new clip
+
+    def in_channels(self, cache: Cache | None) -> int:  # noqa: ARG002 (the cache sets them for precomputed)
+        return self.channels
+
+    def check(self, cache: Cache, clips: int, flow: np.ndarray | None) -> None:
+        """A clear error when `cache` (and `flow`) cannot give this kind's inputs for `clips` clips."""
+        if self.frames != cache.has_frames:
+            raise ValueError(
+                f"the cache {cache.path} holds precomputed inputs and no frames: use input kind 'precomputed' "
+                "(`-S input=precomputed`)"
+                if self.frames
+                else f"input kind {self.name!r} needs a cache of precomputed inputs (a data set of format "
+                f"precomputed); {cache.path} holds frames: use kind {', '.join(FRAME_KINDS[:-1])} or {FRAME_KINDS[-1]}"
+            )
+        if self.reads_flow and (flow is None or len(flow) != clips):
+            raise ValueError(
+                f"input kind {self.name!r} needs the stored flow of each of the {clips} clips "
+                f"(data/flow.h5 from the flow stage), got {None if flow is None else len(flow)}"
+            )
+        if self.depth and not cache.has_depth:
+            dataset = cache.params.get("dataset", {}).get("name", "unknown")
+            raise ValueError(
+                f"input kind {self.name!r} needs depth frames, but the cache {cache.path} (data set "
+                f"{dataset!r}) has none; use kind 'difference' or 'flow', or a data set with depth "
+                f"such as CAS(ME)^3"
+            )
+
+    def motion(self, batch: Batch, out: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def warp(self, batch: Batch, affine: Warp, motion: Tensor, onset: Tensor) -> None:
+        """Write `batch`'s motion and onset, warped by `affine`, to `motion` and `onset`.
+
+        The frames are warped and the motion taken afterwards: the same as warping the motion, to float rounding.
+        """
+        rgb = batch.rgb.flatten(1, 2)  # (n, 6, H, W), a view
+        if batch.depth_onset is None:
+            warped = Batch(rgb=affine.warp(rgb).unflatten(1, (2, 3)), depth_onset=None, depth_apex=None, flow=None)
+        else:
+            out = affine.warp(torch.cat([rgb, batch.depth_onset, present(batch.depth_apex, "depth")], dim=1))
+            warped = Batch(
+                rgb=out[:, :6].unflatten(1, (2, 3)), depth_onset=out[:, 6:7], depth_apex=out[:, 7:8], flow=None
+            )
+        self.motion(warped, out=motion)
+        onset.copy_(warped.onset)
+
+
+class Warp(Protocol):
+    """What `InputKind.warp` needs of mer.training.augment's Affine (which imports this module)."""
+
+    def warp(self, images: Tensor, vectors: slice | None = None) -> Tensor: ...
+
+
+class Difference(InputKind):
+    """apex - onset RGB in [-1, 1] (the paper)."""
+
+    name, channels, from_rgb = "difference", 3, True
+
+    def motion(self, batch: Batch, out: Tensor | None = None) -> Tensor:
+        return torch.sub(batch.apex, batch.onset, out=out)
+
+
+def _depth_difference(batch: Batch) -> Tensor:
+    return (present(batch.depth_apex, "depth") - present(batch.depth_onset, "depth")) * DEPTH_SCALE
+
+
+class Depth(InputKind):
+    """Depth difference, apex - onset, in depth units x DEPTH_SCALE."""
+
+    name, channels, depth = "depth", 1, True
+
+    def motion(self, batch: Batch, out: Tensor | None = None) -> Tensor:
+        depth = _depth_difference(batch)
+        return depth if out is None else out.copy_(depth)
+
+
+class RGBD(InputKind):
+    """RGB difference and depth difference stacked."""
+
+    name, channels, depth = "rgbd", 4, True
+
+    def motion(self, batch: Batch, out: Tensor | None = None) -> Tensor:
+        return torch.cat([batch.apex - batch.onset, _depth_difference(batch)], dim=1, out=out)
+
+
+class _Stored(InputKind):
+    """Motion stored per clip (FoldFrames.flow), not made from frames."""
+
+    def motion(self, batch: Batch, out: Tensor | None = None) -> Tensor:
+        flow = present(batch.flow, self.name)
+        return flow if out is None else out.copy_(flow)
+
+
+class Flow(_Stored):
+    """TV-L1 u, v, magnitude of the labelled onset -> apex, from the flow stage; warped as vectors."""
+
+    name, channels, reads_flow = "flow", 3, True
+
+    def warp(self, batch: Batch, affine: Warp, motion: Tensor, onset: Tensor) -> None:
+        out = affine.warp(torch.cat([present(batch.flow, "flow"), batch.onset], dim=1), vectors=slice(0, 2))
+        motion.copy_(out[:, :3])
+        onset.copy_(out[:, 3:])
+
+
+class Precomputed(_Stored):
+    """Inputs made elsewhere, as stored in a cache of inputs (no frames): channels the cache's, never warped
+    (nothing says which stored channels are vectors)."""
+
+    name, frames = "precomputed", False
+
+    def in_channels(self, cache: Cache | None) -> int:
+        if cache is None:
+            raise ValueError("input kind 'precomputed' takes its channels from the cache: pass it")
+        return cache.input_channels
+
+    def warp(self, batch: Batch, affine: Warp, motion: Tensor, onset: Tensor) -> None:
+        raise ValueError("input kind 'precomputed' is never warped: its channels' meaning is unknown")
+
+
+KINDS: dict[str, InputKind] = {kind.name: kind for kind in (Difference(), Flow(), Depth(), RGBD(), Precomputed())}
+FRAME_KINDS = tuple(name for name, kind in KINDS.items() if kind.frames)  # kinds made from a cache of frames
+PRECOMPUTED = Precomputed.name
+
+
+def input_kind(name: str) -> InputKind:
+    """The kind `input.kind` names; a clear error listing the kinds for any other name."""
+    if name not in KINDS:
+        raise ValueError(f"unknown input kind {name!r}; expected one of: {', '.join(KINDS)}")
+    return KINDS[name]

@@ -328,7 +328,7 @@ def build(
     options = dict(options)
     if "input_size" in model_options(name):
         options.setdefault("input_size", size)
-    if kind == inputs.PRECOMPUTED and name == "mmnet" and options.get("use_pc", True):
+    if not inputs.input_kind(kind).frames and name == "mmnet" and options.get("use_pc", True):
         raise ValueError(
             "model mmnet reads the onset frame (its PC branch), and input kind 'precomputed' has none: "
             "use model ststnet, off_apexnet, resnet18 or resnet50, or mmnet with model.options.use_pc: false"
@@ -429,7 +429,7 @@ def _curves(
 
 def _load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: str | Path | None) -> inputs.FoldFrames:
     stored = None
-    if kind == "flow":
+    if inputs.input_kind(kind).reads_flow:
         if flow is None:
             raise ValueError("input kind 'flow' needs the flow stage's file (data/flow.h5): pass `flow`")
         stored = flows.read_flows(flow, cache, indices)

@@ -115,3 +115,42 @@ def test_motion_into_out_is_motion(depth_cache, kind):
     out = torch.full((2, inputs.in_channels(kind), SIZE, SIZE), float("nan"))
     assert inputs.motion(batch, kind, out=out) is out
     assert torch.equal(out, inputs.motion(batch, kind))
+
+
+def test_each_shipped_input_config_is_a_registered_kind_reading_its_own_file():
+    """conf/input/<kind>.yaml states input.file for DVC; it must be the file the kind's object reads."""
+    from pathlib import Path
+
+    import yaml
+
+    shipped = {}
+    for path in sorted((Path(__file__).resolve().parents[2] / "conf" / "input").glob("*.yaml")):
+        conf = yaml.safe_load(path.read_text())
+        shipped[path.stem] = conf.get("input", conf)  # flow.yaml is a _global_ package (it also sets `pipeline`)
+    assert sorted(shipped) == sorted(inputs.KINDS)
+    for name, conf in shipped.items():
+        spec = inputs.input_kind(conf["kind"])
+        assert spec.name == name and (conf["file"] == "data/flow.h5") == spec.reads_flow, name
+
+
+def test_what_each_kind_needs_and_makes():
+    kinds = inputs.KINDS
+    assert [name for name, k in kinds.items() if k.depth] == ["depth", "rgbd"]
+    assert [name for name, k in kinds.items() if k.from_rgb] == ["difference"]  # what `mer predict` can make
+    assert [name for name, k in kinds.items() if not k.frames] == ["precomputed"]
+    assert inputs.FRAME_KINDS == ("difference", "flow", "depth", "rgbd")
+    with pytest.raises(ValueError, match="'precomputed' takes its channels from the cache"):
+        inputs.in_channels("precomputed")
+    with pytest.raises(ValueError, match="'precomputed' is never warped"):
+        kinds["precomputed"].warp(None, None, torch.empty(0), torch.empty(0))  # type: ignore[arg-type]
+
+
+def test_a_frame_kind_on_a_cache_of_inputs_and_back_says_which_to_use(depth_cache, tmp_path):
+    from mer.cache import write_inputs
+
+    clips = [("s0/c", "s0", 0), ("s1/c", "s1", 1)]
+    write_inputs(tmp_path / "inputs.h5", np.zeros((2, 3, 8, 8), np.float32), clips, ["a", "b"], {})
+    with pytest.raises(ValueError, match=r"holds precomputed inputs and no frames: use input kind 'precomputed'"):
+        inputs.load_frames(Cache(tmp_path / "inputs.h5"), np.array([0]), "difference", 8)
+    with pytest.raises(ValueError, match=r"holds frames: use kind difference, flow, depth or rgbd"):
+        inputs.load_frames(depth_cache, np.array([0]), "precomputed", 8)
