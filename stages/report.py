@@ -66,6 +66,7 @@ def main() -> None:
                 scores.skip_reasons(*upstream),
                 scores.trained_on(folds),
                 upstream[0],
+                seeds.diverged(runs),
             )
         )
     honest, paper = metrics, metrics["paper_protocol"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mer.report import paper_protocol
@@ -15,9 +16,11 @@ def render(
     reasons: dict[str, int],
     trained_on: str,
     ingest: dict[str, Any] | None = None,
+    diverged: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """Markdown: provenance (with the data ingest read, from reports/ingest.json), honest and optimistic scores
-    over seeds, published figures, per-seed/class/subject (and per data set of a composite) tables, plots."""
+    """Markdown: provenance (with the data ingest read, from reports/ingest.json), the folds that diverged
+    (mer.report.seeds.diverged), honest and optimistic scores over seeds, published figures, per-seed/class/subject
+    (and per data set of a composite) tables, plots."""
     dataset, model, inputs, train = params["dataset"], params["model"], params["input"], params["train"]
     by_dataset = dataset.get("folds") == "dataset"
     folds = (
@@ -47,6 +50,7 @@ def render(
         f"{train['weight_decay']}, class weights {train['class_weights']}, seeds {train['seeds']}; model kept: "
         f"{selection}",
         f"- trained on {trained_on}",
+        *([f'- **{len(diverged)} fold run(s) diverged**: see "Diverged folds" below'] if diverged else []),
         f"- code: {version}",
         "",
         f"## Pooled over all folds: {spread}",
@@ -66,6 +70,7 @@ def render(
         f"- Third row: {paper_protocol.NOTE}. Papers that follow the official code report this figure.",
         "",
     ]
+    lines += _diverged(diverged)
     lines += data_lines(ingest) if ingest else []
     lines += _published_uf1_uar(metrics, dataset["protocol"], model["name"], spread)
     if dataset["protocol"] not in PUBLISHED_UF1_UAR:
@@ -133,6 +138,26 @@ def _per_seed(per_seed: dict[str, dict[str, Any]]) -> list[str]:
             f"{best['accuracy']:.4f} | {paper['accuracy']:.4f} | {paper['uf1']:.4f} |"
         )
     return lines + ["", "![per-seed figures](seeds.png)", ""]
+
+
+def _diverged(folds: Sequence[dict[str, Any]]) -> list[str]:
+    """The folds whose training loss ended above its first epoch's: their predictions come from a model that did
+    not learn its own training clips, so the figures above count them as they are, flagged here."""
+    if not folds:
+        return []
+    lines = [
+        f"## Diverged folds: {len(folds)}",
+        "",
+        'Final training loss above the first epoch\'s (README, "A diverging fold"); their test predictions are in '
+        "the figures above as they are.",
+        "",
+        "| seed | subject | first-epoch training loss | final training loss |",
+        "|---|---|---:|---:|",
+    ]
+    lines += [
+        f"| {f['seed']} | {f['subject']} | {f['first_train_loss']:.4g} | {f['final_train_loss']:.4g} |" for f in folds
+    ]
+    return [*lines, ""]
 
 
 def _published(protocol: str) -> list[str]:

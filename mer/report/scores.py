@@ -152,6 +152,17 @@ def evaluate(folds: Folds, upstream: dict[str, int], parts: Sequence[str] = ()) 
     }
 
 
+def diverged(folds: Folds) -> dict[str, dict[str, float]]:
+    """Folds whose final epoch's training loss is above the first epoch's (the fold stage's log warns of the same,
+    `diverged` in curves.json): both losses by subject, in fold order."""
+    found = {}
+    for subject, curves in folds.curves.items():
+        first, final = curves["epochs"][0]["train_loss"], curves["epochs"][-1]["train_loss"]
+        if final > first:
+            found[subject] = {"first_train_loss": first, "final_train_loss": final}
+    return found
+
+
 def trained_on(folds: Folds) -> str:
     """Device and precision of the folds' training, e.g. "cpu, bf16 (6 folds)": runs compare only alike."""
     counts = Counter(

@@ -68,13 +68,25 @@ def load_runs(folds: str | Path, seeds: Sequence[int], subjects: list[str]) -> d
 
 def evaluate(runs: dict[int, Folds], upstream: dict[str, int], parts: Sequence[str] = ()) -> dict[str, Any]:
     """The metrics file: each seed's scores.evaluate summarised over seeds, then the per-seed headline figures
-    (`parts`: a composite's, scored apart too)."""
+    (`parts`: a composite's, scored apart too), and how many fold runs diverged over every seed (`diverged` lists
+    them; a count, so the file's keys do not depend on which folds did)."""
     per_seed = {seed: scores.evaluate(folds, upstream, parts) for seed, folds in runs.items()}
     return {
         "seeds": len(runs),
         **aggregate(per_seed),
+        "folds_diverged": len(diverged(runs)),
         "per_seed": {str(seed): {key: metrics[key] for key in PER_SEED} for seed, metrics in per_seed.items()},
     }
+
+
+def diverged(runs: dict[int, Folds]) -> list[dict[str, Any]]:
+    """Every seed's folds whose training loss ended above its first epoch's (scores.diverged): seed, subject and
+    both losses, seed by seed in fold order."""
+    return [
+        {"seed": seed, "subject": subject, **losses}
+        for seed, folds in runs.items()
+        for subject, losses in scores.diverged(folds).items()
+    ]
 
 
 def pooled(runs: dict[int, Folds]) -> Folds:

@@ -284,10 +284,22 @@ def train_fold(
         precision,
     )
     curves["class_weights"] = None if weights is None else weights.tolist()
+    curves["diverged"] = diverged(epochs)
+    if curves["diverged"]:
+        first, final = epochs[0]["train_loss"], epochs[-1]["train_loss"]
+        log(
+            f"WARNING fold {k}/{n} {subject}: training loss rose from {first:.3g} (epoch 1) to {final:.3g} "
+            f'(epoch {len(epochs)}): this fold diverged (README, "A diverging fold")'
+        )
     if subject == FINAL:
         curves["note"] = "final model on every subject (final@all): no test subject, NOT evaluated"
     state = selected["state"] if val is not None else _cpu_state(model)
     return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
+
+
+def diverged(epochs: list[dict[str, Any]]) -> bool:
+    """Whether the final epoch's training loss is above the first epoch's: the fold did not learn its own clips."""
+    return epochs[-1]["train_loss"] > epochs[0]["train_loss"]
 
 
 def fold_position(cache: Cache, subject: str) -> tuple[int, int]:

@@ -172,6 +172,29 @@ def test_page_shows_both_figures_labelled_and_the_published_table(folds):
     assert "- trained on cpu, bf16 (1 fold); cpu, fp32 (1 fold)" in page
 
 
+def test_a_fold_whose_training_loss_rose_is_listed_on_the_page_and_counted_in_the_metrics(tmp_path):
+    """Seed 2's s2 ends above its first epoch's training loss (0.7 -> 0.9); every other fold falls (1.0 -> 0.5)."""
+    for seed in (1, 2):
+        _write_folds(tmp_path / f"seed{seed}")
+    rising = tmp_path / "seed2" / "s2" / "curves.json"
+    curves = json.loads(rising.read_text())
+    curves["epochs"][0]["train_loss"], curves["epochs"][1]["train_loss"] = 0.7, 0.9
+    rising.write_text(json.dumps(curves))
+    runs = {seed: load_folds(tmp_path / f"seed{seed}", ["s1", "s2"]) for seed in (1, 2)}
+    upstream = {"total": 0, "ingest_rejected": 0, "dropped_by_protocol": 0}
+    metrics = seeds.evaluate(runs, upstream)
+    assert metrics["folds_diverged"] == 1
+    diverged = seeds.diverged(runs)
+    assert diverged == [{"seed": 2, "subject": "s2", "first_train_loss": 0.7, "final_train_loss": 0.9}]
+    params = {**PARAMS, "train": {**PARAMS["train"], "seeds": [1, 2]}}
+    page = readme.render(metrics, params, "abc", {}, "cpu", diverged=diverged)
+    assert "- **1 fold run(s) diverged**" in page and "## Diverged folds: 1" in page
+    assert "| 2 | s2 | 0.7 | 0.9 |" in page
+    quiet = seeds.evaluate({1: runs[1]}, upstream)
+    assert quiet["folds_diverged"] == 0 and seeds.diverged({1: runs[1]}) == []
+    assert "diverged" not in readme.render(quiet, PARAMS, "abc", {}, "cpu").lower()
+
+
 def test_paper_protocol_row_is_the_official_computation_apart_from_the_best_accuracy_row(tmp_path):
     """s1's best-accuracy epoch (1, first of two with 3 hits) is not its best-F1 epoch (2): the official code takes
     accuracy from the one and F1 from the other; the best-accuracy row scores everything at epoch 1."""

@@ -251,6 +251,22 @@ def test_overfits_a_handful_of_clips(cache):
     assert result.curves["epochs"][-1]["train_acc"] == 1.0
 
 
+def test_a_fold_whose_training_loss_rises_is_flagged_and_one_whose_loss_falls_is_not(fold, cache):
+    """The paper's schedule on 8 clips (one AdamW step an epoch, README "A diverging fold") rises; CONFIG falls."""
+    paper = loop.TrainConfig(**{**CONFIG.__dict__, "lr": 8e-4, "weight_decay": 0.6, "batch_size": 32})
+    lines: list[str] = []
+    rising = loop.train_fold(cache, "sub01", *MODEL, loop.InputConfig("difference", SIZE), paper, log=lines.append)
+    first, final = (rising.curves["epochs"][i]["train_loss"] for i in (0, -1))
+    assert final > first and rising.curves["diverged"] is True
+    assert lines[2] == (
+        f"WARNING fold 1/3 sub01: training loss rose from {first:.3g} (epoch 1) to {final:.3g} (epoch 3): "
+        'this fold diverged (README, "A diverging fold")'
+    )
+    losses = [e["train_loss"] for e in fold.curves["epochs"]]
+    assert losses[-1] < losses[0] and fold.curves["diverged"] is False
+    assert not loop.diverged([{"train_loss": 1.0}])  # one epoch: nothing to rise from
+
+
 def test_validation_subjects_choose_the_epoch_without_the_test_subject(cache):
     config = loop.TrainConfig(**{**CONFIG.__dict__, "epochs": 4, "validation_subjects": 1})
     result = loop.train_fold(cache, "sub01", *MODEL, loop.InputConfig("difference", SIZE), config, log=lambda _: None)
