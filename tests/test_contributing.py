@@ -18,13 +18,14 @@ import pytest
 from mer import deps
 from mer.datasets import check, ingest
 from mer.datasets.protocols import Protocol
+from mer.io import load_params
 from tests.test_dvc_deps import _pipeline, problems
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = "toyformat"
 MODULE = ROOT / "mer" / "datasets" / f"{FORMAT}.py"
 
-# step 1: the reader, built on records.read_rows as the page says
+# step 1: the reader, declaring its SPEC and built on mer.datasets.coding as the page says
 READER = '''"""A toy format: <subject>/<clip>/f<n>.png frames and a CSV table (from tests/test_contributing.py)."""
 
 from __future__ import annotations
@@ -32,41 +33,36 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mer.datasets import frames
-from mer.datasets.keyframes import DEFAULT_REPAIR, Repair, row_key_frames
-from mer.datasets.records import Clip, ReadResult, Row, read_rows, selected_clip
-from mer.datasets.tables import cell_text, column, load_table
+from mer.datasets.coding import open_table, read_clip_folders
+from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
+from mer.datasets.readers import ReaderSpec
+from mer.datasets.records import ReadResult
+from mer.datasets.tables import cell_text
 
+SPEC = ReaderSpec(
+    format="toyformat",
+    folders="<subject>/<clip>, subject as the table names it",
+    frames="f<n>.png",
+    labels=frozenset({"happy", "sad"}),
+    columns={role: (role,) for role in ("subject", "clip", "onset", "apex", "offset", "emotion")},
+)
 FRAME = re.compile(r"f(\\d+)\\.png")
 
 
 def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
-    root, labels = Path(root), Path(labels)
-    table = load_table(labels)
-    cols = {name: column(table, labels, name) for name in ("subject", "clip", "onset", "apex", "offset", "emotion")}
-
-    def read_row(row: Row, result: ReadResult) -> Clip:
-        subject, clip = cell_text(row.cells[cols["subject"]]), cell_text(row.cells[cols["clip"]])
-        row.sample_id = f"{subject}/{clip}"
-        result.subjects.add(subject)
-        keys = row_key_frames(row.cells, cols, repair)
-        color = frames.list_frames(frames.inside(root, subject, clip), FRAME)
-        sel = frames.select(color, keys.onset, keys.apex, keys.offset, margin, where=str(root / subject / clip),
-                            clamp_offset="offset_invalid" in keys.repairs)
-        return selected_clip(row, subject, clip, cell_text(row.cells[cols["emotion"]]), sel, color, keys.repairs)
-
-    return read_rows(table, labels, read_row)
+    coding = open_table(SPEC, root, labels, repair)
+    return read_clip_folders(
+        coding, repair, margin, cell_text, top=lambda subject, _: subject, pattern=lambda _: FRAME, required=("clip",)
+    )
 '''
 
 
 @pytest.fixture
-def toy_reader(monkeypatch):
-    """Steps 1 and 2: the module in mer/datasets and the format registered (both undone afterwards)."""
+def toy_reader():
+    """Step 1: the module in mer/datasets, and nothing else: the registry finds it by its SPEC (undone afterwards)."""
     assert not MODULE.exists(), f"{MODULE} exists: a reader of that name would be overwritten"
     MODULE.write_text(READER)
     deps.closure.cache_clear()  # import closures are cached per stage script: recompute with the new reader
-    monkeypatch.setattr(ingest, "FORMATS", (*ingest.FORMATS, FORMAT))
-    monkeypatch.setitem(check.FOLDERS, FORMAT, ("<subject>", "f<n>.png"))
     try:
         yield importlib.import_module(f"mer.datasets.{FORMAT}")
     finally:
@@ -95,7 +91,7 @@ def toy_data(root: Path) -> Path:
 
 def test_a_reader_added_as_the_page_says_ingests_and_is_checked(toy_reader, tmp_path):
     labels = toy_data(tmp_path / "data")
-    # step 4: its protocol (as data; conf/ holds the shipped ones)
+    # step 3: its protocol (as data; conf/ holds the shipped ones)
     protocol = Protocol.from_params(
         "toy", {"toy": {"classes": ["happy", "sad"], "map": {"happy": "happy", "sad": "sad"}}}
     )
@@ -105,8 +101,23 @@ def test_a_reader_added_as_the_page_says_ingests_and_is_checked(toy_reader, tmp_
     assert "offset_invalid" in repaired.repairs and repaired.offset == 9  # mirrored: apex + (apex - onset)
     assert [r["sample_id"] for r in result.report["rejected"]] == ["s2/gone"]
     assert "frame folder missing" in result.report["rejected"][0]["reason"]
+    assert FORMAT in ingest.FORMATS and ingest.reader_module(FORMAT) == toy_reader.__name__
 
-    # step 3: until `mer deps --write` lists the module in dvc.yaml, the deps test names the line it adds
+    # check-data knows it too, and explains a wrong layout with the naming its SPEC gives
+    params = load_params(ROOT / "params.yaml")
+    params["protocols"]["toy"] = {"classes": ["happy", "sad"], "map": {"happy": "happy", "sad": "sad"}}
+    params["dataset"] = {
+        "name": "toy",
+        "format": FORMAT,
+        "root": str(tmp_path / "data"),
+        "labels": str(labels),
+        "protocol": "toy",
+        "subjects": ["s1", "s2"],
+    }
+    problem = check.check(params).problems[0]
+    assert problem.what == "subject folder naming" and problem.expected == toy_reader.SPEC.folders
+
+    # step 2: until `mer deps --write` lists the module in dvc.yaml, the deps test names the line it adds
     found = problems(_pipeline())
     reader = f"add `- mer/datasets/{FORMAT}.py` (imported by mer/datasets/ingest.py (dynamic))"
     assert f"stage 'ingest': {reader}" in found and f"stage 'ingest_part': {reader}" in found

@@ -11,57 +11,40 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mer.datasets import errata
-from mer.datasets.folders import clip_in_folder, folder_names, locate_root
+from mer.datasets.coding import open_table, read_clip_folders
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
-from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table, normalise_name, parse_frame, require_dataset
+from mer.datasets.readers import ReaderSpec
+from mer.datasets.records import ReadResult
+from mer.datasets.tables import normalise_name, parse_frame
 
+SPEC = ReaderSpec(
+    format="casme2",
+    folders="sub01 .. sub26 (Subject zero-padded to 2 digits)",
+    frames="img<n>.jpg (cropped release: reg_img<n>.jpg)",
+    labels=frozenset({"happiness", "disgust", "repression", "surprise", "others", "fear", "sadness"}),
+    columns={
+        "subject": ("Subject",),
+        "clip": ("Filename",),
+        "onset": ("OnsetFrame", "Onset Frame"),
+        "apex": ("ApexFrame", "Apex Frame"),
+        "offset": ("OffsetFrame", "Offset Frame"),
+        "emotion": ("Estimated Emotion", "Emotion"),
+    },
+)
 FRAME_PATTERN = re.compile(r"(?:reg_)?img(\d+)\.jpg", re.IGNORECASE)
-# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
-LABELS = frozenset({"happiness", "disgust", "repression", "surprise", "others", "fear", "sadness"})
 VERSIONS = {False: "2014", True: "2019"}  # has an Objective Classes column -> the table's release
 
 
-def subject_folder(subject: int) -> str:
-    return f"sub{subject:02d}"
+def subject_folder(cell: object) -> str:
+    """`sub01` for a Subject cell holding 1."""
+    return f"sub{parse_frame(cell, 'subject'):02d}"
 
 
 def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read the coding table at `labels` and resolve every row's frames under `root`."""
-    root, labels = Path(root), Path(labels)
-    table = load_table(labels)
-    require_dataset(table, labels, "casme2")
-    cols = {
-        "subject": column(table, labels, "Subject"),
-        "clip": column(table, labels, "Filename"),
-        "onset": column(table, labels, "OnsetFrame", "Onset Frame"),
-        "apex": column(table, labels, "ApexFrame", "Apex Frame"),
-        "offset": column(table, labels, "OffsetFrame", "Offset Frame"),
-        "emotion": column(table, labels, "Estimated Emotion", "Emotion"),
-    }
-    fixes = errata.apply(table, labels, cols) if repair.errata else []
-    root = locate_root(root, folder_names(table[cols["subject"]], lambda c: subject_folder(parse_frame(c, "subject"))))
-
-    def read_row(row: Row, result: ReadResult) -> Clip:
-        cells = row.cells
-        clip_name = row.sample_id = cell_text(cells[cols["clip"]])
-        subject = subject_folder(parse_frame(cells[cols["subject"]], "subject"))
-        row.sample_id = f"{subject}/{clip_name}"
-        result.subjects.add(subject)
-        return clip_in_folder(
-            row,
-            cols,
-            repair,
-            margin,
-            subject,
-            clip_name,
-            cell_text(cells[cols["emotion"]]),
-            root,
-            (subject, clip_name),
-            FRAME_PATTERN,
-        )
-
-    result = read_rows(table, labels, read_row, fixes, root)
-    result.table_version = VERSIONS[any(normalise_name(c).startswith("objectiveclass") for c in table.columns)]
+    coding = open_table(SPEC, root, labels, repair, folder=subject_folder)
+    result = read_clip_folders(
+        coding, repair, margin, subject_folder, top=lambda subject, _: subject, pattern=lambda _: FRAME_PATTERN
+    )
+    result.table_version = VERSIONS[any(normalise_name(c).startswith("objectiveclass") for c in coding.table.columns)]
     return result

@@ -17,18 +17,31 @@ import os
 import re
 from pathlib import Path
 
-from mer.datasets import errata, frames
-from mer.datasets.folders import folder_names, locate_root
+from mer.datasets import frames
+from mer.datasets.coding import open_table
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair, row_key_frames
-from mer.datasets.records import Clip, ReadResult, Row, read_rows, selected_clip
-from mer.datasets.tables import cell_text, column, load_table, require_dataset
+from mer.datasets.readers import ReaderSpec
+from mer.datasets.records import Clip, ReadResult, Row, selected_clip
+from mer.datasets.tables import cell_text
 
-SHEET = "label"
+SPEC = ReaderSpec(
+    format="casme3",
+    folders="spNO.1 .. spNO.217, each <Filename>/color and /depth",
+    frames="color/<n>.jpg and depth/<n>.png",
+    labels=frozenset({"happy", "disgust", "fear", "anger", "sad", "surprise", "others"}),
+    columns={
+        "subject": ("Subject",),
+        "clip": ("Filename",),
+        "onset": ("Onset", "OnsetFrame"),
+        "apex": ("Apex", "ApexFrame"),
+        "offset": ("Offset", "OffsetFrame"),
+        "emotion": ("emotion", "Estimated Emotion"),
+    },
+    sheets=("label",),
+)
 COLOR_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
 DEPTH_PATTERN = re.compile(r"(\d+)\.png", re.IGNORECASE)
 MAX_STEP = 5  # frames (1/6 s at 30 fps); farther means the row points past the recording
-# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
-LABELS = frozenset({"happy", "disgust", "fear", "anger", "sad", "surprise", "others"})
 
 
 def video_folder(root: Path, subject: str, clip: str) -> Path:
@@ -42,19 +55,8 @@ def video_folder(root: Path, subject: str, clip: str) -> Path:
 
 def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read sheet `label` of the table at `labels` and resolve every row's frames under `root`."""
-    root, labels = Path(root), Path(labels)
-    table = load_table(labels, sheets=(SHEET,))
-    require_dataset(table, labels, "casme3")
-    cols = {
-        "subject": column(table, labels, "Subject"),
-        "clip": column(table, labels, "Filename"),
-        "onset": column(table, labels, "Onset", "OnsetFrame"),
-        "apex": column(table, labels, "Apex", "ApexFrame"),
-        "offset": column(table, labels, "Offset", "OffsetFrame"),
-        "emotion": column(table, labels, "emotion", "Estimated Emotion"),
-    }
-    fixes = errata.apply(table, labels, cols) if repair.errata else []
-    root = locate_root(root, folder_names(table[cols["subject"]], cell_text))
+    coding = open_table(SPEC, root, labels, repair)
+    cols, root = coding.cols, coding.root
 
     def read_row(row: Row, result: ReadResult) -> Clip:
         cells = row.cells
@@ -68,24 +70,14 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
         folder = video_folder(root, subject, clip_name)
         color = frames.list_frames(folder / "color", COLOR_PATTERN)
         depth = frames.list_frames(folder / "depth", DEPTH_PATTERN)
-        clamp = "offset_invalid" in keys.repairs
-        sel = frames.select(
-            color.keys() & depth.keys(),
-            keys.onset,
-            keys.apex,
-            keys.offset,
-            margin,
-            nearest=True,
-            where=f"{folder} (colour and depth)",
-            clamp_offset=clamp,
-        )
-        labelled = (keys.onset, keys.apex, sel.offset if clamp else keys.offset)
+        sel = keys.select(color.keys() & depth.keys(), margin, where=f"{folder} (colour and depth)", nearest=True)
+        labelled = (keys.onset, keys.apex, sel.offset if "offset_invalid" in keys.repairs else keys.offset)
         result.counts["keyframe_moved"] += _moved(labelled, sel)
         result.counts["unpaired_frame"] += _unpaired(color.keys() ^ depth.keys(), sel, margin)
         emotion = cell_text(cells[cols["emotion"]])
         return selected_clip(row, subject, clip_name, emotion, sel, color, keys.repairs, depth)
 
-    return read_rows(table, labels, read_row, fixes, root)
+    return coding.read(read_row)
 
 
 def _child(parent: Path, name: str) -> Path:

@@ -31,17 +31,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mer.datasets.ingest import IngestResult
     from mer.datasets.protocols import Protocol
+    from mer.datasets.readers import ReaderSpec
     from mer.datasets.samples import SampleList
 
-FOLDERS = {  # format -> (subject-folder naming, frame-file naming), as the releases ship them
-    "casme2": ("sub01 .. sub26 (Subject zero-padded to 2 digits)", "img<n>.jpg (cropped release: reg_img<n>.jpg)"),
-    "samm": ("006 .. 037 (Subject zero-padded to 3 digits)", "<subject>_<5-digit frame>.jpg, e.g. 006_05562.jpg"),
-    "mmew": ("one folder per emotion (happiness, surprise, ...)", "<n>.jpg, n from 1"),
-    "casme3": ("spNO.1 .. spNO.217, each <Filename>/color and /depth", "color/<n>.jpg and depth/<n>.png"),
-    "smic": ("s1 .. s20, each micro/<emotion>/<clip>", "image<n>.bmp"),
-    "csv": ("frames_dir of each manifest row", "frame_pattern of each manifest row"),
-}
-COMPOSITE = "composite"  # mer.datasets.composite.FORMAT, not imported: this module imports lazily
 TABLE_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".csv"}
 SHOWN = 5  # examples printed per problem
 ASSIGNMENT = re.compile(r"(?P<key>[+~]{0,2}[A-Za-z_][\w.-]*)=(?P<value>.+)")
@@ -73,15 +65,21 @@ class Check:
 
 def check(params: dict) -> Check:
     """Every problem that would stop `ingest` with these params, found without writing anything."""
+    from mer.datasets import composite
+    from mer.datasets.subjects import subjects_fault
+
     data = params["dataset"]
-    result = _check_composite(params) if data["format"] == COMPOSITE else _check_one(data, params)
-    if result.subjects is not None and list(data["subjects"]) != result.subjects:
+    folds = data.get("folds", "subject") if data["format"] == composite.FORMAT else "subject"
+    result = _check_composite(params) if data["format"] == composite.FORMAT else _check_one(data, params)
+    fault = None if result.subjects is None else subjects_fault(data["subjects"], result.subjects, folds)
+    if fault:
+        by_subject = folds == "subject"
         result.problems.append(
             Problem(
                 "LOSO subject list",
                 f"dataset.subjects = {json.dumps(list(data['subjects']))}",
-                f"the data's subjects = {json.dumps(result.subjects)}",
-                "paste the subject list below into the dataset config",
+                f"the data's {'subjects' if by_subject else 'parts with clips'} = {json.dumps(result.subjects)}",
+                "paste the subject list below into the dataset config" if by_subject else fault,
             )
         )
     return result
@@ -91,8 +89,8 @@ def _check_composite(params: dict) -> Check:
     """A composite (MEGC 2019, cross-data-set): each part checked as its own data set, then the fold units
     of the union as `ingest` would join them (mer/datasets/composite.py)."""
     from mer.datasets import samples
-    from mer.datasets.ingest import natural_key
     from mer.datasets.protocols import Protocol
+    from mer.datasets.subjects import fold_units
 
     data = params["dataset"]
     parts, folds = data.get("parts") or {}, data.get("folds", "subject")
@@ -106,20 +104,16 @@ def _check_composite(params: dict) -> Check:
         return result
     protocol = Protocol.from_params(data["protocol"], params["protocols"])
     listed = samples.load(protocol.samples, protocol.classes) if protocol.samples else None
-    units: list[str] = []
+    kept: dict[str, list[str]] = {}  # part -> the subjects of its clips in the composite's classes
     for name, spec in parts.items():
         part = _check_one({"name": name, **spec}, params)
         if listed is not None and part.ingested is not None:
             part.clips = _listed_clips(name, spec, part, protocol, listed, params["ingest"]["on_error"])
         result.notes += [f"part {name}: {note}" for note in part.notes]
         result.problems += [replace(problem, what=f"part {name}: {problem.what}") for problem in part.problems]
-        kept = [subject for subject, label in part.clips if protocol.label(label)]  # the composite's classes
-        if folds == "subject":
-            units += [f"{name}_{subject}" for subject in sorted(set(kept), key=natural_key)]
-        elif kept:
-            units.append(name)
+        kept[name] = [subject for subject, label in part.clips if protocol.label(label)]
     if not result.problems:
-        result.subjects = units
+        result.subjects = fold_units(kept, folds)
     return result
 
 
@@ -167,7 +161,8 @@ def _listed_clips(
 
 def _check_one(data: dict, params: dict) -> Check:
     """One data set's problems, notes, subjects and (subject, label) per clip in its protocol."""
-    from mer.datasets.ingest import FORMATS, ingest, read_dataset
+    from mer.datasets import readers
+    from mer.datasets.ingest import ingest, read_dataset
     from mer.datasets.keyframes import Repair
     from mer.datasets.protocols import Protocol
     from mer.datasets.records import IngestError
@@ -175,10 +170,12 @@ def _check_one(data: dict, params: dict) -> Check:
     options = params["ingest"]
     fmt, root, labels = data["format"], Path(data["root"]), Path(data["labels"])
     result = Check([], [f"data set {data['name']!r}: format {fmt}, root {root}, table {labels}"])
-    if fmt not in FORMATS:
-        result.problems.append(Problem("unknown format", repr(fmt), ", ".join(FORMATS), "set dataset.format"))
+    formats = readers.readers()
+    if fmt not in formats:
+        result.problems.append(Problem("unknown format", repr(fmt), ", ".join(formats), "set dataset.format"))
         return result
-    if not labels.is_file() and fmt != "smic":  # SMIC labels by folder, it has no table
+    spec = formats[fmt].SPEC
+    if not labels.is_file() and spec.table:
         result.problems.append(_table_not_found(labels, root))
     if not root.is_dir():
         result.problems.append(_root_not_found(root))
@@ -199,7 +196,7 @@ def _check_one(data: dict, params: dict) -> Check:
         )
     rows = len(read.clips) + len(read.rejected)
     result.notes.append(f"{len(read.clips)} of {rows} table rows resolve to frame files")
-    result.problems += _layout_problems(read.rejected, read.subjects, Path(read.data_root or root), fmt)
+    result.problems += _layout_problems(read.rejected, read.subjects, Path(read.data_root or root), spec)
     if not read.clips or result.problems:  # a subject list or row listing would only repeat the layout's fault
         return result
     protocol = Protocol.from_params(data["protocol"], params["protocols"])
@@ -283,11 +280,12 @@ def _table_unreadable(message: str, fmt: str) -> Problem:
     )
 
 
-def _layout_problems(rejected: list, subjects: set[str], data_root: Path, fmt: str) -> list[Problem]:
-    """Subject-folder and frame-file naming, read from the rows' rejections."""
+def _layout_problems(rejected: list, subjects: set[str], data_root: Path, spec: ReaderSpec) -> list[Problem]:
+    """Subject-folder and frame-file naming (the reader's spec says how the release names them), read from
+    the rows' rejections."""
     reasons = Counter(_kind(r.reason) for r in rejected)
     problems = []
-    folder_naming, frame_naming = FOLDERS[fmt]
+    folder_naming, frame_naming = spec.folders, spec.frames
     missing = [r for r in rejected if _kind(r.reason) == "frame folder missing"]
     if missing and len(missing) == reasons.total():
         present = sorted(p.name for p in data_root.iterdir() if p.is_dir()) if data_root.is_dir() else []

@@ -4,10 +4,11 @@ Each part is ingested on its own, by its reader under its own protocol and repai
 `ingest_part@<part>`, whose deps are exactly that part's root and table), into `<root>/<part>/`
 (`manifest.csv`, `ingest.json`). `join` reads them back: the composite protocol maps each part's
 classes to the composite's (and fixes their indices), sample ids become `<part>/<sample id>` and the
-`dataset` column names the part. The fold unit (`dataset.folds`) is the subject, its id prefixed with
-the part (`casme2_sub01`, `samm_006`: ids stay unique across parts), or the whole part, so a fold tests
-on one data set after training on the others (cross-data-set evaluation) without the fold stage
-knowing: the manifest's `subject` column is the fold unit, the real subject stays in the sample id.
+`dataset` column names the part. The fold unit (`dataset.folds`, mer/datasets/subjects.py) is the
+subject, its id prefixed with the part (`casme2_sub01`, `samm_006`: ids stay unique across parts), or the
+whole part, so a fold tests on one data set after training on the others (cross-data-set evaluation)
+without the fold stage knowing: the manifest's `subject` column is the fold unit, the real subject stays
+in the sample id.
 A composite protocol with a published sample list (MEGC 2019's 442 clips) keeps exactly the listed clips
 of each part (mer/datasets/samples.py); the report names every clip left out and why. A listed clip the
 data lacks or labels otherwise stops ingest, or is skipped and reported when the parts were ingested
@@ -22,13 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 from mer.datasets import manifest, samples
-from mer.datasets.ingest import REPAIRS, RowsRejected, natural_key
+from mer.datasets.ingest import REPAIRS, RowsRejected
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError, Rejection
+from mer.datasets.subjects import FOLDS, fold_unit, fold_units, subjects_fault
 from mer.io import read_json
 
 FORMAT = "composite"
-FOLDS = ("subject", "dataset")
 PART_MANIFEST, PART_REPORT = "manifest.csv", "ingest.json"
 
 
@@ -47,6 +48,7 @@ def join(
         raise IngestError("a composite data set needs dataset.parts (name -> format, root, labels, protocol)")
     listed = samples.load(protocol.samples, protocol.classes) if protocol.samples else None
     tables, reports, dropped, left_out, faults = [], {}, Counter[str](), [], []
+    subjects: dict[str, list[str]] = {}  # part -> the subjects of its clips kept
     for part in parts:
         table, report = _read_part(root, part)
         reports[part] = report
@@ -59,10 +61,11 @@ def join(
             faults += selection.faults
             kept = selection.keep
         table = table[kept].assign(label=mapped[kept])
+        subjects[part] = list(table.subject)
         table = table.assign(
             label_index=table.label.map(protocol.index),
             sample_id=f"{part}/" + table.sample_id,
-            subject=(f"{part}_" + table.subject) if folds == "subject" else part,
+            subject=table.subject.map(lambda subject, part=part: fold_unit(part, subject, folds)),
             dataset=part,
         )
         tables.append(table)
@@ -70,10 +73,10 @@ def join(
     joined = pd.concat(tables, ignore_index=True)
     if joined.empty:
         raise IngestError(f"{root}: no clip of the parts {parts} falls in protocol {protocol.name!r}")
-    units = list(dict.fromkeys(joined.subject))
-    if folds == "subject":
-        units = [u for part in parts for u in sorted({s for s in units if s.startswith(f"{part}_")}, key=natural_key)]
-    _check_folds(expected, units, folds, parts)
+    units = fold_units(subjects, folds)
+    fault = subjects_fault(expected, units, folds)
+    if fault:
+        raise IngestError(fault)
     report = _report(root, joined, reports, dropped, protocol, folds, units)
     if listed is not None:
         report["samples"] = {**listed.describe(), "left_out": left_out, "faults": faults}
@@ -105,25 +108,6 @@ def _check_listed(faults: list[dict], reports: dict[str, dict]) -> None:
             f"{len(faults)} clip(s) of the published sample list not found as listed (set ingest.on_error: skip "
             f"to leave them out and record why):\n{listing}{more}",
         )
-
-
-def _check_folds(expected: list[str], units: list[str], folds: str, parts: list[str]) -> None:
-    if folds == "subject":
-        if list(expected) != units:
-            raise IngestError(
-                "the LOSO subject list in params.yaml (dataset.subjects) does not match the parts' data.\n"
-                f"  params: {list(expected)}\n  data:   {units}\n"
-                "Set it to the data's list:\n  subjects: [" + ", ".join(units) + "]"
-            )
-        return
-    unknown = [name for name in expected if name not in units]
-    if unknown or not expected:
-        raise IngestError(
-            f"dataset.subjects names the test data set of each fold (dataset.folds: dataset); {unknown or expected} "
-            f"is not a part with clips ({units}): set it to some of them, e.g. subjects: [{units[-1]}]"
-        )
-    if set(expected) == set(units) and len(units) == 1:
-        raise IngestError(f"dataset.subjects {expected}: the only part with clips; a fold needs another to train on")
 
 
 def _report(

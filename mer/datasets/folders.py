@@ -1,16 +1,10 @@
-"""Where a release keeps its frames: the subject-folder search below `dataset.root`, and the
-row-to-clip step of the formats whose clip frames all sit in one folder (CASME II, SAMM, MMEW)."""
+"""Where a release keeps its frames: the subject-folder search below `dataset.root`."""
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-
-from mer.datasets import frames
-from mer.datasets.keyframes import Repair, row_key_frames
-from mer.datasets.records import Clip, Row, selected_clip
 
 SEARCH_DEPTH = 3  # levels below dataset.root searched for the subject folders
 SEARCH_FOLDERS = 2000  # folders looked at, at most: the search stops before it lists frame files at scale
@@ -42,35 +36,6 @@ def folder_names(cells: Iterable[object], name: Callable[[object], str]) -> set[
         except ValueError:
             continue
     return names
-
-
-def clip_in_folder(
-    row: Row,
-    cols: Mapping[str, str],
-    repair: Repair,
-    margin: int,
-    subject: str,
-    clip: str,
-    emotion: str,
-    root: Path,
-    parts: tuple[str, ...],
-    pattern: re.Pattern[str],
-) -> Clip:
-    """The clip of `row` whose frames sit in `root`/`parts`, named by `pattern`: key frames checked
-    first, then the frames around them selected."""
-    keys = row_key_frames(row.cells, cols, repair)
-    folder = frames.inside(root, *parts)
-    available = frames.list_frames(folder, pattern)
-    sel = frames.select(
-        available,
-        keys.onset,
-        keys.apex,
-        keys.offset,
-        margin,
-        where=str(folder),
-        clamp_offset="offset_invalid" in keys.repairs,
-    )
-    return selected_clip(row, subject, clip, emotion, sel, available, keys.repairs)
 
 
 def _subfolders(folder: Path) -> list[str]:

@@ -18,9 +18,25 @@ import pandas as pd
 
 from mer.datasets import frames
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair, row_key_frames
+from mer.datasets.readers import ReaderSpec
 from mer.datasets.records import Clip, IngestError, ReadResult, Row, read_rows, selected_clip
 from mer.datasets.tables import cell_text, column, load_table
 
+SPEC = ReaderSpec(
+    format="csv",
+    folders="frames_dir of each manifest row",
+    frames="frame_pattern of each manifest row",
+    columns={
+        "subject": ("subject",),
+        "clip": ("clip",),
+        "onset": ("onset",),
+        "apex": ("apex",),
+        "offset": ("offset",),
+        "emotion": ("label", "emotion"),
+        "frames_dir": ("frames_dir",),
+        "frame_pattern": ("frame_pattern",),
+    },
+)
 INTEGER_SPEC = re.compile(r"(?:0\d+)?d?")  # '', 'd', '05d', '05': digits only, never spaces or signs
 
 
@@ -43,17 +59,8 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
     """Read the manifest at `labels` and resolve every row's frames under `root`."""
     root, labels = Path(root), Path(labels)
     table = load_table(labels)
-    cols = {
-        "subject": column(table, labels, "subject"),
-        "clip": column(table, labels, "clip"),
-        "onset": column(table, labels, "onset"),
-        "apex": column(table, labels, "apex"),
-        "offset": column(table, labels, "offset"),
-        "emotion": column(table, labels, "label", "emotion"),
-        "frames_dir": column(table, labels, "frames_dir"),
-        "frame_pattern": column(table, labels, "frame_pattern"),
-        **_depth_columns(table, labels),
-    }
+    cols = {role: column(table, labels, *names) for role, names in SPEC.columns.items()}
+    cols |= _depth_columns(table, labels)
 
     def read_row(row: Row, result: ReadResult) -> Clip:
         cells = row.cells
@@ -67,15 +74,7 @@ def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, 
         depth = _frames(root, cells, cols, "depth_dir", "depth_pattern") if _has_depth(cells, cols) else None
         available = color if depth is None else color.keys() & depth.keys()
         where = str(root / cell_text(cells[cols["frames_dir"]])) + ("" if depth is None else " (colour and depth)")
-        sel = frames.select(
-            available,
-            keys.onset,
-            keys.apex,
-            keys.offset,
-            margin,
-            where=where,
-            clamp_offset="offset_invalid" in keys.repairs,
-        )
+        sel = keys.select(available, margin, where=where)
         emotion = cell_text(cells[cols["emotion"]])
         return selected_clip(row, subject, clip_name, emotion, sel, color, keys.repairs, depth)
 

@@ -17,11 +17,12 @@ always rejected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 
 import pandas as pd
 
+from mer.datasets import frames
 from mer.datasets.tables import cell_text, parse_apex, parse_frame
 
 CHOICES = {
@@ -62,6 +63,22 @@ class KeyFrames:
     apex: int
     offset: int
     repairs: tuple[str, ...] = ()  # rule names applied, "erratum" first when a correction changed the row
+
+    def select(
+        self, available: Collection[int], margin: int, where: str, nearest: bool = False
+    ) -> frames.FrameSelection:
+        """The frames kept around these key frames (mer.datasets.frames.select); an offset the `offset_invalid`
+        rule guessed past the last frame on disk becomes that last frame."""
+        return frames.select(
+            available,
+            self.onset,
+            self.apex,
+            self.offset,
+            margin,
+            nearest=nearest,
+            where=where,
+            clamp_offset="offset_invalid" in self.repairs,
+        )
 
 
 def key_frames(

@@ -11,12 +11,25 @@ import os
 import re
 from pathlib import Path
 
-from mer.datasets import errata
-from mer.datasets.folders import clip_in_folder, folder_names, locate_root
+from mer.datasets.coding import open_table, read_clip_folders
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
-from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table, require_dataset
+from mer.datasets.readers import ReaderSpec
+from mer.datasets.records import ReadResult
+from mer.datasets.tables import cell_text
 
+SPEC = ReaderSpec(
+    format="mmew",
+    folders="one folder per emotion (happiness, surprise, ...)",
+    frames="<n>.jpg, n from 1",
+    columns={
+        "subject": ("Subject",),
+        "clip": ("Filename",),
+        "onset": ("OnsetFrame", "Onset"),
+        "apex": ("ApexFrame", "Apex"),
+        "offset": ("OffsetFrame", "Offset"),
+        "emotion": ("Estimated Emotion", "Emotion"),
+    },
+)
 FRAME_PATTERN = re.compile(r"(\d+)\.jpg", re.IGNORECASE)
 SUBJECT_PATTERN = re.compile(r"S?(\d+)(?:\.0)?", re.IGNORECASE)
 
@@ -40,41 +53,14 @@ def emotion_folders(root: Path) -> dict[str, str]:
 
 def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read the label table at `labels` and resolve every row's frames under `root`."""
-    root, labels = Path(root), Path(labels)
-    table = load_table(labels)
-    require_dataset(table, labels, "mmew")
-    cols = {
-        "subject": column(table, labels, "Subject"),
-        "clip": column(table, labels, "Filename"),
-        "onset": column(table, labels, "OnsetFrame", "Onset"),
-        "apex": column(table, labels, "ApexFrame", "Apex"),
-        "offset": column(table, labels, "OffsetFrame", "Offset"),
-        "emotion": column(table, labels, "Estimated Emotion", "Emotion"),
-    }
-    fixes = errata.apply(table, labels, cols) if repair.errata else []
-    root = locate_root(root, folder_names(table[cols["emotion"]], cell_text))
-    folders = emotion_folders(root)
-
-    def read_row(row: Row, result: ReadResult) -> Clip:
-        cells = row.cells
-        clip_name = row.sample_id = cell_text(cells[cols["clip"]])
-        emotion = cell_text(cells[cols["emotion"]])
-        subject = subject_id(cells[cols["subject"]])
-        row.sample_id = f"{subject}/{clip_name}"
-        result.subjects.add(subject)
-        if not clip_name or not emotion:
-            raise ValueError("filename or emotion is empty")
-        return clip_in_folder(
-            row,
-            cols,
-            repair,
-            margin,
-            subject,
-            clip_name,
-            emotion,
-            root,
-            (folders.get(emotion.lower(), emotion), clip_name),
-            FRAME_PATTERN,
-        )
-
-    return read_rows(table, labels, read_row, fixes, root)
+    coding = open_table(SPEC, root, labels, repair, top="emotion")
+    folders = emotion_folders(coding.root)
+    return read_clip_folders(
+        coding,
+        repair,
+        margin,
+        subject_id,
+        top=lambda _, emotion: folders.get(emotion.lower(), emotion),
+        pattern=lambda _: FRAME_PATTERN,
+        required=("clip", "emotion"),
+    )

@@ -28,10 +28,17 @@ import numpy as np
 import pandas as pd
 
 from mer.datasets.keyframes import Repair
+from mer.datasets.readers import ReaderSpec
 from mer.datasets.records import Clip, IngestError, ReadResult, Row, read_rows
+from mer.datasets.subjects import fold_unit
 from mer.datasets.tables import cell_text, column, load_table
 
-LABELS: frozenset[str] = frozenset()  # no release vocabulary: a label the protocol does not map is rejected
+SPEC = ReaderSpec(
+    format="precomputed",
+    folders="none: one file per row, under dataset.root",
+    frames="dataset.table.file of each row",
+    labels=frozenset(),  # no release vocabulary: a label the protocol does not map is rejected
+)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NEEDED = ("subject", "clip", "label", "file", "size", "channels")
 
@@ -57,7 +64,7 @@ def read(
         if not subject or not clip:
             raise ValueError("subject or clip is empty")
         part = cell_text(cells[cols["part"]]) if "part" in cols else ""
-        unit = f"{part}_{subject}" if part else subject
+        unit = fold_unit(part, subject) if part else subject
         row.sample_id = f"{part}/{subject}/{clip}" if part else f"{subject}/{clip}"
         result.subjects.add(unit)
         path = root / name_of(cells)

@@ -9,19 +9,32 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mer.datasets import errata
-from mer.datasets.folders import clip_in_folder, folder_names, locate_root
+from mer.datasets.coding import open_table, read_clip_folders
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair
-from mer.datasets.records import Clip, ReadResult, Row, read_rows
-from mer.datasets.tables import cell_text, column, load_table, parse_frame, require_dataset
+from mer.datasets.readers import ReaderSpec
+from mer.datasets.records import ReadResult
+from mer.datasets.tables import parse_frame
 
-SHEET = "MICRO_ONLY"  # v2's sheet of micro-expressions; a table with one sheet is read as it is
-# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
-LABELS = frozenset({"anger", "contempt", "disgust", "fear", "happiness", "other", "others", "sadness", "surprise"})
+SPEC = ReaderSpec(
+    format="samm",
+    folders="006 .. 037 (Subject zero-padded to 3 digits)",
+    frames="<subject>_<5-digit frame>.jpg, e.g. 006_05562.jpg",
+    labels=frozenset({"anger", "contempt", "disgust", "fear", "happiness", "other", "others", "sadness", "surprise"}),
+    columns={
+        "subject": ("Subject",),
+        "clip": ("Filename",),
+        "onset": ("Onset Frame",),
+        "apex": ("Apex Frame",),
+        "offset": ("Offset Frame",),
+        "emotion": ("Estimated Emotion", "Emotion"),
+    },
+    sheets=("MICRO_ONLY", 0),  # v2's sheet of micro-expressions; a table with one sheet is read as it is
+)
 
 
-def subject_folder(subject: int) -> str:
-    return f"{subject:03d}"
+def subject_folder(cell: object) -> str:
+    """`006` for a Subject cell holding 6."""
+    return f"{parse_frame(cell, 'subject'):03d}"
 
 
 def frame_pattern(subject: str) -> re.Pattern[str]:
@@ -31,39 +44,13 @@ def frame_pattern(subject: str) -> re.Pattern[str]:
 
 def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:
     """Read the FACS code table at `labels` and resolve every row's frames under `root`."""
-    root, labels = Path(root), Path(labels)
-    table = load_table(labels, sheets=(SHEET, 0))
-    require_dataset(table, labels, "samm")
-    cols = {
-        "subject": column(table, labels, "Subject"),
-        "clip": column(table, labels, "Filename"),
-        "onset": column(table, labels, "Onset Frame"),
-        "apex": column(table, labels, "Apex Frame"),
-        "offset": column(table, labels, "Offset Frame"),
-        "emotion": column(table, labels, "Estimated Emotion", "Emotion"),
-    }
-    fixes = errata.apply(table, labels, cols) if repair.errata else []
-    root = locate_root(root, folder_names(table[cols["subject"]], lambda c: subject_folder(parse_frame(c, "subject"))))
-
-    def read_row(row: Row, result: ReadResult) -> Clip:
-        cells = row.cells
-        clip_name = row.sample_id = cell_text(cells[cols["clip"]])
-        subject = subject_folder(parse_frame(cells[cols["subject"]], "subject"))
-        row.sample_id = f"{subject}/{clip_name}"
-        result.subjects.add(subject)
-        if not clip_name:
-            raise ValueError("filename is empty")
-        return clip_in_folder(
-            row,
-            cols,
-            repair,
-            margin,
-            subject,
-            clip_name,
-            cell_text(cells[cols["emotion"]]),
-            root,
-            (subject, clip_name),
-            frame_pattern(subject),
-        )
-
-    return read_rows(table, labels, read_row, fixes, root)
+    coding = open_table(SPEC, root, labels, repair, folder=subject_folder)
+    return read_clip_folders(
+        coding,
+        repair,
+        margin,
+        subject_folder,
+        top=lambda subject, _: subject,
+        pattern=frame_pattern,
+        required=("clip",),
+    )

@@ -19,14 +19,20 @@ import pandas as pd
 from mer.datasets import frames
 from mer.datasets.folders import locate_root
 from mer.datasets.keyframes import DEFAULT_REPAIR, Repair, key_frames
+from mer.datasets.readers import ReaderSpec
 from mer.datasets.records import Clip, IngestError, ReadResult, Rejection, Row, selected_clip
 
+SPEC = ReaderSpec(
+    format="smic",
+    folders="s1 .. s20, each micro/<emotion>/<clip>",
+    frames="image<n>.bmp",
+    labels=frozenset({"positive", "negative", "surprise"}),
+    table=False,
+)
 FRAME_PATTERN = re.compile(r"(?:reg_)?image(\d+)\.(?:bmp|jpg|png)", re.IGNORECASE)
 SUBJECT_PATTERN = re.compile(r"s(\d+)", re.IGNORECASE)
 SUBJECT_NAMES = [f"s{i}" for i in range(1, 41)] + [f"s{i:02d}" for i in range(1, 10)]
 MICRO = "micro"
-# The emotion labels of the release (lower-cased): ingest rejects any other as a typo.
-LABELS = frozenset({"positive", "negative", "surprise"})
 
 
 def read(root: str | Path, labels: str | Path, repair: Repair = DEFAULT_REPAIR, margin: int = 4) -> ReadResult:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mer.cli import main
-from mer.datasets import check
+from mer.datasets import casme2, check
 from tests.datasets import fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def test_unpadded_subject_folders_are_named(tmp_path: Path) -> None:
     problem = only_problem(check.check(casme2_params(layout)))
     assert problem.what == "subject folder naming"
     assert "4 rows name folders that do not exist" in problem.found and "['sub1', 'sub10', 'sub2']" in problem.found
-    assert problem.expected == check.FOLDERS["casme2"][0]
+    assert problem.expected == casme2.SPEC.folders
     assert "sub01 <- sub1, sub02 <- sub2)" in problem.fix and "<- sub10" not in problem.fix
 
 
@@ -131,7 +131,7 @@ def test_frame_file_naming(tmp_path: Path) -> None:
     for frame in layout.root.rglob("img*.jpg"):
         frame.rename(frame.with_name(frame.name.replace("img", "frame_")))
     problem = only_problem(check.check(casme2_params(layout)))
-    assert problem.what == "frame file naming" and problem.expected == check.FOLDERS["casme2"][1]
+    assert problem.what == "frame file naming" and problem.expected == casme2.SPEC.frames
     assert "5 rows find no file named as expected" in problem.found and "frame_" in problem.found
 
 
@@ -206,6 +206,21 @@ def test_a_composite_is_checked_part_by_part_and_its_fold_list_as_ingest_joins_i
 
     fixed = check.check(megc_params(tmp_path / "again", subjects="[" + ",".join(expected) + "]"))
     assert fixed.ok and fixed.subjects == expected
+
+
+def test_a_composite_by_data_set_is_checked_as_ingest_joins_it(tmp_path: Path) -> None:
+    """dataset.folds: dataset (casme2_to_samm): dataset.subjects names the parts each fold tests on."""
+    layouts = {"casme2": fixtures.casme2(tmp_path / "c"), "samm": fixtures.samm_release(tmp_path / "m")}
+    overrides = [
+        f"dataset.parts.{part}.{key}='{path}'"
+        for part, layout in layouts.items()
+        for key, path in (("root", layout.root), ("labels", layout.labels))
+    ]
+    result = check.check(check.load(ROOT / "params.yaml", CONF, ["dataset=casme2_to_samm", *overrides]))
+    assert result.ok and result.subjects == ["casme2", "samm"], [p.what for p in result.problems]
+    wrong = ["dataset=casme2_to_samm", *overrides, "dataset.subjects=[smic]"]
+    problem = only_problem(check.check(check.load(ROOT / "params.yaml", CONF, wrong)))
+    assert problem.what == "LOSO subject list" and "['smic'] is not a part with clips" in problem.fix
 
 
 def published_params(layouts: dict[str, fixtures.Layout], *extra: str) -> dict:

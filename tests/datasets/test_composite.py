@@ -55,7 +55,7 @@ def test_join_prefixes_ids_maps_classes_and_reports_each_part(tmp_path):
 
 def test_fold_lists_are_checked_with_the_fix(tmp_path):
     root = _parts(tmp_path)
-    with pytest.raises(IngestError, match=r"subjects: \[casme2_sub01, casme2_sub02, casme2_sub10, smic_s1,"):
+    with pytest.raises(IngestError, match=r'subjects: \["casme2_sub01", "casme2_sub02", "casme2_sub10", "smic_s1",'):
         composite.join(root, ["casme2", "smic"], MEGC, "subject", ["casme2_sub01"])
     table, report = composite.join(root, ["casme2", "smic"], MEGC, "dataset", ["smic"])
     assert report["subjects"] == ["casme2", "smic"] and set(table.subject) == {"casme2", "smic"}
