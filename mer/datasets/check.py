@@ -185,7 +185,7 @@ def _check_one(data: dict, params: dict) -> Check:
         return result
     repair, margin = Repair.from_params(options), options["margin_frames"]
     try:
-        read = read_dataset(fmt, root, labels, repair, margin)
+        read = read_dataset(fmt, root, labels, repair, margin, data.get("table"))
     except IngestError as exc:
         result.problems.append(_table_unreadable(str(exc), fmt))
         return result
@@ -201,7 +201,9 @@ def _check_one(data: dict, params: dict) -> Check:
         return result
     protocol = Protocol.from_params(data["protocol"], params["protocols"])
     try:
-        done = ingest(fmt, root, labels, protocol, repair=repair, margin=margin, on_error="skip")
+        done = ingest(
+            fmt, root, labels, protocol, repair=repair, margin=margin, on_error="skip", table=data.get("table")
+        )
     except IngestError as exc:
         result.problems.append(
             Problem(

@@ -306,3 +306,15 @@ def test_the_readme_casme3_form_composes_through_dvcs_own_hydra_call(tmp_path: P
         compose_and_dump(
             out, str(CONF), None, "config", str(tmp_path), ["dataset=casme3_4class", f"dataset.labels={path}"]
         )
+
+
+def test_precomputed_inputs_are_checked_with_their_table_options(tmp_path: Path) -> None:
+    """check-data passes dataset.table to the reader as ingest does (it once called the reader without it)."""
+    layout = fixtures.htnet_flow(tmp_path)
+    subjects = "[casme2_sub01,casme2_sub02,samm_006,samm_007,smic_s01,smic_s02]"
+    result = check.check(params("megc2019_flow", layout, f"dataset.subjects={subjects}"))
+    assert result.ok, [p.what for p in result.problems]
+    assert result.subjects == ["casme2_sub01", "casme2_sub02", "samm_006", "samm_007", "smic_s01", "smic_s02"]
+    broken = fixtures.htnet_flow(tmp_path / "broken", faults=["missing_file"])
+    problems = check.check(params("megc2019_flow", broken, f"dataset.subjects={subjects}")).problems
+    assert problems and "sub01_EP00_01f .png" in " ".join(f"{p.what} {p.found}" for p in problems)
