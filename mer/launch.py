@@ -24,7 +24,8 @@ see the setting the folds ran with, so the run-cache never hands one setting's r
 and `dvc repro` at the same setting gives byte-identical folds.
 
 A failed fold is shown with its command and log; the others finish and are restored here, so a
-rerun runs only what is still stale. The workspace is written only by DVC here.
+rerun runs only what is still stale. The workspace is written only by DVC here, but for
+`train.threads` in params.yaml (the budget, above).
 """
 
 from __future__ import annotations
