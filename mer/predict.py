@@ -54,6 +54,7 @@ class Run:
     kind: str
     size: int
     precision: str
+    threads: int | str  # the folds' thread count (curves.json; `auto` for folds that did not record it)
 
 
 def read_clip(path: str | Path) -> Clip:
@@ -102,6 +103,7 @@ def load_run(params: dict, landmarks: str | Path, folds: str | Path, names: list
         kind=first["input"]["kind"],
         size=int(first["input"]["size"]),
         precision=first["precision"],
+        threads=first.get("threads", "auto"),
     )
 
 
@@ -206,14 +208,22 @@ def load_model(path: str | Path, run: Run) -> Any:
     return model
 
 
-def probabilities(models: dict[str, Any], motion: Any, onset: Any, precision: str) -> dict[str, np.ndarray]:
-    """Each model's class probabilities (C,), evaluated as training evaluates (eval mode, same precision)."""
+def probabilities(
+    models: dict[str, Any], motion: Any, onset: Any, precision: str, threads: int | str = "auto"
+) -> dict[str, np.ndarray]:
+    """Each model's class probabilities (C,), evaluated as training evaluates (eval mode, same precision and
+    thread count)."""
     from mer.training import loop
+    from mer.training.device import choose
 
-    device = loop.select_device()
+    try:
+        device = choose(precision, threads)
+    except ValueError:
+        raise PredictError(
+            f"the models were trained in {precision}, which needs a CUDA device, and torch sees none here"
+        ) from None
     return {
-        name: loop.predict(model.to(device), motion, onset, device, precision)[0].numpy()
-        for name, model in models.items()
+        name: loop.predict(model.to(device.device), motion, onset, device)[0].numpy() for name, model in models.items()
     }
 
 
@@ -277,7 +287,7 @@ def predict(args: argparse.Namespace) -> dict[str, Any]:
     )
     motion, onset = model_inputs(onset_crop, apex_crop, run_.kind, run_.size)
     per_model = probabilities(
-        {name: load_model(path, run_) for name, path in paths.items()}, motion, onset, run_.precision
+        {name: load_model(path, run_) for name, path in paths.items()}, motion, onset, run_.precision, run_.threads
     )
     mean = np.mean(list(per_model.values()), axis=0)
     return {

@@ -24,6 +24,7 @@ from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
 from mer.models import MMNet
 from mer.training import inputs
+from mer.training.device import choose
 from mer.training.loop import build
 
 
@@ -46,6 +47,8 @@ def main() -> None:
     if model_p["name"] != "mmnet":
         _without_maps(args, model_p["name"])
         return
+    device = choose("fp32", params["train"]["threads"])  # the maps in fp32, on the folds' thread count
+    print(f"attention: {device}")
     cache = Cache(args.cache)
     norm = store.read_normalised(args.normalised)
     landmarks = norm.landmarks[[norm.index()[s] for s in cache.sample_ids]]
@@ -62,7 +65,8 @@ def main() -> None:
         if not path.is_file():
             sys.exit(f"attention: {path} is missing: the fold of {subject} has not been trained (dvc repro)")
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        _, found = attention.attention_maps(model, inputs.motion(batch, kind), batch.onset)
+        on = device.device
+        _, found = attention.attention_maps(model.to(on), inputs.motion(batch, kind).to(on), batch.onset.to(on))
         for block, part in zip(maps, found, strict=True):
             block.append(part)
         order.extend(test_idx.tolist())

@@ -36,8 +36,8 @@ from mer.cache import Cache
 from mer.models import build_model, model_options
 from mer.training import inputs
 from mer.training.augment import Augment, training_inputs
+from mer.training.device import PRECISIONS, Device, choose, resolve_threads
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OPTIMISERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}  # adam: L2 weight decay, as MEB's baselines
 EVAL_BATCH = 64
 MEMORY_FORMAT = torch.channels_last  # on every device: 1.2x a CPU step too (benchmarks/README.md)
@@ -55,9 +55,9 @@ class TrainConfig:
     seed: int = 0
     class_weights: str | list[float] = "none"  # none | inverse_frequency | one weight per class
     validation_subjects: int = 0  # 0: keep the final epoch; n: choose the epoch on n held-out subjects
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see resolve_precision)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see mer.training.device.resolve_precision)
     grad_checkpointing: bool = False  # recompute activations in backward: less memory, slower step
-    threads: int | str = "auto"  # intra-op CPU threads: auto (torch's default, one per core) or a number
+    threads: int | str = "auto"  # intra-op CPU threads: auto (every core of the machine) or a number
     augment: Augment = field(default_factory=Augment)
 
     @classmethod
@@ -68,8 +68,7 @@ class TrainConfig:
         config = cls(**params, augment=augment)
         if config.precision not in PRECISIONS:
             raise ValueError(f"train.precision must be one of {PRECISIONS}, got {config.precision!r}")
-        if config.threads != "auto" and not (isinstance(config.threads, int) and config.threads > 0):
-            raise ValueError(f"train.threads must be 'auto' or a positive number, got {config.threads!r}")
+        resolve_threads(config.threads)  # raises on a bad value
         if config.optimizer not in OPTIMISERS:
             raise ValueError(f"train.optimizer must be one of {tuple(OPTIMISERS)}, got {config.optimizer!r}")
         return config
@@ -124,7 +123,7 @@ class _Evaluation:
     onset: Tensor
     labels: Tensor
 
-    def __init__(self, frames: inputs.FoldFrames, labels: np.ndarray, kind: str, device: torch.device) -> None:
+    def __init__(self, frames: inputs.FoldFrames, labels: np.ndarray, kind: str, device: Device) -> None:
         batch = inputs.select(frames, torch.arange(len(frames)))
         self.motion, self.onset = _to(inputs.motion(batch, kind), device), _to(batch.onset, device)  # copied once
         self.labels = torch.as_tensor(labels, dtype=torch.long)
@@ -139,32 +138,6 @@ class _Evaluation:
             f"{prefix}_acc": (pred == self.labels).float().mean().item(),
             f"{prefix}_pred": pred.tolist(),
         }
-
-
-def select_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware; elsewhere bf16 autocast would run emulated in software."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """The precision a run uses: `auto` is bf16 autocast where `device` has native bf16, fp16 AMP on
-    other CUDA devices, fp32 elsewhere. The resolved value is recorded in curves.json."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError(
-            "train.precision fp16 needs a CUDA device (CPU autocast has no fp16 GradScaler path); "
-            "use bf16, fp32 or auto"
-        )
-    if precision != "auto":
-        return precision
-    if native_bf16(device):
-        return "bf16"
-    return "fp16" if device.type == "cuda" else "fp32"
 
 
 def train_fold(
@@ -183,11 +156,8 @@ def train_fold(
     `flow`: the flow stage's file (mer.flow), needed for input kind `flow` only.
     `on_epoch`: called with each epoch's record as it ends (live logging, mer.training.live).
     """
-    device = select_device()
-    precision = resolve_precision(config.precision, device)
-    if config.threads != "auto":  # for the process (a fold is one): a small model's ops are too short to share
-        torch.set_num_threads(int(config.threads))
-    _seed(config.seed, device)
+    device = choose(config.precision, config.threads)  # for the process: a fold is one
+    _seed(config.seed, device.device)
     train_idx, test_idx = (np.arange(len(cache)), np.arange(0)) if subject == FINAL else cache.fold(subject)
     train_idx, val_idx = validation_split(cache, train_idx, config.validation_subjects, config.seed)
     kind, num_classes = input_config.kind, len(cache.classes)
@@ -197,22 +167,22 @@ def train_fold(
     test = _Evaluation(load(test_idx), cache.labels[test_idx], kind, device) if len(test_idx) else None
     val = _Evaluation(load(val_idx), cache.labels[val_idx], kind, device) if len(val_idx) else None
 
-    model = build(model_name, options, num_classes, kind, input_config.size, cache).to(device)
+    model = build(model_name, options, num_classes, kind, input_config.size, cache).to(device.device)
     model = model.to(memory_format=MEMORY_FORMAT)
     model.set_grad_checkpointing(config.grad_checkpointing)  # type: ignore[operator]  # nn.Module.__getattr__ is typed Tensor | Module
     optimiser = OPTIMISERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.gamma)
     weights = class_weights(cache.labels[train_idx], num_classes, config.class_weights)
-    criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device.device))
+    scaler = torch.amp.GradScaler(device.device.type, enabled=device.precision == "fp16")
     generator = torch.Generator().manual_seed(config.seed)
-    run = functools.partial(predict, model, device=device, precision=precision)
+    run = functools.partial(predict, model, device=device)
 
     k, n = (1, 1) if subject == FINAL else fold_position(cache, subject)
     log(
         f"fold {k}/{n} {subject}: {config.epochs} epochs on {len(train_frames)} training clips, "
         f"{len(val_idx)} validation, {len(test_idx)} test "
-        f"({device.type}, {precision}, {torch.get_num_threads()} threads)"
+        f"({device})"
     )
     began = time.perf_counter()
     epochs: list[dict[str, Any]] = []
@@ -224,8 +194,8 @@ def train_fold(
         train_loss, train_acc = 0.0, 0.0
         for rows in _batches(len(train_frames), config.batch_size, generator):
             motion, onset = training_inputs(train_frames, rows, kind, config.augment, generator)
-            labels = train_labels[rows].to(device)
-            with _autocast(device, precision):
+            labels = train_labels[rows].to(device.device)
+            with _autocast(device):
                 logits = model(_to(motion, device), _to(onset, device))
                 loss = criterion(logits.float(), labels)
             optimiser.zero_grad(set_to_none=True)
@@ -281,7 +251,6 @@ def train_fold(
         epochs,
         selected["epoch"],
         device,
-        precision,
     )
     curves["class_weights"] = None if weights is None else weights.tolist()
     curves["diverged"] = diverged(epochs)
@@ -356,27 +325,27 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor
     return batches
 
 
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
+def _autocast(device: Device) -> contextlib.AbstractContextManager:
+    if device.precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    return torch.autocast(device.device.type, dtype=torch.bfloat16 if device.precision == "bf16" else torch.float16)
 
 
-def _to(x: Tensor, device: torch.device) -> Tensor:
-    """`x` on `device` in the model's memory format. A host tensor bound for a GPU goes through pinned memory,
-    so the copy is asynchronous and the CPU draws the next batch while the GPU computes."""
-    if device.type == "cuda" and x.device.type == "cpu":
+def _to(x: Tensor, device: Device) -> Tensor:
+    """`x` on `device` in the model's memory format. With `pin_memory` (a GPU) a host tensor goes through pinned
+    memory, so the copy is asynchronous and the CPU draws the next batch while the GPU computes."""
+    if device.pin_memory and x.device.type == "cpu":
         x = x.pin_memory()
-    return x.to(device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
+    return x.to(device.device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.device, precision: str) -> Tensor:
+def predict(model: nn.Module, motion: Tensor, onset: Tensor, device: Device) -> Tensor:
     """Class probabilities (n, C) on CPU, in eval mode, EVAL_BATCH clips at a time."""
     model.eval()
     probs = []
     for m, o in zip(motion.split(EVAL_BATCH), onset.split(EVAL_BATCH), strict=True):
-        with _autocast(device, precision):
+        with _autocast(device):
             logits = model(_to(m, device), _to(o, device))
         probs.append(logits.float().softmax(1).cpu())
     return torch.cat(probs)
@@ -408,8 +377,7 @@ def _curves(
     config: TrainConfig,
     epochs: list[dict],
     selected_epoch: int,
-    device: torch.device,
-    precision: str,
+    device: Device,
 ) -> dict[str, Any]:
     best = max(epochs, key=lambda e: e["test_acc"]) if len(test_idx) else None
     ids = lambda idx: [cache.sample_ids[i] for i in idx]  # noqa: E731
@@ -419,8 +387,9 @@ def _curves(
         "model": {"name": model_name, "options": options},
         "input": asdict(input_config),
         "train": asdict(config),
-        "device": device.type,
-        "precision": precision,
+        "device": device.device.type,
+        "precision": device.precision,
+        "threads": device.threads,
         "train_samples": ids(train_idx),
         "validation_samples": ids(val_idx),
         "test_samples": ids(test_idx),
