@@ -173,71 +173,49 @@ def train_fold(
     optimiser = OPTIMISERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.gamma)
     weights = class_weights(cache.labels[train_idx], num_classes, config.class_weights)
-    criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device.device))
-    scaler = torch.amp.GradScaler(device.device.type, enabled=device.precision == "fp16")
+    step = _Step(
+        model,
+        optimiser,
+        nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device.device)),
+        torch.amp.GradScaler(device.device.type, enabled=device.precision == "fp16"),
+        device,
+    )
     generator = torch.Generator().manual_seed(config.seed)
     run = functools.partial(predict, model, device=device)
 
     k, n = (1, 1) if subject == FINAL else fold_position(cache, subject)
     log(
         f"fold {k}/{n} {subject}: {config.epochs} epochs on {len(train_frames)} training clips, "
-        f"{len(val_idx)} validation, {len(test_idx)} test "
-        f"({device})"
+        f"{len(val_idx)} validation, {len(test_idx)} test ({device})"
     )
     began = time.perf_counter()
     epochs: list[dict[str, Any]] = []
-    selected: dict[str, Any] | None = None
+    selection = _Selection(validated=val is not None)
     bar = tqdm(range(1, config.epochs + 1), desc=f"fold {k}/{n} {subject}", unit="epoch", mininterval=1.0)
     for epoch in bar:
-        model.train()
         lr = schedule.get_last_lr()[0]
-        train_loss, train_acc = 0.0, 0.0
-        for rows in _batches(len(train_frames), config.batch_size, generator):
-            motion, onset = training_inputs(train_frames, rows, kind, config.augment, generator)
-            labels = train_labels[rows].to(device.device)
-            with _autocast(device):
-                logits = model(_to(motion, device), _to(onset, device))
-                loss = criterion(logits.float(), labels)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            train_loss += loss.item() * len(rows)
-            train_acc += (logits.argmax(1) == labels).sum().item()
+        loss, accuracy = step.epoch(train_frames, train_labels, kind, config, generator)
         schedule.step()
-        record = {
-            "epoch": epoch,
-            "lr": lr,
-            "train_loss": train_loss / len(train_frames),
-            "train_acc": train_acc / len(train_frames),
-        }
-        if val is not None:
-            record.update(val.score(run, "val"))
-        probs = torch.empty(0, num_classes)
-        if test is not None:
-            probs = run(test.motion, test.onset)
-            record.update(test.score(run, "test", probs))
+        record = {"epoch": epoch, "lr": lr, "train_loss": loss, "train_acc": accuracy}
+        probs = _evaluate(record, run, val, test, num_classes)
         epochs.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if val is None:  # the final epoch is kept: its state is taken once, after the loop
-            selected = {**record, "probs": probs}
-        elif selected is None or record["val_acc"] > selected["val_acc"]:
-            selected = {**record, "probs": probs, "state": _cpu_state(model)}
+        selection.consider(record, probs, model)
         bar.set_postfix_str(
             ", ".join(f"{key} {value:.3g}" for key, value in record.items() if key.endswith(("_loss", "_acc"))),
             refresh=False,
         )
     bar.close()
-    assert selected is not None, "train.epochs must be at least 1"
+    kept = selection.kept
+    assert kept is not None, "train.epochs must be at least 1"
     log(
-        f"fold {k}/{n} {subject}: kept epoch {selected['epoch']} ({'validation' if val is not None else 'final'}), "
-        + (f"test accuracy {selected['test_acc']:.3f} on {len(test_idx)} clips, " if test is not None else "")
-        + f"train loss {selected['train_loss']:.3g}, "
+        f"fold {k}/{n} {subject}: kept epoch {kept['epoch']} ({'validation' if val is not None else 'final'}), "
+        + (f"test accuracy {kept['test_acc']:.3f} on {len(test_idx)} clips, " if test is not None else "")
+        + f"train loss {kept['train_loss']:.3g}, "
         f"{time.perf_counter() - began:.0f} s"
     )
 
-    predictions = _predictions_table(cache, test_idx, selected["probs"])
     curves = _curves(
         cache,
         subject,
@@ -249,7 +227,7 @@ def train_fold(
         input_config,
         config,
         epochs,
-        selected["epoch"],
+        kept["epoch"],
         device,
     )
     curves["class_weights"] = None if weights is None else weights.tolist()
@@ -262,8 +240,75 @@ def train_fold(
         )
     if subject == FINAL:
         curves["note"] = "final model on every subject (final@all): no test subject, NOT evaluated"
-    state = selected["state"] if val is not None else _cpu_state(model)
-    return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
+    predictions = _predictions_table(cache, test_idx, kept["probs"])
+    return FoldResult(subject=subject, state_dict=selection.state(model), predictions=predictions, curves=curves)
+
+
+@dataclass
+class _Step:
+    """A fold's model with its optimiser, loss and precision; `epoch` is one pass over the training clips."""
+
+    model: nn.Module
+    optimiser: torch.optim.Optimizer
+    criterion: nn.Module
+    scaler: torch.amp.GradScaler
+    device: Device
+
+    def epoch(
+        self, frames: inputs.FoldFrames, labels: Tensor, kind: str, config: TrainConfig, generator: torch.Generator
+    ) -> tuple[float, float]:
+        """Train on every clip once, in shuffled batches; the mean training loss and accuracy over the clips."""
+        self.model.train()
+        loss_sum, correct = 0.0, 0.0
+        for rows in _batches(len(frames), config.batch_size, generator):
+            motion, onset = training_inputs(frames, rows, kind, config.augment, generator)
+            target = labels[rows].to(self.device.device)
+            with _autocast(self.device):
+                logits = self.model(_to(motion, self.device), _to(onset, self.device))
+                loss = self.criterion(logits.float(), target)
+            self.optimiser.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimiser)
+            self.scaler.update()
+            loss_sum += loss.item() * len(rows)
+            correct += (logits.argmax(1) == target).sum().item()
+        return loss_sum / len(frames), correct / len(frames)
+
+
+def _evaluate(
+    record: dict[str, Any],
+    run: Callable[[Tensor, Tensor], Tensor],
+    val: _Evaluation | None,
+    test: _Evaluation | None,
+    num_classes: int,
+) -> Tensor:
+    """Score the epoch's model on the validation and test clips into `record`; the test clips' probabilities."""
+    if val is not None:
+        record.update(val.score(run, "val"))
+    probs = torch.empty(0, num_classes)
+    if test is not None:
+        probs = run(test.motion, test.onset)
+        record.update(test.score(run, "test", probs))
+    return probs
+
+
+class _Selection:
+    """The epoch a fold keeps: the final one, or with validation subjects the best on them (never one chosen by
+    the test subject). Only a validated selection copies a state per better epoch; the final one is taken last."""
+
+    def __init__(self, validated: bool) -> None:
+        self.validated = validated
+        self.kept: dict[str, Any] | None = None
+
+    def consider(self, record: dict[str, Any], probs: Tensor, model: nn.Module) -> None:
+        if not self.validated:
+            self.kept = {**record, "probs": probs}
+        elif self.kept is None or record["val_acc"] > self.kept["val_acc"]:
+            self.kept = {**record, "probs": probs, "state": _cpu_state(model)}
+
+    def state(self, model: nn.Module) -> dict[str, Tensor]:
+        assert self.kept is not None, "consider runs once per epoch first"
+        return self.kept["state"] if self.validated else _cpu_state(model)
 
 
 def diverged(epochs: list[dict[str, Any]]) -> bool:
