@@ -171,41 +171,12 @@ def model_inputs(onset: np.ndarray, apex: np.ndarray, kind: str, size: int) -> t
 
 def load_model(path: str | Path, run: Run) -> Any:
     """The model at `path` built as the run builds it; a clear error if it is of another kind or class list."""
-    import torch
+    from mer.training import fold_model
 
-    from mer.training import inputs, loop
-
-    path = Path(path)
-    if not path.is_file():
-        raise PredictError(f"model file {path} is missing (`dvc repro` or `dvc pull` makes models/)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on a bad file
-        raise PredictError(f"{path} is not a readable model file ({type(exc).__name__}: {exc})") from None
-    model = loop.build(run.model["name"], run.model["options"], len(run.classes), run.kind, run.size)
-    expected = model.state_dict()
-    if not isinstance(state, dict) or set(state) != set(expected):
-        raise PredictError(f"{path} is not a {run.model['name']} state dict like this run's models")
-    first = next(k for k, v in expected.items() if v.dim() == 4)
-    last = [k for k, v in expected.items() if v.dim() == 2][-1]
-    if state[last].shape[0] != expected[last].shape[0]:
-        raise PredictError(
-            f"{path} predicts {state[last].shape[0]} classes, this run has {len(run.classes)} "
-            f"({', '.join(run.classes)}): a model of another class list"
-        )
-    if state[first].shape[1] != expected[first].shape[1]:
-        raise PredictError(
-            f"{path} takes {state[first].shape[1]}-channel input, this run's input kind "
-            f"{run.kind!r} gives {inputs.in_channels(run.kind)}: a model of another input kind"
-        )
-    for key, value in expected.items():
-        if state[key].shape != value.shape:
-            raise PredictError(
-                f"{path} does not fit this run's {run.model['name']} {run.model['options']} at "
-                f"input size {run.size}: {key} is {tuple(state[key].shape)}, expected {tuple(value.shape)}"
-            )
-    model.load_state_dict(state)
-    return model
+        return fold_model.load(path, run.model["name"], run.model["options"], run.classes, run.kind, run.size)
+    except fold_model.ModelFileError as exc:
+        raise PredictError(str(exc)) from None
 
 
 def probabilities(

@@ -33,10 +33,10 @@ from tqdm import tqdm
 
 from mer import flow as flows
 from mer.cache import Cache
-from mer.models import build_model, model_options
 from mer.training import inputs
 from mer.training.augment import Augment, training_inputs
 from mer.training.device import PRECISIONS, Device, choose, resolve_threads
+from mer.training.fold_model import build
 
 OPTIMISERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}  # adam: L2 weight decay, as MEB's baselines
 EVAL_BATCH = 64
@@ -344,22 +344,6 @@ def _seed(seed: int, device: torch.device) -> None:
         # deterministic mode's NaN fill of every new tensor guards against reading memory no op writes, which no
         # op here does; it cost ~10% of a small model's step (STSTNet: 54 fills a step, benchmarks/README.md)
         torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
-
-
-def build(
-    name: str, options: dict[str, Any], num_classes: int, kind: str, size: int, cache: Cache | None = None
-) -> nn.Module:
-    """The model; MMNet's `input_size` follows `input.size` unless given explicitly. `cache`: for kind
-    `precomputed`, whose channels are the cache's, and which has no onset frame for MMNet's PC branch."""
-    options = dict(options)
-    if "input_size" in model_options(name):
-        options.setdefault("input_size", size)
-    if not inputs.input_kind(kind).frames and name == "mmnet" and options.get("use_pc", True):
-        raise ValueError(
-            "model mmnet reads the onset frame (its PC branch), and input kind 'precomputed' has none: "
-            "use model ststnet, off_apexnet, resnet18 or resnet50, or mmnet with model.options.use_pc: false"
-        )
-    return build_model(name, num_classes, inputs.in_channels(kind, cache), **options)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
