@@ -8,7 +8,12 @@ It builds two git + DVC copies of this project with the default params (6 synthe
 without timing them, then times in one copy `dvc repro` (the folds one after another, then the report) and in the other
 `mer launch --workers 2` (Ray start, the folds as 2 tasks at a time, the head's `dvc repro`
 restoring them from the run-cache and running the report). Each copy has its own DVC cache, so
-neither finds the other's folds. It prints the figures and asserts nothing.
+neither finds the other's folds. Both run the default params as a user would: `dvc repro` at
+`train.threads: auto` (every core), `mer launch` at its thread budget (cores / workers, which it sets
+as `train.threads` in its copy). Each fold's time in the sequential run (from one "Running stage"
+line of DVC's output to the next, read as they are printed) gives the folds' summed single-fold time,
+and the launch's folds phase against that sum is its speed-up (at most --workers). It prints the
+figures and asserts nothing.
 
 Run from the repository root: ``python benchmarks/parallel.py [--workers 2]``.
 """
@@ -29,6 +34,27 @@ from common import machine
 
 PROJECT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", "stages", "mer", ".gitignore"]
+
+
+def stage_seconds(args: list[str], cwd: Path, env: dict) -> tuple[float, dict[str, float]]:
+    """Seconds `args` (a `dvc repro`) took, and each stage's seconds: from its "Running stage" line to the
+    next one (or the end), timed as the lines arrive (unbuffered)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        args, cwd=cwd, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    marks: list[tuple[str, float]] = []
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("Running stage"):
+            marks.append((line.split("'")[1], time.perf_counter()))
+    if process.wait():
+        raise RuntimeError(f"{' '.join(args)} failed:\n{''.join(lines)}")
+    end = time.perf_counter()
+    ends = [at for _, at in marks[1:]] + [end]
+    return end - start, {stage: stop - at for (stage, at), stop in zip(marks, ends, strict=True)}
 
 
 def run(args: list[str], cwd: Path, env: dict) -> tuple[float, str]:
@@ -77,7 +103,9 @@ def main() -> None:
             copies[name].mkdir()
             env_copy = {**env, "PYTHONPATH": str(copies[name])}
             build(copies[name], env_copy)
-        sequential, _ = run(["dvc", "repro"], copies["sequential"], {**env, "PYTHONPATH": str(copies["sequential"])})
+        sequential, stages = stage_seconds(
+            ["dvc", "repro"], copies["sequential"], {**env, "PYTHONPATH": str(copies["sequential"])}
+        )
         launched, out = run(
             [sys.executable, "-m", "mer", "launch", "--workers", str(args.workers)],
             copies["ray"],
@@ -90,15 +118,27 @@ def main() -> None:
     if phase is None:
         raise RuntimeError(f"mer launch printed no folds total:\n{out}")
     folds_phase = float(phase.group(1))
-    print(f"sequential dvc repro ({len(tasks)} folds + report): {sequential:.1f} s")
+    single = [seconds for stage, seconds in stages.items() if stage.startswith("train@")]
+    budget = re.search(r"thread budget: (.*)", out)
+    print(f"mer launch's thread budget: {budget.group(1) if budget else 'not printed'}")
+    print(
+        f"sequential dvc repro ({len(single)} folds + report, train.threads auto): {sequential:.1f} s; "
+        f"folds {sum(single):.1f} s (single fold mean {sum(single) / len(single):.1f} s, "
+        f"min {min(single):.1f} s, max {max(single):.1f} s)"
+    )
     print(
         f"mer launch --workers {args.workers} (Ray start + folds + head dvc repro): {launched:.1f} s; "
         f"folds phase {folds_phase:.1f} s"
     )
     print(f"ratio sequential / launch: {sequential / launched:.2f}x")
     print(
-        f"per task: {len(tasks)} tasks, mean {sum(tasks) / len(tasks):.1f} s; clone + checkout mean "
-        f"{sum(setups) / len(setups):.2f} s (max {max(setups):.2f} s)"
+        f"folds phase speed-up against the summed single-fold times: {sum(single):.1f} / {folds_phase:.1f} s = "
+        f"{sum(single) / folds_phase:.2f}x (at most {args.workers}x)"
+    )
+    print(
+        f"per task: {len(tasks)} tasks, mean {sum(tasks) / len(tasks):.1f} s "
+        f"({sum(tasks) / len(tasks) / (sum(single) / len(single)):.2f}x a single sequential fold); "
+        f"per-task overhead (clone + checkout) mean {sum(setups) / len(setups):.2f} s (max {max(setups):.2f} s)"
     )
     print(f"outside the folds phase (Ray start/stop, discovery, head dvc repro): {launched - folds_phase:.1f} s")
     print(f"after: {machine(()).splitlines()[1]}")

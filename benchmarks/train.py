@@ -58,7 +58,7 @@ from mer.cache import Cache, CacheWriter, ClipWindows
 from mer.models import build_model
 from mer.training import inputs
 from mer.training.augment import STEP, Affine, Augment, ColourJitter, training_inputs
-from mer.training.loop import native_bf16
+from mer.training.device import native_bf16
 
 CPU = torch.device("cpu")
 SUBJECT = "sub01"  # the fold measured, as `stages/train.py --subject sub01`

@@ -38,7 +38,7 @@ def attention_maps(model: MMNet, motion: torch.Tensor, onset: torch.Tensor) -> t
     parts: list[list[np.ndarray]] = [[] for _ in BLOCKS]
 
     def keep(part: list[np.ndarray]) -> Callable[..., None]:
-        return lambda _module, _inputs, output: part.append(output[1][:, 0].float().numpy())
+        return lambda _module, _inputs, output: part.append(output[1][:, 0].float().cpu().numpy())
 
     blocks = (model.layer1, model.layer2, model.layer3, model.layer4)
     hooks = [block.register_forward_hook(keep(part)) for block, part in zip(blocks, parts, strict=True)]
@@ -47,7 +47,7 @@ def attention_maps(model: MMNet, motion: torch.Tensor, onset: torch.Tensor) -> t
     finally:
         for hook in hooks:
             hook.remove()
-    return torch.cat(logits), [np.concatenate(part) for part in parts]
+    return torch.cat(logits).cpu(), [np.concatenate(part) for part in parts]
 
 
 def upsample(maps: np.ndarray, size: int) -> np.ndarray:

@@ -7,8 +7,9 @@ Per subject (the left-out one), inside its seed's folders:
   and `pred` (class indices), `prob_<class>` per class (6 decimals).
 - `<reports>/<subject>/curves.json`: `classes`, `test_labels`, `epochs` (per epoch `epoch`,
   `train_loss`, `train_acc`, `test_acc`, `test_pred`), `selected_epoch`, `selection`, `device`,
-  `precision`, the configs the fold was trained with, the sample ids of each split, and `diverged` (the final
-  epoch's training loss above the first's: mer.training.loop.diverged).
+  `precision` and `threads` (as mer.training.device resolved them), the configs the fold was trained
+  with, the sample ids of each split, and `diverged` (the final epoch's training loss above the first's:
+  mer.training.loop.diverged).
 """
 
 from __future__ import annotations

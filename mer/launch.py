@@ -10,12 +10,22 @@ runs the report. DVC decides what is stale, Ray decides where it runs.
 
 The clones get the tracked files as they are now, uncommitted edits included (`git stash
 create`), and this workspace's dvc.lock; untracked files are not carried (they are listed).
-Without --address, Ray starts locally with --workers CPUs; with it, the tasks go to that
+Without --address, Ray starts locally with --workers x threads CPUs; with it, the tasks go to that
 cluster, whose nodes must see this workspace and its DVC cache at the same paths. A task takes
 one GPU when the cluster has GPUs.
 
+Thread budget: each task asks Ray for as many CPUs as its fold runs threads (`ThreadBudget`): by
+default cores / --workers (at least 1), or --threads, or `train.threads` when that is a number. A
+fold's result depends on its thread count, so that count must be the fold's param: when
+`train.threads` says otherwise (`auto`, which means every core, or another number), launch sets
+`train.threads` in this workspace's params.yaml first, as `dvc exp run -S` would, and says so.
+The clones, their run-cache entries, the head's `dvc repro` and any later `dvc repro` then all
+see the setting the folds ran with, so the run-cache never hands one setting's result to another,
+and `dvc repro` at the same setting gives byte-identical folds.
+
 A failed fold is shown with its command and log; the others finish and are restored here, so a
-rerun runs only what is still stale. The workspace is written only by DVC here.
+rerun runs only what is still stale. The workspace is written only by DVC here, but for
+`train.threads` in params.yaml (the budget, above).
 """
 
 from __future__ import annotations
@@ -33,19 +43,81 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mer.io import atomic_path
+from mer.io import atomic_path, load_params
 
 LOG_TAIL_LINES = 40
+PARAMS = "params.yaml"  # where dvc.yaml's params come from (DVC's default file)
 LOG_DIR = Path(".dvc/tmp/mer-launch")  # inside DVC's own scratch folder, ignored by git and DVC
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, required=True, help="how many folds run at once")
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="threads per fold, set as train.threads in params.yaml; default: train.threads when it is a "
+        "number, else this machine's cores / --workers (at least 1)",
+    )
+    parser.add_argument(
         "--address",
         help="an existing Ray cluster (e.g. auto, or ray://head:10001); "
-        "default: start Ray on this machine with --workers CPUs",
+        "default: start Ray on this machine with --workers x threads CPUs",
     )
+
+
+@dataclass(frozen=True)
+class ThreadBudget:
+    """Each fold's thread count, which is also the CPUs its Ray task asks for."""
+
+    threads: int
+    workers: int
+    cores: int  # of this machine (the head); the budget's base when neither --threads nor a number is given
+    param: int | str  # train.threads in params.yaml as found
+    local: bool  # Ray on this machine (no --address)
+
+    @property
+    def sets_param(self) -> bool:
+        """Whether params.yaml must say `threads` for the folds' params to be what they run with. `auto` already
+        does when the folds run here with every core; on a cluster a node's cores are not this machine's."""
+        return self.param != self.threads and not (self.param == "auto" and self.local and self.threads == self.cores)
+
+    def __str__(self) -> str:
+        line = (
+            f"{self.workers} workers x {self.threads} thread{'s' if self.threads != 1 else ''} "
+            f"({'on ' + str(self.cores) + ' cores' if self.local else 'a task asks Ray for as many CPUs'})"
+        )
+        if self.sets_param:
+            line += (
+                f"; train.threads {self.param} -> {self.threads} in params.yaml (a fold's result depends on its "
+                f"thread count, so its params say it: folds trained at {self.param} are stale)"
+            )
+        if self.local and self.workers * self.threads > self.cores:
+            line += (
+                f"; OVERSUBSCRIBED: {self.workers * self.threads} threads on {self.cores} cores run each fold "
+                "several times slower (fewer --workers, or --threads 1)"
+            )
+        return line
+
+
+def thread_budget(param: int | str, workers: int, threads: int | None, cores: int, local: bool) -> ThreadBudget:
+    """--threads if given, else `train.threads` if it is a number, else cores / workers (at least 1)."""
+    if threads is not None and threads < 1:
+        raise SystemExit(f"mer launch: --threads must be at least 1, got {threads}")
+    if threads is None:
+        threads = param if isinstance(param, int) else max(1, cores // workers)
+    return ThreadBudget(threads, workers, cores, param, local)
+
+
+def set_threads_param(params: Path, threads: int) -> None:
+    """`train.threads: <threads>` in `params`, the rest of the file as it was (ruamel's round trip), atomically."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    data = yaml.load(params)
+    data["train"]["threads"] = threads
+    with atomic_path(params) as tmp, tmp.open("w") as out:
+        yaml.dump(data, out)
 
 
 @dataclass(frozen=True)
@@ -73,13 +145,25 @@ def run(args: argparse.Namespace) -> int:
     if not (root / "dvc.yaml").exists():
         raise SystemExit(f"mer launch: no dvc.yaml in {root}; run it from the project's root")
     folds, upstream = fold_stages(root)
+    budget = thread_budget(
+        load_params(root / PARAMS).get("train", {}).get("threads", "auto"),
+        args.workers,
+        args.threads,
+        len(os.sched_getaffinity(0)),
+        local=not args.address,
+    )
+    if folds:
+        print(f"mer launch: thread budget: {budget}", flush=True)
+        if budget.sets_param:
+            set_threads_param(root / PARAMS, budget.threads)
+            folds, upstream = fold_stages(root)
     if upstream:
         print(f"mer launch: reproducing upstream stages here first: {', '.join(upstream)}", flush=True)
         if dvc(root, "repro", *upstream).returncode:
             return 1
         folds, _ = fold_stages(root)
     if folds:
-        runs = launch(root, folds, args.workers, args.address)
+        runs = launch(root, folds, budget, args.address)
         failed = [r for r in runs if r.returncode]
         ok = [r.stage for r in runs if not r.returncode]
         if failed:
@@ -140,8 +224,9 @@ def _ancestors(graph: Any, stage: Any) -> set:
     return set(nx.descendants(graph, stage))
 
 
-def launch(root: Path, folds: list[Fold], workers: int, address: str | None) -> list[FoldRun]:
-    """Each fold's `dvc repro` as a Ray task, at most `workers` at once; one line as each starts and ends."""
+def launch(root: Path, folds: list[Fold], budget: ThreadBudget, address: str | None) -> list[FoldRun]:
+    """Each fold's `dvc repro` as a Ray task asking for `budget.threads` CPUs, at most `budget.workers` at once;
+    one line as each starts and ends."""
     import ray
     from ray.util.queue import Empty, Queue
 
@@ -153,20 +238,20 @@ def launch(root: Path, folds: list[Fold], workers: int, address: str | None) -> 
         "commit": commit,
         "lock": lock,
         "cache": cache_dir(root),
-        "threads": os.environ.get("OMP_NUM_THREADS"),
+        "threads": str(budget.threads),
         "config_local": config_local.read_text() if config_local.exists() else None,
     }
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=budget.workers * budget.threads, include_dashboard=False, log_to_driver=False)
     try:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        task = ray.remote(run_fold).options(num_cpus=1, num_gpus=gpus, max_retries=0)
+        task = ray.remote(run_fold).options(num_cpus=budget.threads, num_gpus=gpus, max_retries=0)
         events: Queue = Queue()
         print(
             f"mer launch: {len(folds)} folds on Ray ({ray.cluster_resources().get('CPU', 0):.0f} CPUs, "
-            f"{gpus} GPU per task), {workers} at once, from commit {commit[:12]}",
+            f"{budget.threads} CPU and {gpus} GPU per task), {budget.workers} at once, from commit {commit[:12]}",
             flush=True,
         )
         start = time.perf_counter()
@@ -174,7 +259,7 @@ def launch(root: Path, folds: list[Fold], workers: int, address: str | None) -> 
         running: dict[Any, Fold] = {}
         try:
             while waiting or running:
-                while waiting and len(running) < workers:
+                while waiting and len(running) < budget.workers:
                     fold = waiting.pop(0)
                     running[task.remote(fold, settings, events)] = fold
                 done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
@@ -322,8 +407,8 @@ def _interruptible(
 ) -> subprocess.CompletedProcess:
     """Run `args` in its own process group, so a cancelled task stops the stage's processes too.
 
-    Ray sets OMP_NUM_THREADS=1 in its workers; the fold gets the head's setting instead (torch's
-    default when unset), because thread count changes float sums and so the predictions."""
+    `threads`: the budget, as OMP_NUM_THREADS for what runs before the fold (DVC); the fold itself sets
+    its threads from `train.threads` (mer.training.device), which the budget made equal to it."""
     env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
     env.update({"DVC_NO_ANALYTICS": "1"} | ({"OMP_NUM_THREADS": threads} if threads else {}))
     process = subprocess.Popen(

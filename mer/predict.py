@@ -54,6 +54,7 @@ class Run:
     kind: str
     size: int
     precision: str
+    threads: int | str  # the folds' thread count (curves.json; `auto` for folds that did not record it)
 
 
 def read_clip(path: str | Path) -> Clip:
@@ -102,6 +103,7 @@ def load_run(params: dict, landmarks: str | Path, folds: str | Path, names: list
         kind=first["input"]["kind"],
         size=int(first["input"]["size"]),
         precision=first["precision"],
+        threads=first.get("threads", "auto"),
     )
 
 
@@ -169,51 +171,30 @@ def model_inputs(onset: np.ndarray, apex: np.ndarray, kind: str, size: int) -> t
 
 def load_model(path: str | Path, run: Run) -> Any:
     """The model at `path` built as the run builds it; a clear error if it is of another kind or class list."""
-    import torch
+    from mer.training import fold_model
 
-    from mer.training import inputs, loop
-
-    path = Path(path)
-    if not path.is_file():
-        raise PredictError(f"model file {path} is missing (`dvc repro` or `dvc pull` makes models/)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on a bad file
-        raise PredictError(f"{path} is not a readable model file ({type(exc).__name__}: {exc})") from None
-    model = loop.build(run.model["name"], run.model["options"], len(run.classes), run.kind, run.size)
-    expected = model.state_dict()
-    if not isinstance(state, dict) or set(state) != set(expected):
-        raise PredictError(f"{path} is not a {run.model['name']} state dict like this run's models")
-    first = next(k for k, v in expected.items() if v.dim() == 4)
-    last = [k for k, v in expected.items() if v.dim() == 2][-1]
-    if state[last].shape[0] != expected[last].shape[0]:
-        raise PredictError(
-            f"{path} predicts {state[last].shape[0]} classes, this run has {len(run.classes)} "
-            f"({', '.join(run.classes)}): a model of another class list"
-        )
-    if state[first].shape[1] != expected[first].shape[1]:
-        raise PredictError(
-            f"{path} takes {state[first].shape[1]}-channel input, this run's input kind "
-            f"{run.kind!r} gives {inputs.in_channels(run.kind)}: a model of another input kind"
-        )
-    for key, value in expected.items():
-        if state[key].shape != value.shape:
-            raise PredictError(
-                f"{path} does not fit this run's {run.model['name']} {run.model['options']} at "
-                f"input size {run.size}: {key} is {tuple(state[key].shape)}, expected {tuple(value.shape)}"
-            )
-    model.load_state_dict(state)
-    return model
+        return fold_model.load(path, run.model["name"], run.model["options"], run.classes, run.kind, run.size)
+    except fold_model.ModelFileError as exc:
+        raise PredictError(str(exc)) from None
 
 
-def probabilities(models: dict[str, Any], motion: Any, onset: Any, precision: str) -> dict[str, np.ndarray]:
-    """Each model's class probabilities (C,), evaluated as training evaluates (eval mode, same precision)."""
+def probabilities(
+    models: dict[str, Any], motion: Any, onset: Any, precision: str, threads: int | str = "auto"
+) -> dict[str, np.ndarray]:
+    """Each model's class probabilities (C,), evaluated as training evaluates (eval mode, same precision and
+    thread count)."""
     from mer.training import loop
+    from mer.training.device import choose
 
-    device = loop.select_device()
+    try:
+        device = choose(precision, threads)
+    except ValueError:
+        raise PredictError(
+            f"the models were trained in {precision}, which needs a CUDA device, and torch sees none here"
+        ) from None
     return {
-        name: loop.predict(model.to(device), motion, onset, device, precision)[0].numpy()
-        for name, model in models.items()
+        name: loop.predict(model.to(device.device), motion, onset, device)[0].numpy() for name, model in models.items()
     }
 
 
@@ -277,7 +258,7 @@ def predict(args: argparse.Namespace) -> dict[str, Any]:
     )
     motion, onset = model_inputs(onset_crop, apex_crop, run_.kind, run_.size)
     per_model = probabilities(
-        {name: load_model(path, run_) for name, path in paths.items()}, motion, onset, run_.precision
+        {name: load_model(path, run_) for name, path in paths.items()}, motion, onset, run_.precision, run_.threads
     )
     mean = np.mean(list(per_model.values()), axis=0)
     return {

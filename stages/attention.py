@@ -23,8 +23,8 @@ from mer.face import store
 from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
 from mer.models import MMNet
-from mer.training import inputs
-from mer.training.loop import build
+from mer.training import fold_model, inputs
+from mer.training.device import choose
 
 
 def main() -> None:
@@ -46,6 +46,8 @@ def main() -> None:
     if model_p["name"] != "mmnet":
         _without_maps(args, model_p["name"])
         return
+    device = choose("fp32", params["train"]["threads"])  # the maps in fp32, on the folds' thread count
+    print(f"attention: {device}")
     cache = Cache(args.cache)
     norm = store.read_normalised(args.normalised)
     landmarks = norm.landmarks[[norm.index()[s] for s in cache.sample_ids]]
@@ -56,13 +58,14 @@ def main() -> None:
         _, test_idx = cache.fold(subject)
         stored = flows.read_flows(args.motion, cache, test_idx) if inputs.input_kind(kind).reads_flow else None
         batch = inputs.select(inputs.load_frames(cache, test_idx, kind, size, stored), torch.arange(len(test_idx)))
-        model = build(model_p["name"], model_p.get("options") or {}, len(cache.classes), kind, size)
-        assert isinstance(model, MMNet)
         path = Path(args.models) / f"{subject}.pt"
-        if not path.is_file():
-            sys.exit(f"attention: {path} is missing: the fold of {subject} has not been trained (dvc repro)")
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        _, found = attention.attention_maps(model, inputs.motion(batch, kind), batch.onset)
+        try:
+            model = fold_model.load(path, model_p["name"], model_p.get("options") or {}, cache.classes, kind, size)
+        except fold_model.ModelFileError as exc:
+            sys.exit(f"attention: the fold model of {subject}: {exc}")
+        assert isinstance(model, MMNet)
+        on = device.device
+        _, found = attention.attention_maps(model.to(on), inputs.motion(batch, kind).to(on), batch.onset.to(on))
         for block, part in zip(maps, found, strict=True):
             block.append(part)
         order.extend(test_idx.tolist())

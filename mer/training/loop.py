@@ -33,11 +33,11 @@ from tqdm import tqdm
 
 from mer import flow as flows
 from mer.cache import Cache
-from mer.models import build_model, model_options
 from mer.training import inputs
 from mer.training.augment import Augment, training_inputs
+from mer.training.device import PRECISIONS, Device, choose, resolve_threads
+from mer.training.fold_model import build
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OPTIMISERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}  # adam: L2 weight decay, as MEB's baselines
 EVAL_BATCH = 64
 MEMORY_FORMAT = torch.channels_last  # on every device: 1.2x a CPU step too (benchmarks/README.md)
@@ -55,9 +55,9 @@ class TrainConfig:
     seed: int = 0
     class_weights: str | list[float] = "none"  # none | inverse_frequency | one weight per class
     validation_subjects: int = 0  # 0: keep the final epoch; n: choose the epoch on n held-out subjects
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see resolve_precision)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see mer.training.device.resolve_precision)
     grad_checkpointing: bool = False  # recompute activations in backward: less memory, slower step
-    threads: int | str = "auto"  # intra-op CPU threads: auto (torch's default, one per core) or a number
+    threads: int | str = "auto"  # intra-op CPU threads: auto (every core of the machine) or a number
     augment: Augment = field(default_factory=Augment)
 
     @classmethod
@@ -68,8 +68,7 @@ class TrainConfig:
         config = cls(**params, augment=augment)
         if config.precision not in PRECISIONS:
             raise ValueError(f"train.precision must be one of {PRECISIONS}, got {config.precision!r}")
-        if config.threads != "auto" and not (isinstance(config.threads, int) and config.threads > 0):
-            raise ValueError(f"train.threads must be 'auto' or a positive number, got {config.threads!r}")
+        resolve_threads(config.threads)  # raises on a bad value
         if config.optimizer not in OPTIMISERS:
             raise ValueError(f"train.optimizer must be one of {tuple(OPTIMISERS)}, got {config.optimizer!r}")
         return config
@@ -124,7 +123,7 @@ class _Evaluation:
     onset: Tensor
     labels: Tensor
 
-    def __init__(self, frames: inputs.FoldFrames, labels: np.ndarray, kind: str, device: torch.device) -> None:
+    def __init__(self, frames: inputs.FoldFrames, labels: np.ndarray, kind: str, device: Device) -> None:
         batch = inputs.select(frames, torch.arange(len(frames)))
         self.motion, self.onset = _to(inputs.motion(batch, kind), device), _to(batch.onset, device)  # copied once
         self.labels = torch.as_tensor(labels, dtype=torch.long)
@@ -139,32 +138,6 @@ class _Evaluation:
             f"{prefix}_acc": (pred == self.labels).float().mean().item(),
             f"{prefix}_pred": pred.tolist(),
         }
-
-
-def select_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware; elsewhere bf16 autocast would run emulated in software."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """The precision a run uses: `auto` is bf16 autocast where `device` has native bf16, fp16 AMP on
-    other CUDA devices, fp32 elsewhere. The resolved value is recorded in curves.json."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError(
-            "train.precision fp16 needs a CUDA device (CPU autocast has no fp16 GradScaler path); "
-            "use bf16, fp32 or auto"
-        )
-    if precision != "auto":
-        return precision
-    if native_bf16(device):
-        return "bf16"
-    return "fp16" if device.type == "cuda" else "fp32"
 
 
 def train_fold(
@@ -183,11 +156,8 @@ def train_fold(
     `flow`: the flow stage's file (mer.flow), needed for input kind `flow` only.
     `on_epoch`: called with each epoch's record as it ends (live logging, mer.training.live).
     """
-    device = select_device()
-    precision = resolve_precision(config.precision, device)
-    if config.threads != "auto":  # for the process (a fold is one): a small model's ops are too short to share
-        torch.set_num_threads(int(config.threads))
-    _seed(config.seed, device)
+    device = choose(config.precision, config.threads)  # for the process: a fold is one
+    _seed(config.seed, device.device)
     train_idx, test_idx = (np.arange(len(cache)), np.arange(0)) if subject == FINAL else cache.fold(subject)
     train_idx, val_idx = validation_split(cache, train_idx, config.validation_subjects, config.seed)
     kind, num_classes = input_config.kind, len(cache.classes)
@@ -197,77 +167,55 @@ def train_fold(
     test = _Evaluation(load(test_idx), cache.labels[test_idx], kind, device) if len(test_idx) else None
     val = _Evaluation(load(val_idx), cache.labels[val_idx], kind, device) if len(val_idx) else None
 
-    model = build(model_name, options, num_classes, kind, input_config.size, cache).to(device)
+    model = build(model_name, options, num_classes, kind, input_config.size, cache).to(device.device)
     model = model.to(memory_format=MEMORY_FORMAT)
     model.set_grad_checkpointing(config.grad_checkpointing)  # type: ignore[operator]  # nn.Module.__getattr__ is typed Tensor | Module
     optimiser = OPTIMISERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.gamma)
     weights = class_weights(cache.labels[train_idx], num_classes, config.class_weights)
-    criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    step = _Step(
+        model,
+        optimiser,
+        nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device.device)),
+        torch.amp.GradScaler(device.device.type, enabled=device.precision == "fp16"),
+        device,
+    )
     generator = torch.Generator().manual_seed(config.seed)
-    run = functools.partial(predict, model, device=device, precision=precision)
+    run = functools.partial(predict, model, device=device)
 
     k, n = (1, 1) if subject == FINAL else fold_position(cache, subject)
     log(
         f"fold {k}/{n} {subject}: {config.epochs} epochs on {len(train_frames)} training clips, "
-        f"{len(val_idx)} validation, {len(test_idx)} test "
-        f"({device.type}, {precision}, {torch.get_num_threads()} threads)"
+        f"{len(val_idx)} validation, {len(test_idx)} test ({device})"
     )
     began = time.perf_counter()
     epochs: list[dict[str, Any]] = []
-    selected: dict[str, Any] | None = None
+    selection = _Selection(validated=val is not None)
     bar = tqdm(range(1, config.epochs + 1), desc=f"fold {k}/{n} {subject}", unit="epoch", mininterval=1.0)
     for epoch in bar:
-        model.train()
         lr = schedule.get_last_lr()[0]
-        train_loss, train_acc = 0.0, 0.0
-        for rows in _batches(len(train_frames), config.batch_size, generator):
-            motion, onset = training_inputs(train_frames, rows, kind, config.augment, generator)
-            labels = train_labels[rows].to(device)
-            with _autocast(device, precision):
-                logits = model(_to(motion, device), _to(onset, device))
-                loss = criterion(logits.float(), labels)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            train_loss += loss.item() * len(rows)
-            train_acc += (logits.argmax(1) == labels).sum().item()
+        loss, accuracy = step.epoch(train_frames, train_labels, kind, config, generator)
         schedule.step()
-        record = {
-            "epoch": epoch,
-            "lr": lr,
-            "train_loss": train_loss / len(train_frames),
-            "train_acc": train_acc / len(train_frames),
-        }
-        if val is not None:
-            record.update(val.score(run, "val"))
-        probs = torch.empty(0, num_classes)
-        if test is not None:
-            probs = run(test.motion, test.onset)
-            record.update(test.score(run, "test", probs))
+        record = {"epoch": epoch, "lr": lr, "train_loss": loss, "train_acc": accuracy}
+        probs = _evaluate(record, run, val, test, num_classes)
         epochs.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if val is None:  # the final epoch is kept: its state is taken once, after the loop
-            selected = {**record, "probs": probs}
-        elif selected is None or record["val_acc"] > selected["val_acc"]:
-            selected = {**record, "probs": probs, "state": _cpu_state(model)}
+        selection.consider(record, probs, model)
         bar.set_postfix_str(
             ", ".join(f"{key} {value:.3g}" for key, value in record.items() if key.endswith(("_loss", "_acc"))),
             refresh=False,
         )
     bar.close()
-    assert selected is not None, "train.epochs must be at least 1"
+    kept = selection.kept
+    assert kept is not None, "train.epochs must be at least 1"
     log(
-        f"fold {k}/{n} {subject}: kept epoch {selected['epoch']} ({'validation' if val is not None else 'final'}), "
-        + (f"test accuracy {selected['test_acc']:.3f} on {len(test_idx)} clips, " if test is not None else "")
-        + f"train loss {selected['train_loss']:.3g}, "
+        f"fold {k}/{n} {subject}: kept epoch {kept['epoch']} ({'validation' if val is not None else 'final'}), "
+        + (f"test accuracy {kept['test_acc']:.3f} on {len(test_idx)} clips, " if test is not None else "")
+        + f"train loss {kept['train_loss']:.3g}, "
         f"{time.perf_counter() - began:.0f} s"
     )
 
-    predictions = _predictions_table(cache, test_idx, selected["probs"])
     curves = _curves(
         cache,
         subject,
@@ -279,9 +227,8 @@ def train_fold(
         input_config,
         config,
         epochs,
-        selected["epoch"],
+        kept["epoch"],
         device,
-        precision,
     )
     curves["class_weights"] = None if weights is None else weights.tolist()
     curves["diverged"] = diverged(epochs)
@@ -293,8 +240,75 @@ def train_fold(
         )
     if subject == FINAL:
         curves["note"] = "final model on every subject (final@all): no test subject, NOT evaluated"
-    state = selected["state"] if val is not None else _cpu_state(model)
-    return FoldResult(subject=subject, state_dict=state, predictions=predictions, curves=curves)
+    predictions = _predictions_table(cache, test_idx, kept["probs"])
+    return FoldResult(subject=subject, state_dict=selection.state(model), predictions=predictions, curves=curves)
+
+
+@dataclass
+class _Step:
+    """A fold's model with its optimiser, loss and precision; `epoch` is one pass over the training clips."""
+
+    model: nn.Module
+    optimiser: torch.optim.Optimizer
+    criterion: nn.Module
+    scaler: torch.amp.GradScaler
+    device: Device
+
+    def epoch(
+        self, frames: inputs.FoldFrames, labels: Tensor, kind: str, config: TrainConfig, generator: torch.Generator
+    ) -> tuple[float, float]:
+        """Train on every clip once, in shuffled batches; the mean training loss and accuracy over the clips."""
+        self.model.train()
+        loss_sum, correct = 0.0, 0.0
+        for rows in _batches(len(frames), config.batch_size, generator):
+            motion, onset = training_inputs(frames, rows, kind, config.augment, generator)
+            target = labels[rows].to(self.device.device)
+            with _autocast(self.device):
+                logits = self.model(_to(motion, self.device), _to(onset, self.device))
+                loss = self.criterion(logits.float(), target)
+            self.optimiser.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimiser)
+            self.scaler.update()
+            loss_sum += loss.item() * len(rows)
+            correct += (logits.argmax(1) == target).sum().item()
+        return loss_sum / len(frames), correct / len(frames)
+
+
+def _evaluate(
+    record: dict[str, Any],
+    run: Callable[[Tensor, Tensor], Tensor],
+    val: _Evaluation | None,
+    test: _Evaluation | None,
+    num_classes: int,
+) -> Tensor:
+    """Score the epoch's model on the validation and test clips into `record`; the test clips' probabilities."""
+    if val is not None:
+        record.update(val.score(run, "val"))
+    probs = torch.empty(0, num_classes)
+    if test is not None:
+        probs = run(test.motion, test.onset)
+        record.update(test.score(run, "test", probs))
+    return probs
+
+
+class _Selection:
+    """The epoch a fold keeps: the final one, or with validation subjects the best on them (never one chosen by
+    the test subject). Only a validated selection copies a state per better epoch; the final one is taken last."""
+
+    def __init__(self, validated: bool) -> None:
+        self.validated = validated
+        self.kept: dict[str, Any] | None = None
+
+    def consider(self, record: dict[str, Any], probs: Tensor, model: nn.Module) -> None:
+        if not self.validated:
+            self.kept = {**record, "probs": probs}
+        elif self.kept is None or record["val_acc"] > self.kept["val_acc"]:
+            self.kept = {**record, "probs": probs, "state": _cpu_state(model)}
+
+    def state(self, model: nn.Module) -> dict[str, Tensor]:
+        assert self.kept is not None, "consider runs once per epoch first"
+        return self.kept["state"] if self.validated else _cpu_state(model)
 
 
 def diverged(epochs: list[dict[str, Any]]) -> bool:
@@ -332,22 +346,6 @@ def _seed(seed: int, device: torch.device) -> None:
         torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
 
 
-def build(
-    name: str, options: dict[str, Any], num_classes: int, kind: str, size: int, cache: Cache | None = None
-) -> nn.Module:
-    """The model; MMNet's `input_size` follows `input.size` unless given explicitly. `cache`: for kind
-    `precomputed`, whose channels are the cache's, and which has no onset frame for MMNet's PC branch."""
-    options = dict(options)
-    if "input_size" in model_options(name):
-        options.setdefault("input_size", size)
-    if not inputs.input_kind(kind).frames and name == "mmnet" and options.get("use_pc", True):
-        raise ValueError(
-            "model mmnet reads the onset frame (its PC branch), and input kind 'precomputed' has none: "
-            "use model ststnet, off_apexnet, resnet18 or resnet50, or mmnet with model.options.use_pc: false"
-        )
-    return build_model(name, num_classes, inputs.in_channels(kind, cache), **options)
-
-
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
     """A shuffled split of range(n); a last batch of one clip joins the previous one (BatchNorm)."""
     batches = list(torch.randperm(n, generator=generator).split(batch_size))
@@ -356,27 +354,27 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor
     return batches
 
 
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
+def _autocast(device: Device) -> contextlib.AbstractContextManager:
+    if device.precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    return torch.autocast(device.device.type, dtype=torch.bfloat16 if device.precision == "bf16" else torch.float16)
 
 
-def _to(x: Tensor, device: torch.device) -> Tensor:
-    """`x` on `device` in the model's memory format. A host tensor bound for a GPU goes through pinned memory,
-    so the copy is asynchronous and the CPU draws the next batch while the GPU computes."""
-    if device.type == "cuda" and x.device.type == "cpu":
+def _to(x: Tensor, device: Device) -> Tensor:
+    """`x` on `device` in the model's memory format. With `pin_memory` (a GPU) a host tensor goes through pinned
+    memory, so the copy is asynchronous and the CPU draws the next batch while the GPU computes."""
+    if device.pin_memory and x.device.type == "cpu":
         x = x.pin_memory()
-    return x.to(device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
+    return x.to(device.device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, motion: Tensor, onset: Tensor, device: torch.device, precision: str) -> Tensor:
+def predict(model: nn.Module, motion: Tensor, onset: Tensor, device: Device) -> Tensor:
     """Class probabilities (n, C) on CPU, in eval mode, EVAL_BATCH clips at a time."""
     model.eval()
     probs = []
     for m, o in zip(motion.split(EVAL_BATCH), onset.split(EVAL_BATCH), strict=True):
-        with _autocast(device, precision):
+        with _autocast(device):
             logits = model(_to(m, device), _to(o, device))
         probs.append(logits.float().softmax(1).cpu())
     return torch.cat(probs)
@@ -408,8 +406,7 @@ def _curves(
     config: TrainConfig,
     epochs: list[dict],
     selected_epoch: int,
-    device: torch.device,
-    precision: str,
+    device: Device,
 ) -> dict[str, Any]:
     best = max(epochs, key=lambda e: e["test_acc"]) if len(test_idx) else None
     ids = lambda idx: [cache.sample_ids[i] for i in idx]  # noqa: E731
@@ -419,8 +416,9 @@ def _curves(
         "model": {"name": model_name, "options": options},
         "input": asdict(input_config),
         "train": asdict(config),
-        "device": device.type,
-        "precision": precision,
+        "device": device.device.type,
+        "precision": device.precision,
+        "threads": device.threads,
         "train_samples": ids(train_idx),
         "validation_samples": ids(val_idx),
         "test_samples": ids(test_idx),

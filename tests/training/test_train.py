@@ -18,7 +18,7 @@ from mer import flow
 from mer.cache import Cache, CacheWriter, ClipWindows, write_inputs
 from mer.folds import write_fold
 from mer.models import build_model
-from mer.training import augment, inputs, loop
+from mer.training import augment, device, inputs, loop
 
 SIZE, WINDOW = 32, 2
 # labels per subject; sub03 is unbalanced so fold weights differ from whole-set weights
@@ -32,6 +32,7 @@ CONFIG = loop.TrainConfig(
     gamma=0.9,
     seed=3,
     class_weights="inverse_frequency",
+    threads=1,  # one per pytest worker (tests/conftest.py)
     augment=augment.Augment(crop_padding=2),
 )
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,17 +123,18 @@ def test_fold_outputs(fold, cache, tmp_path):
     assert curves["epochs"][-1]["test_pred"] == table.pred.tolist()
     assert all(np.isfinite(e["train_loss"]) and len(e["test_pred"]) == 4 for e in curves["epochs"])
     assert "OPTIMISTIC" in curves["optimistic_best_epoch"]["note"]
-    assert curves["precision"] == ("bf16" if loop.native_bf16(torch.device("cpu")) else "fp32")
+    assert curves["precision"] == ("bf16" if device.native_bf16(torch.device("cpu")) else "fp32")
+    assert curves["device"] == "cpu" and curves["threads"] == 1
 
 
 def test_same_seed_same_predictions_in_each_precision(cache):
     runs = {}
     for precision in ("fp32", "bf16", "fp32", "bf16"):
         config = loop.TrainConfig(**{**CONFIG.__dict__, "precision": precision})
-        result = loop.train_fold(
-            cache, "sub01", *MODEL, loop.InputConfig("difference", SIZE), config, log=lambda _: None
-        )
+        logs: list[str] = []
+        result = loop.train_fold(cache, "sub01", *MODEL, loop.InputConfig("difference", SIZE), config, log=logs.append)
         assert result.curves["precision"] == precision
+        assert logs[0].endswith(f"(cpu, {precision}, 1 thread)")  # mer.training.device's choice, logged at the start
         if precision not in runs:
             runs[precision] = result
             continue
@@ -143,15 +145,7 @@ def test_same_seed_same_predictions_in_each_precision(cache):
     assert not all(torch.equal(v, runs["bf16"].state_dict[k]) for k, v in runs["fp32"].state_dict.items())
 
 
-def test_auto_precision_is_bf16_only_on_native_bf16(monkeypatch):
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.setattr(loop, "native_bf16", lambda device: True)
-    assert loop.resolve_precision("auto", cpu) == "bf16" and loop.resolve_precision("auto", cuda) == "bf16"
-    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
-    assert loop.resolve_precision("auto", cpu) == "fp32" and loop.resolve_precision("auto", cuda) == "fp16"
-    assert loop.resolve_precision("bf16", cpu) == "bf16" and loop.resolve_precision("fp32", cuda) == "fp32"
-    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
-        loop.resolve_precision("fp16", cpu)
+def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="train.precision must be one of"):
         loop.TrainConfig.from_params({"precision": "half"})
 

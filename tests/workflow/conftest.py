@@ -74,6 +74,7 @@ TINY = {
     "train.epochs": 2,
     "train.batch_size": 4,
     "train.seeds": [7],
+    "train.threads": 1,  # one per fold: what `mer launch --workers 2` gives on 2 cores, so its folds are these
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.workflow.conftest import Repo, make_repo, ran
 
@@ -67,7 +68,10 @@ def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, pipe
         "crop@synthetic",
         "cache@synthetic",
     }  # no flow: kind difference folds do not read it
-    assert "2 folds on Ray (2 CPUs, 0 GPU per task), 2 at once" in before
+    cores = len(os.sched_getaffinity(0))
+    budget = f"thread budget: 2 workers x 1 thread (on {cores} cores)"  # TINY's train.threads 1: kept as it is
+    assert budget + "\n" in before or budget + "; OVERSUBSCRIBED" in before, before
+    assert "2 folds on Ray (2 CPUs, 1 CPU and 0 GPU per task), 2 at once" in before
     assert {line.split()[1] for line in before.splitlines() if line.startswith("start ")} == FOLDS
     ends = [line for line in before.splitlines() if line.startswith("[")]
     assert len(ends) == 2 and all(" done in " in line and "also ran" not in line for line in ends), ends
@@ -83,10 +87,26 @@ def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, pipe
         assert (repo.path / "reports" / name).read_text() == (pipeline.path / "reports" / name).read_text()
 
 
-def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
-    """An uncommitted params edit reaches the clones; a fold killed mid-run (as by the OOM killer) fails alone."""
+def test_launched_folds_are_byte_identical_to_dvc_repro_at_the_same_threads(launched, pipeline):
+    """The session pipeline's folds ran in one `dvc repro`; these ran as Ray tasks, each in its own clone, with
+    the same `train.threads` (1): the model files and every fold output are the same bytes."""
     repo, _ = launched
-    repo.set_params(**{"train.epochs": 3})
+    assert repo.params()["train"]["threads"] == pipeline.params()["train"]["threads"] == 1
+    for subject in ("sub01", "sub02"):
+        folds = Path("reports/folds/seed7") / subject
+        for path in (Path("models/seed7") / f"{subject}.pt", folds / "predictions.csv", folds / "curves.json"):
+            assert (repo.path / path).read_bytes() == (pipeline.path / path).read_bytes(), path
+        assert json.loads((repo.path / folds / "curves.json").read_text())["threads"] == 1
+
+
+def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
+    """An uncommitted params edit reaches the clones; a fold killed mid-run (as by the OOM killer) fails alone.
+    `train.threads: auto` (every core) is not what 2 workers get on 2 cores, so launch sets the budget as the
+    param before the folds run: the folds' params, dvc.lock and curves.json all say what they ran with."""
+    repo, _ = launched
+    repo.set_params(**{"train.epochs": 3, "train.threads": "auto"})
+    cores = len(os.sched_getaffinity(0))
+    budget = max(1, cores // 2)
     process = subprocess.Popen(
         [sys.executable, "-m", "mer", "launch", "--workers", "2"],
         cwd=repo.path,
@@ -99,6 +119,8 @@ def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
     out, _ = process.communicate(timeout=900)
     assert killed, out
     assert process.returncode == 1, out
+    if budget != cores:
+        assert f"train.threads auto -> {budget} in params.yaml" in out, out
     assert "FAILED train@sub02-7" in out and "python stages/train.py --subject sub02" in out
     assert "1 done, 1 failed" in out and FINAL not in out
     assert "train@sub02-7" in (repo.path / ".dvc/tmp/mer-launch/train@sub02-7.log").read_text()
@@ -109,7 +131,11 @@ def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
     before, after = done.stdout.split(FINAL)
     assert [line.split()[1] for line in before.splitlines() if line.startswith("start ")] == ["train@sub02-7"]
     assert ran(after) == {"attention@synthetic", "report"}
-    assert json.loads((repo.path / "reports/folds/seed7/sub02/curves.json").read_text())["train"]["epochs"] == 3
+    curves = json.loads((repo.path / "reports/folds/seed7/sub02/curves.json").read_text())
+    assert curves["train"]["epochs"] == 3 and curves["threads"] == budget
+    assert repo.params()["train"]["threads"] == (budget if budget != cores else "auto")
+    lock = yaml.safe_load((repo.path / "dvc.lock").read_text())["stages"]["train@sub02-7"]["params"]["params.yaml"]
+    assert lock["train.threads"] == repo.params()["train"]["threads"]  # the run-cache's key: the setting it ran at
     assert "Data and pipelines are up to date" in repo.dvc("status").stdout
 
 
