@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine
+from common import load, machine
 
 PROJECT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", "stages", "mer", ".gitignore"]
@@ -141,7 +141,7 @@ def main() -> None:
         f"per-task overhead (clone + checkout) mean {sum(setups) / len(setups):.2f} s (max {max(setups):.2f} s)"
     )
     print(f"outside the folds phase (Ray start/stop, discovery, head dvc repro): {launched - folds_phase:.1f} s")
-    print(f"after: {machine(()).splitlines()[1]}")
+    print(f"after: {load()}")
 
 
 if __name__ == "__main__":
