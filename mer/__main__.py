@@ -2,6 +2,6 @@
 
 import sys
 
-from mer.cli import main
+from mer.commands.cli import main
 
 sys.exit(main())

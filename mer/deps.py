@@ -8,45 +8,20 @@ every reader of its FORMATS. A package that a stage runs whole and that imports 
 itself (mer/models) is listed as its folder. Every other dep (data, `${...}` paths, other scripts) is kept
 as written, in its place.
 
-    mer deps           # list what differs from dvc.yaml; exit 1 when something does
-    mer deps --write   # rewrite the code deps in dvc.yaml (comments and everything else kept)
-
-tests/test_dvc_deps.py fails, naming this command, when dvc.yaml differs from what it writes.
+`mer deps [--write]` (mer/commands/deps.py) lists or writes them; tests/test_dvc_deps.py fails, naming the
+command, when dvc.yaml differs from what it writes.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import re
-import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 PACKAGE = "mer"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--write", action="store_true", help="rewrite dvc.yaml's code deps (default: only list)")
-    parser.add_argument("--project", type=Path, default=Path("."), help="the project checkout (default: here)")
-
-
-def run(args: argparse.Namespace) -> int:
-    path = args.project / "dvc.yaml"
-    if not path.is_file():
-        print(f"mer deps: no dvc.yaml in {args.project.resolve()} (run it in the project, or pass --project)")
-        return 2
-    found = problems(args.project.resolve(), load(path))
-    if args.write:
-        if found:
-            write(args.project.resolve(), path)
-        print(f"mer deps: {path} " + (f"rewritten ({len(found)} changes)" if found else "already up to date"))
-        return 0
-    for problem in found:
-        print(problem)
-    return 1 if found else 0
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -241,9 +216,3 @@ def write(project: Path, path: Path) -> None:
                 deps.ca.items[i] = comments[dep]
     with atomic_path(path) as tmp, open(tmp, "w") as out:
         yaml.dump(document, out)
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args()))

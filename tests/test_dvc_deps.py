@@ -110,7 +110,7 @@ def test_mer_deps_write_restores_dvc_yaml_and_keeps_its_comments(tmp_path, capsy
     )
     assert broken != original
     (tmp_path / "dvc.yaml").write_text(broken)
-    from mer import cli
+    from mer.commands import cli
 
     assert cli.main(["deps", "--project", str(tmp_path)]) == 1
     listed = capsys.readouterr().out

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from mer.launch import ThreadBudget, set_threads_param, thread_budget
+from mer.commands.launch import ThreadBudget, set_threads_param, thread_budget
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mer.commands import check_data
+from mer.commands.cli import main
 
-from mer.cli import main
 from mer.datasets import casme2, check
 from tests.datasets import fixtures
 
@@ -21,7 +22,7 @@ CONF = ROOT / "conf"
 def params(name: str, layout: fixtures.Layout, *extra: str) -> dict:
     """conf/ composed for dataset `name` pointing at the layout, as `mer check-data` composes it."""
     overrides = [f"dataset={name}", f"dataset.root='{layout.root}'", f"dataset.labels='{layout.labels}'", *extra]
-    return check.load(ROOT / "params.yaml", CONF, overrides)
+    return check_data.load(ROOT / "params.yaml", CONF, overrides)
 
 
 def casme2_params(layout: fixtures.Layout, subjects: str = "[sub01,sub02,sub10]") -> dict:
@@ -187,7 +188,7 @@ def megc_params(tmp_path: Path, subjects: str | None = None, **roots: Path) -> d
     ]
     if subjects is not None:
         overrides.append(f"dataset.subjects={subjects}")
-    return check.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", "dataset.protocol=megc2019_3class", *overrides])
+    return check_data.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", "dataset.protocol=megc2019_3class", *overrides])
 
 
 def test_a_composite_is_checked_part_by_part_and_its_fold_list_as_ingest_joins_it(tmp_path: Path) -> None:
@@ -216,10 +217,10 @@ def test_a_composite_by_data_set_is_checked_as_ingest_joins_it(tmp_path: Path) -
         for part, layout in layouts.items()
         for key, path in (("root", layout.root), ("labels", layout.labels))
     ]
-    result = check.check(check.load(ROOT / "params.yaml", CONF, ["dataset=casme2_to_samm", *overrides]))
+    result = check.check(check_data.load(ROOT / "params.yaml", CONF, ["dataset=casme2_to_samm", *overrides]))
     assert result.ok and result.subjects == ["casme2", "samm"], [p.what for p in result.problems]
     wrong = ["dataset=casme2_to_samm", *overrides, "dataset.subjects=[smic]"]
-    problem = only_problem(check.check(check.load(ROOT / "params.yaml", CONF, wrong)))
+    problem = only_problem(check.check(check_data.load(ROOT / "params.yaml", CONF, wrong)))
     assert problem.what == "LOSO subject list" and "['smic'] is not a part with clips" in problem.fix
 
 
@@ -230,7 +231,7 @@ def published_params(layouts: dict[str, fixtures.Layout], *extra: str) -> dict:
         for part, layout in layouts.items()
         for key, path in (("root", layout.root), ("labels", layout.labels))
     ]
-    return check.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", *overrides, *extra])
+    return check_data.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", *overrides, *extra])
 
 
 def test_megc2019_is_checked_on_its_published_list(tmp_path: Path) -> None:

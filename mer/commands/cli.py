@@ -24,10 +24,10 @@ class Command(NamedTuple):
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("check-data", "mer.datasets.check", "check the data set's table and folders before running anything"),
-    Command("deps", "mer.deps", "write dvc.yaml's code deps from each stage's import closure"),
-    Command("launch", "mer.launch", "run the out-of-date fold stages in parallel on Ray, then dvc repro"),
-    Command("predict", "mer.predict", "class probabilities of the trained models for a new clip"),
+    Command("check-data", "mer.commands.check_data", "check the data set's table and folders before running anything"),
+    Command("deps", "mer.commands.deps", "write dvc.yaml's code deps from each stage's import closure"),
+    Command("launch", "mer.commands.launch", "run the out-of-date fold stages in parallel on Ray, then dvc repro"),
+    Command("predict", "mer.commands.predict", "class probabilities of the trained models for a new clip"),
 )
 
 
@@ -37,7 +37,7 @@ def version() -> str:
         package = metadata.version("mer")
     except metadata.PackageNotFoundError:
         package = "unknown (not installed)"
-    return f"mer {package} (commit {git_commit(Path(__file__).resolve().parents[1])})"
+    return f"mer {package} (commit {git_commit(Path(__file__).resolve().parents[2])})"
 
 
 def build_parser() -> argparse.ArgumentParser:
