@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+
 from mer.commands.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mer.commands.launch import ThreadBudget, set_threads_param, thread_budget
 
 

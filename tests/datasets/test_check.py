@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from mer.commands import check_data
 from mer.commands.cli import main
-
 from mer.datasets import casme2, check
 from tests.datasets import fixtures
 
@@ -188,7 +188,9 @@ def megc_params(tmp_path: Path, subjects: str | None = None, **roots: Path) -> d
     ]
     if subjects is not None:
         overrides.append(f"dataset.subjects={subjects}")
-    return check_data.load(ROOT / "params.yaml", CONF, ["dataset=megc2019", "dataset.protocol=megc2019_3class", *overrides])
+    return check_data.load(
+        ROOT / "params.yaml", CONF, ["dataset=megc2019", "dataset.protocol=megc2019_3class", *overrides]
+    )
 
 
 def test_a_composite_is_checked_part_by_part_and_its_fold_list_as_ingest_joins_it(tmp_path: Path) -> None:
