@@ -21,12 +21,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+from ruamel.yaml import YAML
+
+from mer.io import atomic_path
+
 PACKAGE = "mer"
 
 
 def load(path: Path) -> dict[str, Any]:
-    import yaml
-
+    """dvc.yaml as data."""
     return yaml.safe_load(path.read_text())
 
 
@@ -194,10 +198,6 @@ def problems(project: Path, pipeline: dict) -> list[str]:
 
 def write(project: Path, path: Path) -> None:
     """Rewrite every stage's deps in `path` as `expected` gives them, keeping comments and layout elsewhere."""
-    from ruamel.yaml import YAML
-
-    from mer.io import atomic_path
-
     yaml = YAML()  # round trip: comments, order and quoting kept
     yaml.preserve_quotes = True
     yaml.width = 4096

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from mer import attention
-from mer import flow as flows
 from mer.cache import Cache
 from mer.face import store
 from mer.io import load_params, write_json
@@ -56,8 +55,7 @@ def main() -> None:
     onsets: list[np.ndarray] = []
     for subject in dict.fromkeys(cache.subjects):
         _, test_idx = cache.fold(subject)
-        stored = flows.read_flows(args.motion, cache, test_idx) if inputs.input_kind(kind).reads_flow else None
-        batch = inputs.select(inputs.load_frames(cache, test_idx, kind, size, stored), torch.arange(len(test_idx)))
+        batch = inputs.select(inputs.load_fold(cache, test_idx, kind, size, args.motion), torch.arange(len(test_idx)))
         path = Path(args.models) / f"{subject}.pt"
         try:
             model = fold_model.load(path, model_p["name"], model_p.get("options") or {}, cache.classes, kind, size)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mer.deps import load, problems, write
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write", action="store_true", help="rewrite dvc.yaml's code deps (default: only list)")
@@ -18,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mer.deps import load, problems, write
+
     path = args.project / "dvc.yaml"
     if not path.is_file():
         print(f"mer deps: no dvc.yaml in {args.project.resolve()} (run it in the project, or pass --project)")

@@ -71,11 +71,16 @@ def native_bf16(device: torch.device) -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
+def check_precision(precision: str) -> None:
+    """A clear error for a `train.precision` that is none of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"train.precision must be one of {PRECISIONS}, got {precision!r}")
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """The precision a run uses: `auto` is bf16 autocast where `device` has native bf16, fp16 AMP on
     other CUDA devices, fp32 elsewhere."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"train.precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision)
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(
             "train.precision fp16 needs a CUDA device (CPU autocast has no fp16 GradScaler path); "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mer.cache import Cache
+from mer.flow import read_flows
 
 DEPTH_SCALE = 1e-3  # depth units (mm in CAS(ME)^3) -> m: keeps the difference near the RGB range
 
@@ -117,6 +119,17 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: n
         depth_apex=depth["apex"],
         flow=flows,
     )
+
+
+def load_fold(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: str | Path | None) -> FoldFrames:
+    """`load_frames` for the clips `indices`, reading their stored flows from `flow` (the flow stage's file) when
+    `kind` reads it: what a fold, and the attention stage, load for one subject's clips."""
+    stored = None
+    if input_kind(kind).reads_flow:
+        if flow is None:
+            raise ValueError(f"input kind {kind!r} needs the flow stage's file (data/flow.h5): pass `flow`")
+        stored = read_flows(flow, cache, indices)
+    return load_frames(cache, indices, kind, size, stored)
 
 
 def _precomputed(cache: Cache, indices: np.ndarray, size: int) -> FoldFrames:

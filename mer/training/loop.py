@@ -31,11 +31,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mer import flow as flows
 from mer.cache import Cache
 from mer.training import inputs
 from mer.training.augment import Augment, training_inputs
-from mer.training.device import PRECISIONS, Device, choose, resolve_threads
+from mer.training.device import Device, check_precision, choose, resolve_threads
 from mer.training.fold_model import build
 
 OPTIMISERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}  # adam: L2 weight decay, as MEB's baselines
@@ -66,8 +65,7 @@ class TrainConfig:
         params = dict(params)
         augment = Augment(**params.pop("augment", {}))
         config = cls(**params, augment=augment)
-        if config.precision not in PRECISIONS:
-            raise ValueError(f"train.precision must be one of {PRECISIONS}, got {config.precision!r}")
+        check_precision(config.precision)
         resolve_threads(config.threads)  # raises on a bad value
         if config.optimizer not in OPTIMISERS:
             raise ValueError(f"train.optimizer must be one of {tuple(OPTIMISERS)}, got {config.optimizer!r}")
@@ -161,7 +159,7 @@ def train_fold(
     train_idx, test_idx = (np.arange(len(cache)), np.arange(0)) if subject == FINAL else cache.fold(subject)
     train_idx, val_idx = validation_split(cache, train_idx, config.validation_subjects, config.seed)
     kind, num_classes = input_config.kind, len(cache.classes)
-    load = functools.partial(_load_frames, cache, kind=kind, size=input_config.size, flow=flow)
+    load = functools.partial(inputs.load_fold, cache, kind=kind, size=input_config.size, flow=flow)
     train_frames = load(train_idx)
     train_labels = torch.as_tensor(cache.labels[train_idx], dtype=torch.long)
     test = _Evaluation(load(test_idx), cache.labels[test_idx], kind, device) if len(test_idx) else None
@@ -435,15 +433,6 @@ def _curves(
         },
         "epochs": epochs,
     }
-
-
-def _load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: str | Path | None) -> inputs.FoldFrames:
-    stored = None
-    if inputs.input_kind(kind).reads_flow:
-        if flow is None:
-            raise ValueError("input kind 'flow' needs the flow stage's file (data/flow.h5): pass `flow`")
-        stored = flows.read_flows(flow, cache, indices)
-    return inputs.load_frames(cache, indices, kind, size, stored)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, Tensor]:
