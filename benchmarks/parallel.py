@@ -1,12 +1,13 @@
 """Folds in parallel: sequential `dvc repro` against `mer launch --workers 2` on the default folds.
 
 Why: `mer launch` exists to cut the wall clock of a LOSO run; this measures by how much on this
-machine, and what each Ray task costs beside the fold itself (clone + checkout of its inputs).
+machine, and what each task costs beside the fold itself (clone + checkout of its inputs).
 
 It builds two git + DVC copies of this project with the default params (6 synthetic subjects x
 `train.seeds`: 18 folds by default), reproduces the upstream stages (synthesize ... cache) in each
 without timing them, then times in one copy `dvc repro` (the folds one after another, then the report) and in the other
-`mer launch --workers 2` (Ray start, the folds as 2 tasks at a time, the head's `dvc repro`
+`mer launch --workers 2` (the folds as 2 tasks at a time on this machine, or as Ray tasks with `--address local`;
+then the head's `dvc repro`
 restoring them from the run-cache and running the report). Each copy has its own DVC cache, so
 neither finds the other's folds. Both run the default params as a user would: `dvc repro` at
 `train.threads: auto` (every core), `mer launch` at its thread budget (cores / workers, which it sets
@@ -15,7 +16,7 @@ line of DVC's output to the next, read as they are printed) gives the folds' sum
 and the launch's folds phase against that sum is its speed-up (at most --workers). It prints the
 figures and asserts nothing.
 
-Run from the repository root: ``python benchmarks/parallel.py [--workers 2]``.
+Run from the repository root: ``python benchmarks/parallel.py [--workers 2] [--address local]``.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def build(path: Path, env: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--address", help="mer launch's --address (e.g. local: Ray started here); default: no Ray")
     args = parser.parse_args()
+    address = ["--address", args.address] if args.address else []
     print(machine(("dvc", "ray", "torch")))
     bin_dir = str(Path(sys.executable).parent)
     with tempfile.TemporaryDirectory(prefix="mer-bench-parallel-") as tmp:
@@ -98,7 +101,7 @@ def main() -> None:
             "RAY_TMPDIR": ray_tmp,
         }
         copies = {}
-        for name in ("sequential", "ray"):
+        for name in ("sequential", "launch"):
             copies[name] = Path(tmp) / name
             copies[name].mkdir()
             env_copy = {**env, "PYTHONPATH": str(copies[name])}
@@ -107,9 +110,9 @@ def main() -> None:
             ["dvc", "repro"], copies["sequential"], {**env, "PYTHONPATH": str(copies["sequential"])}
         )
         launched, out = run(
-            [sys.executable, "-m", "mer", "launch", "--workers", str(args.workers)],
-            copies["ray"],
-            {**env, "PYTHONPATH": str(copies["ray"])},
+            [sys.executable, "-m", "mer", "launch", "--workers", str(args.workers), *address],
+            copies["launch"],
+            {**env, "PYTHONPATH": str(copies["launch"])},
         )
         shutil.rmtree(ray_tmp, ignore_errors=True)
     tasks = [float(s) for s in re.findall(r" done in ([\d.]+) s", out)]
@@ -127,8 +130,8 @@ def main() -> None:
         f"min {min(single):.1f} s, max {max(single):.1f} s)"
     )
     print(
-        f"mer launch --workers {args.workers} (Ray start + folds + head dvc repro): {launched:.1f} s; "
-        f"folds phase {folds_phase:.1f} s"
+        f"mer launch --workers {' '.join([str(args.workers), *address])} (pool start + folds + head dvc repro): "
+        f"{launched:.1f} s; folds phase {folds_phase:.1f} s"
     )
     print(f"ratio sequential / launch: {sequential / launched:.2f}x")
     print(
@@ -140,7 +143,7 @@ def main() -> None:
         f"({sum(tasks) / len(tasks) / (sum(single) / len(single)):.2f}x a single sequential fold); "
         f"per-task overhead (clone + checkout) mean {sum(setups) / len(setups):.2f} s (max {max(setups):.2f} s)"
     )
-    print(f"outside the folds phase (Ray start/stop, discovery, head dvc repro): {launched - folds_phase:.1f} s")
+    print(f"outside the folds phase (pool start/stop, discovery, head dvc repro): {launched - folds_phase:.1f} s")
     print(f"after: {load()}")
 
 

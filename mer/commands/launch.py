@@ -1,20 +1,22 @@
-"""Run the out-of-date fold stages in parallel as Ray tasks, then let DVC finish the pipeline.
+"""Run the out-of-date fold stages in parallel, then let DVC finish the pipeline.
 
 `dvc repro` runs stages one after another, and two `dvc repro` in one workspace fight over its
 lock. So `mer launch` asks DVC which fold stages (the stages a `foreach`/`matrix` generates) are
-stale, reproduces their upstream stages here first, and gives each stale fold to a Ray task that
+stale, reproduces their upstream stages here first, and gives each stale fold to a task that
 runs `dvc repro --single-item <fold>` in its own clone of this workspace's tracked state, sharing this
 workspace's DVC cache. Each clone's run leaves a run-cache entry in that cache, so the final
 plain `dvc repro` here restores every fold ("Stage 'train@...' is cached - skipping run") and
-runs the report. DVC decides what is stale, Ray decides where it runs.
+runs the report. DVC decides what is stale; the pool decides where a fold runs.
 
 The clones get the tracked files as they are now, uncommitted edits included (`git stash
 create`), and this workspace's dvc.lock; untracked files are not carried (they are listed).
-Without --address, Ray starts locally with --workers x threads CPUs; with it, the tasks go to that
-cluster, whose nodes must see this workspace and its DVC cache at the same paths. A task takes
-one GPU when the cluster has GPUs.
+Without --address the tasks run on this machine (`LocalPool`: threads that each start a fold's
+processes, one GPU per fold where there are GPUs). With it they are Ray tasks: `--address local`
+starts Ray here with --workers x threads CPUs; any other address is an existing cluster, whose
+nodes must see this workspace and its DVC cache at the same paths. A Ray task takes one GPU when
+the cluster has GPUs.
 
-Thread budget: each task asks Ray for as many CPUs as its fold runs threads (`ThreadBudget`): by
+Thread budget: each fold runs (and a Ray task asks for) as many CPUs as its fold runs threads (`ThreadBudget`): by
 default cores / --workers (at least 1), or --threads, or `train.threads` when that is a number. A
 fold's result depends on its thread count, so that count must be the fold's param: when
 `train.threads` says otherwise (`auto`, which means every core, or another number), launch sets
@@ -31,14 +33,19 @@ rerun runs only what is still stale. The workspace is written only by DVC here, 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import glob
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--address",
-        help="an existing Ray cluster (e.g. auto, or ray://head:10001); "
-        "default: start Ray on this machine with --workers x threads CPUs",
+        help="run the folds as Ray tasks: `local` starts Ray on this machine with --workers x threads CPUs; "
+        "auto or ray://head:10001 is an existing cluster; default: no Ray, the folds run on this machine",
     )
 
 
@@ -73,7 +80,7 @@ class ThreadBudget:
     workers: int
     cores: int  # of this machine (the head); the budget's base when neither --threads nor a number is given
     param: int | str  # train.threads in params.yaml as found
-    local: bool  # Ray on this machine (no --address)
+    local: bool  # the folds run on this machine (no --address, or --address local)
 
     @property
     def sets_param(self) -> bool:
@@ -150,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         args.workers,
         args.threads,
         len(os.sched_getaffinity(0)),
-        local=not args.address,
+        local=args.address in (None, "local"),
     )
     if folds:
         print(f"mer launch: thread budget: {budget}", flush=True)
@@ -225,11 +232,8 @@ def _ancestors(graph: Any, stage: Any) -> set:
 
 
 def launch(root: Path, folds: list[Fold], budget: ThreadBudget, address: str | None) -> list[FoldRun]:
-    """Each fold's `dvc repro` as a Ray task asking for `budget.threads` CPUs, at most `budget.workers` at once;
-    one line as each starts and ends."""
-    import ray
-    from ray.util.queue import Empty, Queue
-
+    """Each fold's `dvc repro` as a task of `budget.threads` CPUs, at most `budget.workers` at once; one line as
+    each starts and ends."""
     commit = snapshot(root)
     lock = (root / "dvc.lock").read_text() if (root / "dvc.lock").exists() else None
     config_local = root / ".dvc" / "config.local"
@@ -241,32 +245,22 @@ def launch(root: Path, folds: list[Fold], budget: ThreadBudget, address: str | N
         "threads": str(budget.threads),
         "config_local": config_local.read_text() if config_local.exists() else None,
     }
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=budget.workers * budget.threads, include_dashboard=False, log_to_driver=False)
+    pool: LocalPool | RayPool = LocalPool(budget) if address is None else RayPool(budget, address)
     try:
-        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        task = ray.remote(run_fold).options(num_cpus=budget.threads, num_gpus=gpus, max_retries=0)
-        events: Queue = Queue()
-        print(
-            f"mer launch: {len(folds)} folds on Ray ({ray.cluster_resources().get('CPU', 0):.0f} CPUs, "
-            f"{budget.threads} CPU and {gpus} GPU per task), {budget.workers} at once, from commit {commit[:12]}",
-            flush=True,
-        )
+        print(f"mer launch: {len(folds)} folds {pool}, from commit {commit[:12]}", flush=True)
         start = time.perf_counter()
         waiting, runs = list(folds), []
-        running: dict[Any, Fold] = {}
+        running: dict[Future, Fold] = {}
         try:
             while waiting or running:
-                while waiting and len(running) < budget.workers:
+                while waiting and len(running) < pool.at_once:
                     fold = waiting.pop(0)
-                    running[task.remote(fold, settings, events)] = fold
-                done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-                _print_starts(events, Empty)
-                for ref in done:
-                    running.pop(ref)
-                    result: FoldRun = ray.get(ref)
+                    running[pool.submit(fold, settings)] = fold
+                done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                _print_starts(pool.events)
+                for future in done:
+                    running.pop(future)
+                    result: FoldRun = future.result()
                     runs.append(result)
                     print(
                         f"[{len(runs)}/{len(folds)}] {result.stage} {'done' if not result.returncode else 'FAILED'}"
@@ -284,9 +278,8 @@ def launch(root: Path, folds: list[Fold], budget: ThreadBudget, address: str | N
                 "this workspace is unchanged)",
                 flush=True,
             )
-            for ref in running:
-                ray.cancel(ref)
-            ray.wait(list(running), num_returns=len(running), timeout=30)
+            pool.cancel()
+            wait(running, timeout=30)
             raise
         failed = sum(1 for r in runs if r.returncode)
         print(
@@ -296,14 +289,102 @@ def launch(root: Path, folds: list[Fold], budget: ThreadBudget, address: str | N
         )
         return runs
     finally:
-        ray.shutdown()
+        pool.close()
 
 
-def _print_starts(events: Any, empty: type[Exception]) -> None:
+class LocalPool:
+    """The folds as process trees started by threads of this process, on this machine's cores and GPUs.
+
+    On one machine this is all Ray would do, without its start and stop (~7 s here) and its daemons' CPU beside
+    the folds. With GPUs, each fold gets one to itself (`CUDA_VISIBLE_DEVICES`), so at most one fold per GPU."""
+
+    def __init__(self, budget: ThreadBudget) -> None:
+        self.gpus = visible_gpus()
+        self.at_once = min(budget.workers, len(self.gpus)) if self.gpus else budget.workers
+        self.budget = budget
+        self.events: queue.Queue = queue.Queue()
+        self.slots: queue.Queue[str | None] = queue.Queue()
+        slots: list[str | None] = [*self.gpus[: self.at_once]] or [None] * self.at_once
+        for slot in slots:
+            self.slots.put(slot)
+        self.executor = ThreadPoolExecutor(self.at_once, thread_name_prefix="fold")
+
+    def __str__(self) -> str:
+        gpus = f", 1 of {len(self.gpus)} GPUs each" if self.gpus else ", no GPU"
+        threads = f"{self.budget.threads} thread{'s' if self.budget.threads != 1 else ''}"
+        return f"on this machine ({threads} each{gpus}), {self.at_once} at once"
+
+    def submit(self, fold: Fold, settings: dict) -> Future:
+        return self.executor.submit(self._run, fold, settings)
+
+    def _run(self, fold: Fold, settings: dict) -> FoldRun:
+        gpu = self.slots.get()
+        try:
+            return run_fold(fold, settings, self.events, gpu)
+        finally:
+            self.slots.put(gpu)
+
+    def cancel(self) -> None:
+        _CHILDREN.stop()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+class RayPool:
+    """The folds as Ray tasks: on an existing cluster (`--address auto`, `ray://head:10001`), or on a Ray started
+    here with workers x threads CPUs (`--address local`). Ray gives a task its GPU."""
+
+    def __init__(self, budget: ThreadBudget, address: str) -> None:
+        import ray
+        from ray.util.queue import Queue
+
+        if address == "local":
+            ray.init(address="local", num_cpus=budget.workers * budget.threads, include_dashboard=False)
+        else:
+            ray.init(address=address)
+        self.ray = ray
+        self.at_once = budget.workers
+        self.gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        self.threads = budget.threads
+        self.task = ray.remote(run_fold).options(num_cpus=budget.threads, num_gpus=self.gpus, max_retries=0)
+        self.events = Queue()
+        self.refs: list[Any] = []
+
+    def __str__(self) -> str:
+        cpus = self.ray.cluster_resources().get("CPU", 0)
+        return f"on Ray ({cpus:.0f} CPUs, {self.threads} CPU and {self.gpus} GPU per task), {self.at_once} at once"
+
+    def submit(self, fold: Fold, settings: dict) -> Future:
+        ref = self.task.remote(fold, settings, self.events)
+        self.refs.append(ref)
+        return ref.future()
+
+    def cancel(self) -> None:
+        for ref in self.refs:
+            self.ray.cancel(ref)
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices a fold here may be given: CUDA_VISIBLE_DEVICES's ids when set, else torch's count (torch is
+    imported only where NVIDIA's device files exist: it takes seconds, and a machine without them has no GPU)."""
+    if not glob.glob("/dev/nvidia[0-9]*"):
+        return []
+    import torch
+
+    count = torch.cuda.device_count()
+    ids = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return ids.split(",")[:count] if ids else [str(i) for i in range(count)]
+
+
+def _print_starts(events: Any) -> None:
     while True:
         try:
             stage, host = events.get_nowait()
-        except empty:
+        except queue.Empty:  # Ray's queue raises a subclass of it
             return
         print(f"start {stage} on {host}", flush=True)
 
@@ -351,9 +432,10 @@ def _dvc_executable() -> str:
     return str(beside) if beside.exists() else "dvc"
 
 
-def run_fold(fold: Fold, settings: dict, events: Any) -> FoldRun:
-    """A Ray task: clone the head's snapshot to a temporary folder, check out the fold's inputs from the cache,
-    `dvc repro --single-item <stage>` there (the head brought upstream up to date), remove the clone."""
+def run_fold(fold: Fold, settings: dict, events: Any, gpu: str | None = None) -> FoldRun:
+    """A task (a Ray task, or a thread of LocalPool with its `gpu`): clone the head's snapshot to a temporary
+    folder, check out the fold's inputs from the cache, `dvc repro --single-item <stage>` there (the head brought
+    upstream up to date), remove the clone."""
     stage, host = fold.stage, socket.gethostname()
     events.put((stage, host))
     start = time.perf_counter()
@@ -363,7 +445,9 @@ def run_fold(fold: Fold, settings: dict, events: Any) -> FoldRun:
         if fold.inputs:
             log += _interruptible([_dvc_executable(), "checkout", *fold.inputs], clone, check=True).stdout
         setup = time.perf_counter() - start
-        done = _interruptible([_dvc_executable(), "repro", "--single-item", stage], clone, threads=settings["threads"])
+        done = _interruptible(
+            [_dvc_executable(), "repro", "--single-item", stage], clone, threads=settings["threads"], gpu=gpu
+        )
         log += done.stdout
         ran = [line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")]
         return FoldRun(stage, host, done.returncode, time.perf_counter() - start, log, ran, setup)
@@ -402,24 +486,64 @@ def _prepare_clone(clone: Path, settings: dict) -> str:
     return done.stdout
 
 
+class _Children:
+    """The process groups this process's fold threads started, so an interrupt stops them (LocalPool; in a Ray task
+    Ray's cancel interrupts the task, and `_interruptible` stops its group itself)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def add(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            self.running.add(process)
+            if self.stopping:
+                _stop_group(process)
+
+    def discard(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            self.running.discard(process)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            for process in self.running:
+                _stop_group(process)
+
+
+_CHILDREN = _Children()
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+
+
 def _interruptible(
-    args: list[str], cwd: Path, check: bool = False, threads: str | None = None
+    args: list[str], cwd: Path, check: bool = False, threads: str | None = None, gpu: str | None = None
 ) -> subprocess.CompletedProcess:
     """Run `args` in its own process group, so a cancelled task stops the stage's processes too.
 
     `threads`: the budget, as OMP_NUM_THREADS for what runs before the fold (DVC); the fold itself sets
-    its threads from `train.threads` (mer.training.device), which the budget made equal to it."""
+    its threads from `train.threads` (mer.training.device), which the budget made equal to it.
+    `gpu`: the one CUDA device the stage may see (LocalPool's; Ray sets CUDA_VISIBLE_DEVICES itself)."""
     env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
     env.update({"DVC_NO_ANALYTICS": "1"} | ({"OMP_NUM_THREADS": threads} if threads else {}))
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     process = subprocess.Popen(
         args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env
     )
+    _CHILDREN.add(process)
     try:
         stdout, _ = process.communicate()
     except BaseException:
-        os.killpg(process.pid, signal.SIGTERM)
+        _stop_group(process)
         process.wait()
         raise
+    finally:
+        _CHILDREN.discard(process)
     if check and process.returncode:
         raise subprocess.CalledProcessError(process.returncode, args, stdout)
     return subprocess.CompletedProcess(args, process.returncode, stdout)

@@ -1,4 +1,5 @@
-"""`mer launch`: the default folds as Ray tasks on a local 2-CPU Ray, then the head's `dvc repro`."""
+"""`mer launch`: the default folds on this machine (its own pool, and as Ray tasks on a local 2-CPU Ray), then the
+head's `dvc repro`."""
 
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ def launched(tmp_path_factory, ray_tmp) -> tuple[Repo, subprocess.CompletedProce
     return repo, launch(repo, ray_tmp)
 
 
-def launch(repo: Repo, ray_tmp: str, check: bool = True) -> subprocess.CompletedProcess:
+def launch(repo: Repo, ray_tmp: str, check: bool = True, *options: str) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        [sys.executable, "-m", "mer", "launch", "--workers", "2"],
+        [sys.executable, "-m", "mer", "launch", "--workers", "2", *options],
         cwd=repo.path,
         env={**repo.env, "RAY_TMPDIR": ray_tmp},
         capture_output=True,
@@ -57,7 +58,7 @@ def launch(repo: Repo, ray_tmp: str, check: bool = True) -> subprocess.Completed
     return done
 
 
-def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, pipeline):
+def test_folds_run_on_this_machine_and_the_head_only_runs_the_report(launched, pipeline):
     repo, done = launched
     before, after = done.stdout.split(FINAL)
     assert ran(before) == {
@@ -71,7 +72,8 @@ def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, pipe
     cores = len(os.sched_getaffinity(0))
     budget = f"thread budget: 2 workers x 1 thread (on {cores} cores)"  # TINY's train.threads 1: kept as it is
     assert budget + "\n" in before or budget + "; OVERSUBSCRIBED" in before, before
-    assert "2 folds on Ray (2 CPUs, 1 CPU and 0 GPU per task), 2 at once" in before
+    assert "2 folds on this machine (1 thread each, no GPU), 2 at once" in before
+    assert "Ray" not in done.stdout + done.stderr  # no --address: no Ray
     assert {line.split()[1] for line in before.splitlines() if line.startswith("start ")} == FOLDS
     ends = [line for line in before.splitlines() if line.startswith("[")]
     assert len(ends) == 2 and all(" done in " in line and "also ran" not in line for line in ends), ends
@@ -88,7 +90,7 @@ def test_folds_run_as_ray_tasks_and_the_head_only_runs_the_report(launched, pipe
 
 
 def test_launched_folds_are_byte_identical_to_dvc_repro_at_the_same_threads(launched, pipeline):
-    """The session pipeline's folds ran in one `dvc repro`; these ran as Ray tasks, each in its own clone, with
+    """The session pipeline's folds ran in one `dvc repro`; these ran 2 at once, each in its own clone, with
     the same `train.threads` (1): the model files and every fold output are the same bytes."""
     repo, _ = launched
     assert repo.params()["train"]["threads"] == pipeline.params()["train"]["threads"] == 1
@@ -100,7 +102,8 @@ def test_launched_folds_are_byte_identical_to_dvc_repro_at_the_same_threads(laun
 
 
 def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
-    """An uncommitted params edit reaches the clones; a fold killed mid-run (as by the OOM killer) fails alone.
+    """An uncommitted params edit reaches the clones; a fold killed mid-run (as by the OOM killer) fails alone, here
+    as a Ray task (`--address local`); the rerun goes through the local pool.
     `train.threads: auto` (every core) is not what 2 workers get on 2 cores, so launch sets the budget as the
     param before the folds run: the folds' params, dvc.lock and curves.json all say what they ran with."""
     repo, _ = launched
@@ -108,7 +111,7 @@ def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
     cores = len(os.sched_getaffinity(0))
     budget = max(1, cores // 2)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mer", "launch", "--workers", "2"],
+        [sys.executable, "-m", "mer", "launch", "--workers", "2", "--address", "local"],
         cwd=repo.path,
         env={**repo.env, "RAY_TMPDIR": ray_tmp},
         stdout=subprocess.PIPE,
@@ -119,6 +122,7 @@ def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
     out, _ = process.communicate(timeout=900)
     assert killed, out
     assert process.returncode == 1, out
+    assert f"2 folds on Ray ({2 * budget} CPUs, {budget} CPU and 0 GPU per task), 2 at once" in out, out
     if budget != cores:
         assert f"train.threads auto -> {budget} in params.yaml" in out, out
     assert "FAILED train@sub02-7" in out and "python stages/train.py --subject sub02" in out
