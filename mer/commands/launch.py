@@ -441,7 +441,8 @@ def run_fold(fold: Fold, settings: dict, events: Any, gpu: str | None = None) ->
     start = time.perf_counter()
     clone = Path(tempfile.mkdtemp(prefix="mer-launch-"))
     try:
-        log = _prepare_clone(clone, settings)
+        _prepare_clone(clone, settings)
+        log = ""
         if fold.inputs:
             log += _interruptible([_dvc_executable(), "checkout", *fold.inputs], clone, check=True).stdout
         setup = time.perf_counter() - start
@@ -464,8 +465,11 @@ def run_fold(fold: Fold, settings: dict, events: Any, gpu: str | None = None) ->
         shutil.rmtree(clone, ignore_errors=True)
 
 
-def _prepare_clone(clone: Path, settings: dict) -> str:
-    """A git clone of the snapshot sharing the head's objects, with its dvc.lock, DVC config and cache."""
+def _prepare_clone(clone: Path, settings: dict) -> None:
+    """A git clone of the snapshot sharing the head's objects, with its dvc.lock, DVC config and cache (set through
+    DVC's config API, as `dvc cache dir --local` does, without starting a `dvc` process per task)."""
+    from dvc.config import Config
+
     steps = [
         ["git", "clone", "-q", "--shared", "--no-checkout", settings["head"], str(clone)],
         ["git", "-C", str(clone), "checkout", "-q", "--detach", settings["commit"]],
@@ -476,14 +480,8 @@ def _prepare_clone(clone: Path, settings: dict) -> str:
         (clone / "dvc.lock").write_text(settings["lock"])
     if settings["config_local"] is not None:
         (clone / ".dvc" / "config.local").write_text(settings["config_local"])
-    done = subprocess.run(
-        [_dvc_executable(), "cache", "dir", "--local", settings["cache"]],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
+    with Config(dvc_dir=str(clone / ".dvc")).edit("local") as config:
+        config["cache"]["dir"] = settings["cache"]
 
 
 class _Children:
