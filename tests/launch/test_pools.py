@@ -8,22 +8,25 @@ import time
 from concurrent.futures import wait
 from pathlib import Path
 
-from mer.commands import launch
+from mer.launch import pools, task
+from mer.launch.budget import ThreadBudget
+from mer.launch.task import FoldRun
+from mer.launch.workspace import Fold
 
 
-def budget(workers: int) -> launch.ThreadBudget:
-    return launch.ThreadBudget(threads=1, workers=workers, cores=2, param=1, local=True)
+def budget(workers: int) -> ThreadBudget:
+    return ThreadBudget(threads=1, workers=workers, cores=2, param=1, local=True)
 
 
-def fold(name: str) -> launch.Fold:
-    return launch.Fold(stage=name, cmd="python stages/train.py", inputs=())
+def fold(name: str) -> Fold:
+    return Fold(stage=name, cmd="python stages/train.py", inputs=())
 
 
 def test_each_fold_gets_a_gpu_of_its_own_and_no_more_folds_than_gpus_run(monkeypatch):
-    monkeypatch.setattr(launch, "visible_gpus", lambda: ["3", "5"])
+    monkeypatch.setattr(pools, "visible_gpus", lambda: ["3", "5"])
     lock, running, seen, overlaps = threading.Lock(), set(), [], []
 
-    def run_fold(fold: launch.Fold, settings: dict, events, gpu: str | None) -> launch.FoldRun:
+    def run_fold(fold: Fold, settings: dict, events, gpu: str | None) -> FoldRun:
         with lock:
             overlaps.append(set(running))
             assert gpu not in running, f"GPU {gpu} given to two folds at once"
@@ -32,10 +35,10 @@ def test_each_fold_gets_a_gpu_of_its_own_and_no_more_folds_than_gpus_run(monkeyp
         time.sleep(0.05)
         with lock:
             running.discard(gpu)
-        return launch.FoldRun(fold.stage, "here", 0, 0.05, "", [fold.stage])
+        return FoldRun(fold.stage, "here", 0, 0.05, "", [fold.stage])
 
-    monkeypatch.setattr(launch, "run_fold", run_fold)
-    pool = launch.LocalPool(budget(workers=4))
+    monkeypatch.setattr(pools, "run_fold", run_fold)
+    pool = pools.LocalPool(budget(workers=4))
     try:
         assert pool.at_once == 2 and str(pool) == "on this machine (1 thread each, 1 of 2 GPUs each), 2 at once"
         futures = [pool.submit(fold(f"train@s{i}"), {}) for i in range(6)]
@@ -48,8 +51,8 @@ def test_each_fold_gets_a_gpu_of_its_own_and_no_more_folds_than_gpus_run(monkeyp
 
 
 def test_without_gpus_the_pool_runs_workers_at_once(monkeypatch):
-    monkeypatch.setattr(launch, "visible_gpus", lambda: [])
-    pool = launch.LocalPool(budget(workers=3))
+    monkeypatch.setattr(pools, "visible_gpus", lambda: [])
+    pool = pools.LocalPool(budget(workers=3))
     try:
         assert pool.at_once == 3 and str(pool) == "on this machine (1 thread each, no GPU), 3 at once"
     finally:
@@ -59,21 +62,21 @@ def test_without_gpus_the_pool_runs_workers_at_once(monkeypatch):
 def test_cancel_stops_the_running_process_groups(monkeypatch, tmp_path: Path):
     """A fold's processes run in their own group (so Ctrl-C at the terminal does not reach them half-way):
     cancelling must stop the whole group, the stage's children included, and keep later ones from starting."""
-    monkeypatch.setattr(launch, "_CHILDREN", launch._Children())
+    monkeypatch.setattr(task, "CHILDREN", task.Children())
     pid_file = tmp_path / "grandchild"
     script = f"sleep 60 & echo $! > {pid_file}; wait"
     results: list[subprocess.CompletedProcess] = []
-    worker = threading.Thread(target=lambda: results.append(launch._interruptible(["sh", "-c", script], tmp_path)))
+    worker = threading.Thread(target=lambda: results.append(task.interruptible(["sh", "-c", script], tmp_path)))
     worker.start()
     deadline = time.monotonic() + 10
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.02)
     grandchild = int(pid_file.read_text())
-    launch._CHILDREN.stop()
+    task.CHILDREN.stop()
     worker.join(timeout=10)
     assert not worker.is_alive() and results[0].returncode == -15
     assert _ends(grandchild, timeout=5), "the stage's child (sleep) kept running"
-    late = launch._interruptible(["sleep", "60"], tmp_path)  # started after the cancel: stopped at once
+    late = task.interruptible(["sleep", "60"], tmp_path)  # started after the cancel: stopped at once
     assert late.returncode == -15
 
 

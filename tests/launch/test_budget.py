@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mer.commands.launch import ThreadBudget, set_threads_param, thread_budget
+from mer.launch.budget import ThreadBudget, set_threads_param, thread_budget
 
 
 @pytest.mark.parametrize(
