@@ -143,7 +143,13 @@ def main() -> None:
         f"({sum(tasks) / len(tasks) / (sum(single) / len(single)):.2f}x a single sequential fold); "
         f"per-task overhead (clone + checkout) mean {sum(setups) / len(setups):.2f} s (max {max(setups):.2f} s)"
     )
-    print(f"outside the folds phase (pool start/stop, discovery, head dvc repro): {launched - folds_phase:.1f} s")
+    head = re.search(r"the head's dvc repro took ([\d.]+) s", out)
+    head_s = float(head.group(1)) if head else float("nan")
+    print(
+        f"outside the folds phase: {launched - folds_phase:.1f} s, of it the head's dvc repro (restoring the folds, "
+        f"then attention + report) {head_s:.1f} s; the sequential run's stages after the folds: "
+        f"{sequential - sum(single):.1f} s"
+    )
     print(f"after: {load()}")
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("mer launch: no fold stage is out of date", flush=True)
     print("mer launch: dvc repro (restores the folds from the run-cache, runs what follows)", flush=True)
-    return workspace.dvc(root, "repro").returncode
+    began = time.perf_counter()
+    code = workspace.dvc(root, "repro").returncode
+    print(f"mer launch: the head's dvc repro took {time.perf_counter() - began:.1f} s", flush=True)
+    return code
 
 
 def report_failures(root: Path, failed: list[FoldRun], folds: dict[str, Fold]) -> None:
