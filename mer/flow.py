@@ -19,7 +19,7 @@ import cv2
 import h5py
 import numpy as np
 
-from mer.cache import STR, Cache
+from mer.cache_store import STR, Cache
 from mer.io import atomic_path
 from mer.parallel import map_clips
 

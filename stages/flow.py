@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from mer import flow
-from mer.cache import Cache
+from mer.cache_store import Cache
 from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
 

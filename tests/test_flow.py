@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mer import flow
-from mer.cache import Cache, CacheWriter, ClipWindows
+from mer.cache_store import Cache, CacheWriter, ClipWindows
 from mer.training import inputs
 
 SIZE, WINDOW, SHIFT = 48, 2, 2
@@ -24,24 +24,23 @@ def _texture(seed: int, size: int = SIZE) -> np.ndarray:
 def cache(tmp_path_factory) -> Cache:
     """Three clips whose labelled apex is the labelled onset moved SHIFT px right (clip 2: down)."""
     path = tmp_path_factory.mktemp("flow") / "cache.h5"
-    writer = CacheWriter(path, 3, WINDOW, SIZE, ["a", "b"], False, {"dataset": {"name": "toy"}})
-    for i in range(3):
-        onset = np.stack([_texture(10 * i + k) for k in range(WINDOW)])
-        apex = np.roll(onset, SHIFT, axis=1 if i == 2 else 2)
-        writer.add(
-            ClipWindows(
-                sample_id=f"s{i}/c",
-                subject=f"s{i}",
-                label=i % 2,
-                onset=onset,
-                apex=apex,
-                onset_position=1,
-                apex_position=1,
-                onset_frames=[0, 1],
-                apex_frames=[5, 6],
+    with CacheWriter(path, 3, WINDOW, SIZE, ["a", "b"], False, {"dataset": {"name": "toy"}}) as writer:
+        for i in range(3):
+            onset = np.stack([_texture(10 * i + k) for k in range(WINDOW)])
+            apex = np.roll(onset, SHIFT, axis=1 if i == 2 else 2)
+            writer.add(
+                ClipWindows(
+                    sample_id=f"s{i}/c",
+                    subject=f"s{i}",
+                    label=i % 2,
+                    onset=onset,
+                    apex=apex,
+                    onset_position=1,
+                    apex_position=1,
+                    onset_frames=[0, 1],
+                    apex_frames=[5, 6],
+                )
             )
-        )
-    writer.close()
     return Cache(path)
 
 
