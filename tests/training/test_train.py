@@ -73,7 +73,7 @@ def cache(tmp_path_factory) -> Cache:
 @pytest.fixture(scope="module")
 def flow_file(cache, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("flow") / "flow.h5"
-    flow.write_flows(cache, path, SIZE, workers=1)
+    flow.compute_flows(cache, path, SIZE, workers=1)
     return path
 
 
