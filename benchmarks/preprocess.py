@@ -208,7 +208,7 @@ def _breakdown_pass(rows: list, s: Settings, detector: DlibDetector, out_dir: Pa
     with Crops(out_dir / "crops.h5") as crops:
         with s.cache_writer(out_dir / "cache.h5", len(rows)) as writer:
             for row in rows:  # stage cache
-                with watch.time("crops read-back (cache stage, Crops.windows)"):
+                with watch.time("crops read-back (Crops.windows)"):
                     windows = crops.windows(row)
                 with watch.time("HDF5 write (CacheWriter)"):
                     writer.add(windows)
