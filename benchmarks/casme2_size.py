@@ -30,7 +30,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from preprocess import imread, needed_frames
 
-from mer.datasets import manifest
+from mer.datasets import manifest_store
 
 PROFILE = "synthetic_casme2_size"
 PREPROCESSING = ["synthesize", "ingest", "landmarks", "normalise", "crop", "cache"]
@@ -127,7 +127,7 @@ def main() -> None:
         for stage in upstream_of(fold, path, env, exclude=PREPROCESSING):  # --dry needs the upstream outputs
             seconds[stage] = timed_stage(stage, path, env)
 
-        rows = manifest.read(path / "data" / "manifest.csv")
+        rows = manifest_store.read(path / "data" / "manifest.csv")
         floor, frames = decode_floor(path, rows, params["crop"]["window"])
         work = sum(seconds[s] for s in PREPROCESSING if s != "synthesize")
         print(

@@ -52,19 +52,20 @@ import numpy as np
 import pandas as pd
 from common import cpu_features, load, machine, vmhwm_mb
 
-from mer.cache import CacheWriter, ClipWindows
-from mer.datasets import manifest
+from mer.cache_store import CacheWriter, ClipWindows
+from mer.datasets import manifest_store
 from mer.datasets.ingest import ingest
 from mer.datasets.keyframes import Repair
 from mer.datasets.protocols import Protocol
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.align import PREVIEW_STEP, crop_affine, normalised_landmarks, preview_warp
 from mer.face.crop import Cropped, CropSettings, crop_clip, crop_maps, crop_tasks, folds, window
-from mer.face.crops import CropsWriter, read_index, read_windows
+from mer.face.crop_store import Crops, CropsWriter
 from mer.face.detect import ClipLandmarks, detect_clip, frames_to_try, init_worker
+from mer.face.landmark_store import Template
 from mer.face.landmarks import Detection, DlibDetector, Faces, NoFace
 from mer.face.lwm import LWMTransform, sampling_maps
-from mer.face.store import Normalised, Template
+from mer.face.normalised_store import Normalised
 from mer.face.template import choose_template, eye_centres, mean_template
 from mer.images import read_rgb
 from mer.io import load_params
@@ -204,16 +205,15 @@ def _breakdown_pass(rows: list, s: Settings, detector: DlibDetector, out_dir: Pa
             onset, apex = (window(row.frame_numbers, n, s.crop["window"]) for n in (row.onset, row.apex))
             with watch.time("crops write (CropsWriter, HDF5)"):
                 crops.add(Cropped(row.sample_id, onset, apex, numbers, np.stack(rgb), None, 0.0, 0.0))
-    index = read_index(out_dir / "crops.h5")
-    writer = s.cache_writer(out_dir / "cache.h5", len(rows))
-    with h5py.File(out_dir / "crops.h5", "r") as f:
-        for row in rows:  # stage cache
-            with watch.time("crops read-back (cache stage, read_windows)"):
-                windows = read_windows(f, row, index.clips[row.sample_id])
-            with watch.time("HDF5 write (CacheWriter)"):
-                writer.add(windows)
-    with watch.time("HDF5 write (CacheWriter)"):
-        writer.close()
+    with Crops(out_dir / "crops.h5") as crops:
+        with s.cache_writer(out_dir / "cache.h5", len(rows)) as writer:
+            for row in rows:  # stage cache
+                with watch.time("crops read-back (Crops.windows)"):
+                    windows = crops.windows(row)
+                with watch.time("HDF5 write (CacheWriter)"):
+                    writer.add(windows)
+            closing = time.perf_counter()
+        watch.seconds["HDF5 write (CacheWriter)"] += time.perf_counter() - closing  # the writer's exit: close, rename
     return dict(watch.seconds)
 
 
@@ -289,18 +289,15 @@ def crop_stage(clips: pd.DataFrame, norm: Normalised, s: Settings, path: Path, w
 
 def cache_stage(clips: pd.DataFrame, s: Settings, crops_path: Path, path: Path) -> None:
     by_id = clips.set_index("sample_id", drop=False)
-    index = read_index(crops_path)
-    writer = s.cache_writer(path, len(index.clips))
-    with h5py.File(crops_path, "r") as crops:
-        for sample_id, entry in index.clips.items():
-            writer.add(read_windows(crops, by_id.loc[sample_id], entry))
-    writer.close()
+    with Crops(crops_path) as crops, s.cache_writer(path, len(crops.clips)) as writer:
+        for sample_id in crops.clips:
+            writer.add(crops.windows(by_id.loc[sample_id]))
 
 
 def end_to_end(manifest_path: Path, params: dict, out_dir: Path) -> dict:
     """Run in a fresh process: every stage in-process; wall times, RSS after imports and peak RSS (MB)."""
     s = Settings(params)
-    clips = manifest.read(manifest_path)
+    clips = manifest_store.read(manifest_path)
     result = {
         "clips": len(clips),
         "output_frames": sum(len(needed_frames(r, s.crop["window"])) for r in clips.itertuples()),
@@ -352,7 +349,7 @@ def make_set(root: Path, config: SyntheticConfig, params: dict, detector: DlibDe
         margin=params["ingest"]["margin_frames"],
     )
     path = root / "manifest.csv"
-    manifest.write(path, result.clips, protocol)
+    manifest_store.write(path, manifest_store.table(result.clips, protocol))
     return path
 
 
@@ -523,9 +520,8 @@ def map_choice(rows: list, shapes: np.ndarray, s: Settings, repeats: int) -> Non
 
 def hdf5_choice(rows: list, crops: Path, tmp: Path, repeats: int) -> None:
     """Write and read time and file size of the cache's window datasets under each HDF5 filter."""
-    index = read_index(crops)
-    with h5py.File(crops, "r") as f:
-        clips = [read_windows(f, row, index.clips[row.sample_id]) for row in rows]
+    with Crops(crops) as cropped:
+        clips = [cropped.windows(row) for row in rows]
     print(f"HDF5 windows ({len(clips)} clips)     write ms/clip  read ms/clip  MB")
     for name, options in HDF5_VARIANTS.items():
         path = tmp / f"windows-{len(options)}-{options.get('compression', 'none')}.h5"
@@ -768,7 +764,7 @@ def main() -> None:
     )
     started = time.perf_counter()
     if not args.real_only:
-        clips = manifest.read(args.manifest)
+        clips = manifest_store.read(args.manifest)
         synthetic(params, clips.head(QUICK_CLIPS) if args.quick else clips, args.quick, args.repeats)
     real_faces(args.real_faces, settings)
     print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
@@ -779,7 +775,7 @@ def synthetic(params: dict, clips: pd.DataFrame, quick: bool, repeats: int) -> N
     settings = Settings(params)
     with tempfile.TemporaryDirectory(prefix="mer-bench-") as tmp:
         print_breakdown(breakdown(clips, settings, Path(tmp) / "breakdown", repeats), "1. Breakdown")
-        large = manifest.read(
+        large = manifest_store.read(
             make_set(Path(tmp) / "large", large_frames(params, quick), params, DlibDetector(upsample=1))
         )
         print_breakdown(

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from common import PROJECT, load, machine
 
-from mer.cache import Cache, write_inputs
+from mer.cache_store import Cache, write_precomputed
 from mer.models import build_model
 from mer.training import augment, loop
 
@@ -37,7 +37,7 @@ def synthetic_cache(path: Path) -> Cache:
     rng = np.random.default_rng(0)
     motion = rng.random((CLIPS, 3, 28, 28), dtype=np.float32)
     clips = [(f"s{i % SUBJECTS:02d}/c{i}", f"s{i % SUBJECTS:02d}", int(i % 3)) for i in range(CLIPS)]
-    write_inputs(path, motion, clips, ["negative", "positive", "surprise"], {"dataset": {"name": "benchmark"}})
+    write_precomputed(path, motion, clips, ["negative", "positive", "surprise"], {"dataset": {"name": "benchmark"}})
     return Cache(path)
 
 
@@ -52,7 +52,7 @@ def real_cache(clone: Path, path: Path) -> Cache:
     )
     motion = np.stack([precomputed.load_input(c.frames[0], 28, 3) for c in result.clips])
     rows = [(c.sample_id, c.subject, int(c.emotion)) for c in result.clips]
-    write_inputs(path, motion, rows, ["negative", "positive", "surprise"], {"dataset": {"name": "megc2019_flow"}})
+    write_precomputed(path, motion, rows, ["negative", "positive", "surprise"], {"dataset": {"name": "megc2019_flow"}})
     return Cache(path)
 
 

@@ -54,7 +54,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from mer.cache import Cache, CacheWriter, ClipWindows
+from mer.cache_store import Cache, CacheWriter, ClipWindows
 from mer.models import build_model
 from mer.training import inputs
 from mer.training.augment import STEP, Affine, Augment, ColourJitter, training_inputs
@@ -727,24 +727,23 @@ def paper_params(params: dict, path: Path, **train: object) -> Path:
 def replicated_cache(cache: Cache, path: Path, clips: int) -> Path:
     """A cache of `clips` clips cycling through the real ones; copies get new subject names, so fold
     SUBJECT keeps its own test clips and trains on the rest (a CASME II-sized fold)."""
-    writer = CacheWriter(path, clips, cache.window, cache.size, cache.classes, False, cache.params)
-    for j in range(clips):
-        i, copy = j % len(cache), j // len(cache)
-        suffix = f"_copy{copy}" if copy else ""
-        writer.add(
-            ClipWindows(
-                sample_id=cache.sample_ids[i] + suffix,
-                subject=cache.subjects[i] + suffix,
-                label=int(cache.labels[i]),
-                onset=cache.load("onset", [i])[0],
-                apex=cache.load("apex", [i])[0],
-                onset_position=int(cache.onset_position[i]),
-                apex_position=int(cache.apex_position[i]),
-                onset_frames=cache.load("onset_frames", [i])[0].tolist(),
-                apex_frames=cache.load("apex_frames", [i])[0].tolist(),
+    with CacheWriter(path, clips, cache.window, cache.size, cache.classes, False, cache.params) as writer:
+        for j in range(clips):
+            i, copy = j % len(cache), j // len(cache)
+            suffix = f"_copy{copy}" if copy else ""
+            writer.add(
+                ClipWindows(
+                    sample_id=cache.sample_ids[i] + suffix,
+                    subject=cache.subjects[i] + suffix,
+                    label=int(cache.labels[i]),
+                    onset=cache.load("onset", [i])[0],
+                    apex=cache.load("apex", [i])[0],
+                    onset_position=int(cache.onset_position[i]),
+                    apex_position=int(cache.apex_position[i]),
+                    onset_frames=cache.load("onset_frames", [i])[0].tolist(),
+                    apex_frames=cache.load("apex_frames", [i])[0].tolist(),
+                )
             )
-        )
-    writer.close()
     return path
 
 

@@ -2,25 +2,19 @@
 
 TV-L1 costs ~0.6 s per frame pair at 112 px and ~1.5 s at 224 px on one core, far too slow
 to run per training step or per fold, so the `flow` stage computes it once per clip at the
-LABELLED frames and stores it beside the cache. Training resizes it to the input size
-(vectors scale with the image).
-
-Schema of `data/flow.h5`: `flow` float32 (n, 3, S, S) with channels u, v (px at S x S,
-positive u = rightwards, v = downwards) and magnitude; `sample_id` str (n,), in the cache's
-order; attrs `size` (S) and `cache_params` (the cache's provenance, to catch a stale file).
+LABELLED frames and stores it beside the cache, in data/flow.h5 (schema: mer.flow_store). Training
+resizes it to the input size (vectors scale with the image).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
-import h5py
 import numpy as np
 
-from mer.cache import STR, Cache
-from mer.io import atomic_path
+from mer.cache_store import Cache
+from mer.flow_store import FlowWriter
 from mer.parallel import map_clips
 
 
@@ -43,36 +37,22 @@ def labelled_pair(cache: Cache, index: int, size: int) -> tuple[np.ndarray, np.n
     return frames[0], frames[1]
 
 
-def write_flows(cache: Cache, out: str | Path, size: int, workers: int = 0) -> np.ndarray:
-    """Compute every clip's flow at size x size into `out` (atomically); returns the mean magnitude per clip.
+def compute_flows(cache: Cache, out: str | Path, size: int, workers: int = 0) -> np.ndarray:
+    """Compute every clip's flow at size x size into `out` (mer.flow_store); returns the mean magnitude per clip.
 
     Workers get clip indices and read their own frames, so memory stays flat in the number of clips.
     """
     jobs = [(i, size) for i in range(len(cache))]
     magnitude = np.zeros(len(cache), np.float32)
-    with atomic_path(out, ".h5") as tmp, h5py.File(tmp, "w") as f:
-        flows = f.create_dataset("flow", (len(cache), 3, size, size), np.float32, chunks=(1, 3, size, size))
-        f.create_dataset("sample_id", data=np.array(cache.sample_ids, dtype=object), dtype=STR)
-        f.attrs.update(size=size, cache_params=json.dumps(cache.params))
+    with FlowWriter(out, cache, size) as writer:
         for i, flow in enumerate(
             map_clips(
                 _flow_of_clip, jobs, workers=workers, desc="flow", initializer=_open_cache, initargs=(str(cache.path),)
             )
         ):
-            flows[i] = flow
+            writer.add(flow)
             magnitude[i] = flow[2].mean()
     return magnitude
-
-
-def read_flows(path: str | Path, cache: Cache, indices: np.ndarray) -> np.ndarray:
-    """The stored flows (len(indices), 3, S, S) of the cache's clips `indices`; refuses a stale file."""
-    with h5py.File(path, "r") as f:
-        stored = [s.decode() for s in f["sample_id"][()]]
-        if stored != cache.sample_ids or json.loads(f.attrs["cache_params"]) != cache.params:
-            raise ValueError(
-                f"{path} was computed from a different cache than {cache.path}; rerun the flow stage (dvc repro flow)"
-            )
-        return np.stack([f["flow"][int(i)] for i in indices]) if len(indices) else f["flow"][:0]
 
 
 _worker_cache: Cache | None = None

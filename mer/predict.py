@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from mer.face import store
+from mer.face import landmark_store
 from mer.face.align import normalised_landmarks
 from mer.face.crop import CropSettings, crop_maps, crop_rgb
 from mer.face.detect import check_inside, reference_frame
@@ -50,7 +50,7 @@ class Run:
 
     classes: list[str]
     params: dict[str, Any]  # the run's params.yaml: `landmarks`, `normalise`, `crop`, `ingest.margin_frames`
-    template: Any  # mer.face.store.Template
+    template: Any  # mer.face.landmark_store.Template
     model: dict[str, Any]  # {"name", "options"} as in curves.json
     kind: str
     size: int
@@ -96,7 +96,7 @@ def load_run(params: dict, landmarks: str | Path, folds: str | Path, names: list
     return Run(
         classes=first["classes"],
         params=params,
-        template=store.read(landmarks).template,
+        template=landmark_store.read(landmarks).template,
         model=first["model"],
         kind=first["input"]["kind"],
         size=int(first["input"]["size"]),

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from mer import attention
-from mer.cache import Cache
-from mer.face import store
+from mer.cache_store import Cache
+from mer.face import normalised_store
 from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
 from mer.models import MMNet
@@ -48,7 +48,7 @@ def main() -> None:
     device = choose("fp32", params["train"]["threads"])  # the maps in fp32, on the folds' thread count
     print(f"attention: {device}")
     cache = Cache(args.cache)
-    norm = store.read_normalised(args.normalised)
+    norm = normalised_store.read(args.normalised)
     landmarks = norm.landmarks[[norm.index()[s] for s in cache.sample_ids]]
     maps: list[list[np.ndarray]] = [[] for _ in attention.BLOCKS]
     order: list[int] = []

@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import h5py
 from tqdm import tqdm
 
-from mer.cache import CacheWriter
-from mer.datasets import manifest
-from mer.face.crops import read_index, read_windows
+from mer.cache_store import CacheWriter
+from mer.datasets import manifest_store
+from mer.face.crop_store import Crops
 from mer.io import read_json, write_json
 from mer.lifecycle import exit_with_parent
 
@@ -40,21 +39,19 @@ def main() -> None:
     args = parser.parse_args()
 
     ingested = read_json(args.ingest)
-    index = read_index(args.crops)
-    clips = manifest.read(args.manifest).set_index("sample_id", drop=False)
+    clips = manifest_store.read(args.manifest).set_index("sample_id", drop=False)
     classes = ingested["classes"]
-    depth = any(entry.depth for entry in index.clips.values())
-    provenance = {"dataset": ingested["dataset"], "protocol": ingested["protocol"], "crop": index.settings}
-    writer = CacheWriter(args.out, len(index.clips), index.window, index.size, classes, depth, provenance)
-    with h5py.File(args.crops, "r") as crops:
-        for sample_id, entry in tqdm(index.clips.items(), desc="cache", unit="clip"):
-            writer.add(read_windows(crops, clips.loc[sample_id], entry))
-    writer.close()
-    labels = [clips.at[s, "label"] for s in index.clips]
+    with Crops(args.crops) as crops:
+        depth = any(entry.depth for entry in crops.clips.values())
+        provenance = {"dataset": ingested["dataset"], "protocol": ingested["protocol"], "crop": crops.settings}
+        with CacheWriter(args.out, len(crops.clips), crops.window, crops.size, classes, depth, provenance) as writer:
+            for sample_id in tqdm(crops.clips, desc="cache", unit="clip"):
+                writer.add(crops.windows(clips.loc[sample_id]))
+    labels = [clips.at[s, "label"] for s in crops.clips]
     write_json(
         args.report,
         {
-            "clips": len(index.clips),
+            "clips": len(crops.clips),
             "classes": classes,
             "depth": depth,
             "per_class": {c: labels.count(c) for c in classes},
@@ -65,7 +62,7 @@ def main() -> None:
             },
         },
     )
-    print(f"cache: {len(index.clips)} clips -> {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
+    print(f"cache: {len(crops.clips)} clips -> {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """DVC stage `crop`: eye-based 224x224 crops of each clip's onset and apex windows, into one HDF5 file
-(mer/face/crops.py); reports/crop.png shows a few clips of each class and the clips whose warp folds most."""
+(mer/face/crop_store.py); reports/crop.png shows a few clips of each class and the clips whose warp folds most."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 
 from mer import failures
-from mer.datasets import manifest
-from mer.face import store
+from mer.datasets import manifest_store
+from mer.face import normalised_store
 from mer.face.crop import Cropped, CropSettings, CropTask, crop_clip, crop_maps, crop_tasks, folds
-from mer.face.crops import CropsWriter
+from mer.face.crop_store import CropsWriter
 from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
 from mer.parallel import map_clips
@@ -40,8 +40,8 @@ def main() -> None:
 
     params = load_params(args.params)
     p, pre = params["crop"], params["preprocess"]
-    clips = manifest.read(args.manifest).set_index("sample_id", drop=False)
-    norm = store.read_normalised(args.normalised)
+    clips = manifest_store.read(args.manifest).set_index("sample_id", drop=False)
+    norm = normalised_store.read(args.normalised)
     tasks = crop_tasks(clips, norm)
     done: list[Cropped] = []
     failed: list[failures.ClipFailure] = []

@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from mer import flow
-from mer.cache import Cache
+from mer.cache_store import Cache
 from mer.io import load_params, write_json
 from mer.lifecycle import exit_with_parent
 
@@ -24,7 +24,7 @@ def main() -> None:
     params = load_params(args.params)
     cache = Cache(args.cache)
     size = params["flow"]["size"]
-    magnitude = flow.write_flows(cache, args.out, size, workers=params["preprocess"]["workers"])
+    magnitude = flow.compute_flows(cache, args.out, size, workers=params["preprocess"]["workers"])
     per_class = {
         name: float(magnitude[cache.labels == c].mean()) if (cache.labels == c).any() else None
         for c, name in enumerate(cache.classes)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mer import dataset_root, failures
-from mer.datasets import composite, manifest
+from mer.datasets import composite, manifest_store
 from mer.datasets.ingest import ingest
 from mer.datasets.keyframes import Repair
 from mer.datasets.protocols import Protocol
@@ -54,10 +54,10 @@ def main() -> None:
         sys.exit(f"{stage}: {exc}\nFull list: {failures.error_report(stage, str(exc), rejected)}")
     failures.clear_error_report(stage)
     if not args.part and data["format"] == composite.FORMAT:
-        manifest.write_table(args.manifest, table)
+        manifest_store.write(args.manifest, table)
         described = {k: data[k] for k in ("name", "format", "root", "labels")}
     else:
-        manifest.write(args.manifest, clips, protocol)
+        manifest_store.write(args.manifest, manifest_store.table(clips, protocol))
         described = _described({"name": args.part, **data["parts"][args.part]} if args.part else data)
     write_json(args.report, {"dataset": described, "on_error": options["on_error"], **report})
     r = report

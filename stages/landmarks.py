@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from mer import failures
-from mer.datasets import manifest
-from mer.face import store
+from mer.datasets import manifest_store
+from mer.face import landmark_store
 from mer.face.detect import (
     REFERENCE_FRAMES,
     ClipLandmarks,
@@ -38,7 +38,7 @@ def main() -> None:
 
     params = load_params(args.params)
     p, on_error = params["landmarks"], params["preprocess"]["on_error"]
-    clips = manifest.read(args.manifest)
+    clips = manifest_store.read(args.manifest)
     if p["frame"] not in REFERENCE_FRAMES:
         sys.exit(f"landmarks.frame must be one of {REFERENCE_FRAMES}, got {p['frame']!r}")
     if not (isinstance(p["next_frames"], int) and p["next_frames"] >= 0):
@@ -63,7 +63,7 @@ def main() -> None:
         template = choose_template(found, p["template"], p["canvas"], p["eye_distance"])
     except (failures.ClipError, ValueError) as exc:
         sys.exit(str(exc))
-    store.write(args.out, found, template)
+    landmark_store.write(args.out, found, template)
     counts = found_by(found)
     landmark_sheet(args.sheet, sheet_clips(found, params["previews"]["landmarks_clips"]), template)
     write_json(

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from mer.face import store
+from mer.face import landmark_store, normalised_store
 from mer.face.align import PREVIEW_STEP, normalised_landmarks, preview_warp
 from mer.face.lwm import LWMTransform
 from mer.images import read_rgb
@@ -29,7 +29,7 @@ def main() -> None:
 
     params = load_params(args.params)
     p, shown_clips = params["normalise"], params["previews"]["normalise_clips"]
-    marks = store.read(args.landmarks)
+    marks = landmark_store.read(args.landmarks)
     template = marks.template
     width, height = template.canvas
     shown = set(
@@ -52,8 +52,8 @@ def main() -> None:
         mean_face += warped
         if i in shown:
             previews.append((sample_id, raw, warped))
-    result = store.Normalised(marks.sample_ids, transforms, np.array(normalised), template)
-    store.write_normalised(args.out, result)
+    result = normalised_store.Normalised(marks.sample_ids, transforms, np.array(normalised), template)
+    normalised_store.write(args.out, result)
     residual = np.linalg.norm(result.landmarks - template.landmarks, axis=2)
     mean_face = (mean_face / max(len(transforms), 1)).astype(np.uint8)
     image_grid(

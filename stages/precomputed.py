@@ -1,7 +1,7 @@
 """DVC stage `precomputed@<data set>`: a precomputed-inputs data set's files straight into the training cache.
 
 For format `precomputed` (mer/datasets/precomputed.py) the face stages do not exist: this stage reads each
-manifest row's file (ingest has checked its size and channels) into `motion` of data/cache.h5 (mer.cache),
+manifest row's file (ingest has checked its size and channels) into `motion` of data/cache.h5 (mer.cache_store),
 in the manifest's order, and writes reports/cache.json as the face chain's cache stage does. Reads
 `dataset.table` (size, channels) only.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mer.cache import write_inputs
-from mer.datasets import manifest
+from mer.cache_store import write_precomputed
+from mer.datasets import manifest_store
 from mer.datasets.precomputed import load_input
 from mer.io import load_params, read_json, write_json
 from mer.lifecycle import exit_with_parent
@@ -33,14 +33,14 @@ def main() -> None:
 
     table = load_params(args.params)["dataset"]["table"]
     ingested = read_json(args.ingest)
-    clips = manifest.read(args.manifest)
+    clips = manifest_store.read(args.manifest)
     size, channels = int(table["size"]), int(table["channels"])
     motion = np.empty((len(clips), channels, size, size), np.float32)
     for i, file in enumerate(tqdm(clips.frames.str[0], desc="precomputed", unit="clip")):
         motion[i] = load_input(file, size, channels)
     provenance = {"dataset": ingested["dataset"], "protocol": ingested["protocol"], "inputs": table}
     rows = list(zip(clips.sample_id, clips.subject, clips.label_index.astype(int), strict=True))
-    write_inputs(args.out, motion, rows, ingested["classes"], provenance)
+    write_precomputed(args.out, motion, rows, ingested["classes"], provenance)
     write_json(
         args.report,
         {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sklearn.metrics import confusion_matrix
 
-from mer.folds import seeds_of
+from mer.fold_store import seeds_of
 from mer.io import atomic_path, load_params, read_json, write_json
 from mer.lifecycle import exit_with_parent
 from mer.provenance import git_commit

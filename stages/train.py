@@ -2,7 +2,7 @@
 
 Reads the params blocks `input`, `model` and `train` but `train.seeds` (dvc.yaml passes each seed as --seed;
 without --seed the first of `train.seeds` is trained). Writes <models>/seed<seed>/<subject>.pt (state dict) and,
-in <reports>/seed<seed>/<subject>/, predictions.csv, curves.json (schema: mer.folds) and live/ (DVCLive's files,
+in <reports>/seed<seed>/<subject>/, predictions.csv, curves.json (schema: mer.fold_store) and live/ (DVCLive's files,
 written each epoch). `--motion` is `input.file`, the file the input kind's motion comes from (a dep of the fold
 in dvc.yaml): the cache itself for difference, depth and rgbd, the flow stage's file for flow, so a fold depends
 on data/flow.h5 only when its input kind uses flow.
@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mer.cache import Cache
-from mer.folds import seed_folder, seeds_of, write_fold
+from mer import fold_store
+from mer.cache_store import Cache
 from mer.io import load_params
 from mer.lifecycle import exit_with_parent
 from mer.training.inputs import input_kind
@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
-    seed = seeds_of(params["train"])[0] if args.seed is None else args.seed
+    seed = fold_store.seeds_of(params["train"])[0] if args.seed is None else args.seed
     settings = {k: v for k, v in params["input"].items() if k != "file"}
     motion = args.motion or args.cache
     uses_flow = input_kind(settings["kind"]).reads_flow
@@ -58,7 +58,7 @@ def main() -> None:
             f"{motion!r}; choose the kind with its group (`-S input=flow`, conf/input/) or set input.file"
         )
     final = args.subject == FINAL
-    reports = Path(args.reports) if final else seed_folder(args.reports, seed)
+    reports = Path(args.reports) if final else fold_store.seed_folder(args.reports, seed)
     with epoch_logger(reports / args.subject / "live") as on_epoch:
         result = train_fold(
             Cache(args.cache),
@@ -70,8 +70,8 @@ def main() -> None:
             flow=motion if uses_flow else None,
             on_epoch=on_epoch,
         )
-    write_fold(
-        Path(args.models) if final else seed_folder(args.models, seed),
+    fold_store.write(
+        Path(args.models) if final else fold_store.seed_folder(args.models, seed),
         reports,
         args.subject,
         result.state_dict,

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from mer.datasets import composite
 from mer.datasets.ingest import FORMATS
 from mer.datasets.protocols import Protocol
-from mer.folds import seeds_of
+from mer.fold_store import seeds_of
 from mer.models import build_model
 from mer.training.loop import InputConfig, fold_config
 

@@ -49,8 +49,8 @@ def test_the_reader_registry_is_followed():
 
 
 def test_lazy_relative_and_type_checking_imports():
-    assert closure("stages/landmarks.py")["mer/face/lwm.py"] == "mer/face/store.py"  # inside a function: runs
-    assert "mer/face/detect.py" not in closure("stages/cache.py")  # store.py imports it under TYPE_CHECKING only
+    assert closure("stages/attention.py")["mer/datasets/synthetic.py"] == "mer/attention.py"  # inside a function: runs
+    assert "mer/face/detect.py" not in closure("stages/normalise.py")  # landmark_store.py: under TYPE_CHECKING only
     train = closure("stages/train.py")
     assert train["mer/models/mmnet.py"] == "mer/models/__init__.py"  # `from .mmnet import MMNet`
     assert "mer/models/__init__.py" in train and "mer/__init__.py" not in train  # code vs a docstring only
@@ -59,7 +59,7 @@ def test_lazy_relative_and_type_checking_imports():
 def test_a_whole_self_contained_package_is_listed_as_its_folder():
     train = deps.code_deps(ROOT, "stages/train.py")
     assert "mer/models" in train and not any(d.startswith("mer/models/") for d in train)
-    # mer/training is run whole by the fold stage too, but imports mer/cache.py: its files are listed
+    # mer/training is run whole by the fold stage too, but imports mer/cache_store.py: its files are listed
     assert "mer/training/loop.py" in train and "mer/training" not in train
 
 
@@ -67,7 +67,7 @@ def test_a_whole_self_contained_package_is_listed_as_its_folder():
     "stage,module",
     [
         ("crop", "mer/face/lwm.py"),
-        ("cache", "mer/face/crops.py"),
+        ("cache", "mer/face/crop_store.py"),
         ("ingest", "mer/datasets/samm.py"),
         ("train", "mer/models"),
     ],

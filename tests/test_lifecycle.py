@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mer.cache import CacheWriter
+from mer.cache_store import CacheWriter
 from tests.training.test_train import LABELS, SIZE, WINDOW, _clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,11 +92,12 @@ def test_kill_9_of_dvc_repro_leaves_no_train_stage_running(tmp_path, when, shell
     for name in ("stages", "mer"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     rng = np.random.default_rng(0)
-    writer = CacheWriter(repo / "cache.h5", 12, WINDOW, SIZE, ["left", "right"], True, {"dataset": {"name": "toy"}})
-    for subject, labels in LABELS.items():
-        for n, label in enumerate(labels):
-            writer.add(_clip(subject, n, label, rng))
-    writer.close()
+    with CacheWriter(
+        repo / "cache.h5", 12, WINDOW, SIZE, ["left", "right"], True, {"dataset": {"name": "toy"}}
+    ) as writer:
+        for subject, labels in LABELS.items():
+            for n, label in enumerate(labels):
+                writer.add(_clip(subject, n, label, rng))
     params = {
         "input": {"kind": "difference", "size": SIZE},
         "model": {"name": "mmnet", "options": {"width_mult": 0.25, "stem_width": 16}},

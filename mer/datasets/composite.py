@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer.datasets import manifest, samples
+from mer.datasets import manifest_store, samples
 from mer.datasets.ingest import REPAIRS, RowsRejected
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError, Rejection
@@ -41,7 +41,7 @@ def part_folder(root: str | Path, part: str) -> Path:
 def join(
     root: str | Path, parts: list[str], protocol: Protocol, folds: str, expected: list[str]
 ) -> tuple[pd.DataFrame, dict]:
-    """The composite manifest (manifest.COLUMNS + `dataset`) and its ingest report, from the parts in `root`."""
+    """The composite manifest (manifest_store.COLUMNS + `dataset`) and its ingest report, from the parts in `root`."""
     if folds not in FOLDS:
         raise IngestError(f"dataset.folds must be one of {FOLDS}, got {folds!r}")
     if not parts:
@@ -80,7 +80,7 @@ def join(
     report = _report(root, joined, reports, dropped, protocol, folds, units)
     if listed is not None:
         report["samples"] = {**listed.describe(), "left_out": left_out, "faults": faults}
-    return joined[[*manifest.COLUMNS, "dataset"]], report
+    return joined[[*manifest_store.COLUMNS, "dataset"]], report
 
 
 def _read_part(root: str | Path, part: str) -> tuple[pd.DataFrame, dict]:
@@ -92,7 +92,7 @@ def _read_part(root: str | Path, part: str) -> tuple[pd.DataFrame, dict]:
             f"(`dvc repro ingest_part@{part}`), from dataset.parts.{part}"
         )
     table = pd.read_csv(files[0], dtype=str, keep_default_na=False)
-    missing = [c for c in manifest.COLUMNS if c not in table.columns]
+    missing = [c for c in manifest_store.COLUMNS if c not in table.columns]
     if missing:
         raise IngestError(f"{files[0]}: not an ingest manifest (missing columns {missing})")
     return table, read_json(files[1])
@@ -121,7 +121,7 @@ def _report(
 ) -> dict:
     per_class = Counter(joined.label)
     per_unit = Counter(joined.subject)
-    repairs = joined.repairs.map(lambda s: s.split(manifest.SEP) if s else [])
+    repairs = joined.repairs.map(lambda s: s.split(manifest_store.SEP) if s else [])
     outside = dropped + Counter(
         {f"{part}:{label}": n for part, report in reports.items() for label, n in report["dropped_by_protocol"].items()}
     )
@@ -136,7 +136,7 @@ def _report(
         "per_class": {name: per_class.get(name, 0) for name in protocol.classes},
         "per_subject": {u: per_unit[u] for u in units},
         "per_dataset": {part: int((joined.dataset == part).sum()) for part in reports},
-        "frames": int(joined.frames.map(lambda s: len(s.split(manifest.SEP))).sum()),
+        "frames": int(joined.frames.map(lambda s: len(s.split(manifest_store.SEP))).sum()),
         "apex_repaired": int((joined.apex_repaired == "True").sum()),
         "repairs": {rule: int(repairs.map(lambda r, rule=rule: rule in r).sum()) for rule in REPAIRS},
         "repaired": {

@@ -3,7 +3,7 @@
 For inputs computed elsewhere, such as the MEGC 2019 composite's published STSTNet flow images (u, v,
 optical strain at 28x28, as HTNet's repository ships them) or a MEB/HTNet user's own .npy flows. Such a
 data set skips landmarks, normalise and crop: the `precomputed` stage reads the files named here straight
-into the training cache (mer.cache, `motion`), and a fold trains on them with input kind `precomputed`.
+into the training cache (mer.cache_store, `motion`), and a fold trains on them with input kind `precomputed`.
 
 `dataset.table` (the reader's options) names the table's columns and the files:
 - `subject`, `clip`, `label`: column names (the label is the raw label the protocol maps, e.g. 0/1/2);

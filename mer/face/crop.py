@@ -4,7 +4,7 @@ Needed frames are the onset window and the apex window: the `k` frames nearest e
 frame (offsets -k//2 .. k-1-k//2, shifted inwards at the ends of the clip). Each raw frame is
 decoded and resampled once (`cv2.remap`, bilinear; depth nearest-neighbour, 16-bit kept); no
 full-size warped frame is ever made. The crops go back to the stage as arrays, which writes them
-into data/crops.h5 (mer/face/crops.py): no image codec between crop and cache.
+into data/crops.h5 (mer/face/crop_store.py): no image codec between crop and cache.
 
 Every frame of both windows is checked, where it is cheap (on the 224x224 crop), so a bad frame
 fails its clip (reported like any failure) instead of going into training silently:
@@ -33,7 +33,7 @@ from mer.images import read_depth, read_rgb
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mer.face.store import Normalised
+    from mer.face.normalised_store import Normalised
 
 
 BLANK_STD = 2.0  # grey levels (0-255): below this a frame is blank or near-constant

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from skimage.transform import SimilarityTransform
 
-from mer.face.store import Template
+from mer.face.landmark_store import Template
 
 if TYPE_CHECKING:  # type only: normalise and crop use this module without the detectors
     from mer.face.detect import ClipLandmarks

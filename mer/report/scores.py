@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, recall_score
 
-from mer.folds import Folds
+from mer.fold_store import Folds
 from mer.report.paper_protocol import paper_protocol
 
 OPTIMISTIC_NOTE = (

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mer.folds import Folds, load_folds, seed_folder
+from mer import fold_store
+from mer.fold_store import Folds
 from mer.report import scores
 
 PER_SEED = ("accuracy", "uf1", "uar", "weighted_f1", "optimistic_best_epoch", "paper_protocol")
@@ -55,7 +56,7 @@ def aggregate(runs: dict[int, Any], where: str = "metrics") -> Any:
 
 def load_runs(folds: str | Path, seeds: Sequence[int], subjects: list[str]) -> dict[int, Folds]:
     """Every seed's LOSO run, read from <folds>/seed<n>/<subject>/; all must share one class list."""
-    runs = {seed: load_folds(seed_folder(folds, seed), subjects, seed) for seed in seeds}
+    runs = {seed: fold_store.read(fold_store.seed_folder(folds, seed), subjects, seed) for seed in seeds}
     first = seeds[0]
     for seed, run in runs.items():
         if run.classes != runs[first].classes:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mer.cache import Cache
+from mer.cache_store import Cache
 from mer.models import build_model, model_options
 from mer.training import inputs
 

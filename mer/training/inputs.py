@@ -5,7 +5,7 @@ Kinds (param `input.kind`), each giving the main-branch `motion` tensor:
 - `difference`: apex - onset RGB in [-1, 1] (the paper), 3 channels.
 - `flow`: TV-L1 optical flow onset -> apex (u, v, magnitude; px at the model's input size),
   3 channels, as computed once per clip at the LABELLED frames by the `flow` stage
-  (mer.flow), so for `flow` training draws no other frame pair.
+  (mer.flow; its file: mer.flow_store), so for `flow` training draws no other frame pair.
 - `depth`: depth difference (apex - onset, in depth units x DEPTH_SCALE), 1 channel.
 - `rgbd`: RGB difference and depth difference stacked, 4 channels.
 - `precomputed`: the input stored in a cache of precomputed inputs (mer.datasets.precomputed: e.g. MEGC 2019's
@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mer.cache import Cache
-from mer.flow import read_flows
+from mer import flow_store
+from mer.cache_store import Cache
 
 DEPTH_SCALE = 1e-3  # depth units (mm in CAS(ME)^3) -> m: keeps the difference near the RGB range
 
@@ -91,7 +91,7 @@ def load_frames(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: n
     """Read the clips `indices` of `cache` and build what `kind` needs at `size` x `size` px.
 
     `flow`: for a kind that reads the flow stage's file (`flow`), the clips' stored flows (len(indices), 3, S, S)
-    from mer.flow.
+    from mer.flow_store.
     """
     spec = input_kind(kind)
     spec.check(cache, len(indices), flow)
@@ -128,7 +128,7 @@ def load_fold(cache: Cache, indices: np.ndarray, kind: str, size: int, flow: str
     if input_kind(kind).reads_flow:
         if flow is None:
             raise ValueError(f"input kind {kind!r} needs the flow stage's file (data/flow.h5): pass `flow`")
-        stored = read_flows(flow, cache, indices)
+        stored = flow_store.read(flow, cache, indices)
     return load_frames(cache, indices, kind, size, stored)
 
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mer.cache import Cache
+from mer.cache_store import Cache
 from mer.training import inputs
 from mer.training.augment import Augment, training_inputs
 from mer.training.device import Device, check_precision, choose, resolve_threads

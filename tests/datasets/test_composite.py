@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mer.datasets import composite, manifest, megc2019, samples
+from mer.datasets import composite, manifest_store, megc2019, samples
 from mer.datasets.ingest import RowsRejected, ingest
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError
@@ -34,8 +34,9 @@ def _parts(tmp_path: Path) -> Path:
         ("casme2", fixtures.casme2(tmp_path / "c"), "casme2", "casme2_3class_megc"),
         ("smic", fixtures.smic(tmp_path / "s"), "smic", "smic_3class"),
     ):
-        result = ingest(fmt, *layout.paths, Protocol.from_params(protocol, PROTOCOLS))
-        manifest.write(root / part / composite.PART_MANIFEST, result.clips, Protocol.from_params(protocol, PROTOCOLS))
+        labels = Protocol.from_params(protocol, PROTOCOLS)
+        result = ingest(fmt, *layout.paths, labels)
+        manifest_store.write(root / part / composite.PART_MANIFEST, manifest_store.table(result.clips, labels))
         write_json(root / part / composite.PART_REPORT, {"dataset": {"name": part}, **result.report})
     return root
 
@@ -49,7 +50,7 @@ def test_join_prefixes_ids_maps_classes_and_reports_each_part(tmp_path):
     assert report["per_class"] == {"negative": 2 + 70, "positive": 1 + 51, "surprise": 1 + 43}
     row = table.set_index("sample_id").loc["casme2/sub01/EP03_02"]
     assert (row.subject, row.label, row.label_index, row.dataset) == ("casme2_sub01", "negative", 0, "casme2")
-    assert list(table.columns) == [*manifest.COLUMNS, "dataset"]
+    assert list(table.columns) == [*manifest_store.COLUMNS, "dataset"]
     assert len(report["repaired"]["apex_missing"]) == 164 and report["repaired"]["apex_missing"][0].startswith("smic/")
 
 
@@ -87,7 +88,7 @@ def _megc_parts(
     for part, spec in MEGC_CONFIG["parts"].items():
         protocol = Protocol.from_params(spec["protocol"], PROTOCOLS)
         result = ingest(spec["format"], *layouts[part].paths, protocol, on_error=on_error)
-        manifest.write(root / part / composite.PART_MANIFEST, result.clips, protocol)
+        manifest_store.write(root / part / composite.PART_MANIFEST, manifest_store.table(result.clips, protocol))
         described = {"name": part, "labels_file": layouts[part].labels.name, "labels_sha256": None}
         write_json(root / part / composite.PART_REPORT, {"dataset": described, "on_error": on_error, **result.report})
     return root, layouts

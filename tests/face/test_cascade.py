@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from mer.datasets.manifest import COLUMNS, write_table
+from mer.datasets import manifest_store
 from mer.datasets.synthetic import face_photos
-from mer.face import store
+from mer.face import landmark_store
 from mer.face.detect import ClipLandmarks, detect_clip, found_by, init_worker, reference_frame, sheet_clips
 from mer.face.landmarks import DlibDetector, NoFace
 from mer.face.template import choose_template, eye_centres
@@ -108,8 +108,8 @@ def test_detect_clip_records_the_detector_and_a_later_frame(frames, tmp_path):
         "fallbacks": {"cnn": ["s1/c1", "s1/c2"], "later_frame": {"s1/c2": 2}},
     }
     path = tmp_path / "landmarks.h5"
-    store.write(path, clips, choose_template(clips, "mean", 256, 80))
-    back = store.read(path)
+    landmark_store.write(path, clips, choose_template(clips, "mean", 256, 80))
+    back = landmark_store.read(path)
     assert back.detectors == ["cnn", "cnn"] and back.frame_offsets.tolist() == [0, 2]
 
 
@@ -147,7 +147,7 @@ def test_stage_skips_a_faceless_clip_and_reports_what_found_each(tmp_path, frame
         _row("s1/faceless", [frames[f"blank{i}"] for i in range(1, 5)]),
         _row("s1/second_frame", numbered),
     ]
-    write_table(tmp_path / "manifest.csv", pd.DataFrame(rows, columns=COLUMNS))
+    manifest_store.write(tmp_path / "manifest.csv", pd.DataFrame(rows, columns=manifest_store.COLUMNS))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["preprocess"].update(on_error="skip", workers=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -167,14 +167,14 @@ def test_stage_skips_a_faceless_clip_and_reports_what_found_each(tmp_path, frame
     (failure,) = report["failures"]
     assert failure["sample_id"] == "s1/faceless" and "dlib HOG (upsample 0) and dlib CNN" in failure["reason"]
     assert "{img1.jpg, img2.jpg, img3.jpg, img4.jpg}" in failure["reason"]
-    assert store.read(out["landmarks.h5"]).frames == [numbered[1]]
+    assert landmark_store.read(out["landmarks.h5"]).frames == [numbered[1]]
 
 
 def _row(sample_id: str, frames: list[str]) -> dict:
     subject, clip = sample_id.split("/")
     numbers = ";".join(str(n) for n in range(1, len(frames) + 1))
     return {
-        **dict.fromkeys(COLUMNS, ""),
+        **dict.fromkeys(manifest_store.COLUMNS, ""),
         **{"sample_id": sample_id, "subject": subject, "clip": clip, "label": "happiness", "label_index": 0},
         **{"emotion": "happiness", "onset": 1, "apex": 2, "offset": 3, "apex_repaired": False, "source": "test"},
         **{"frame_numbers": numbers, "frames": ";".join(frames)},

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer.folds import Folds, load_folds
+from mer import fold_store
+from mer.fold_store import Folds
 from mer.report import readme, scores, seeds
 
 CLASSES = ["a", "b", "c", "d"]
@@ -55,7 +56,7 @@ def _write_folds(folder) -> None:
 @pytest.fixture
 def folds(tmp_path) -> Folds:
     _write_folds(tmp_path)
-    return load_folds(tmp_path, ["s1", "s2"])
+    return fold_store.read(tmp_path, ["s1", "s2"])
 
 
 def test_pooled_scores_by_hand(folds):
@@ -89,7 +90,7 @@ def test_optimistic_figure_takes_each_subjects_best_epoch_and_stays_apart(folds)
 def test_missing_fold_names_the_subject(tmp_path):
     _write_folds(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"subject\(s\) s3; run `dvc repro` \(or `dvc repro train@s3`\)"):
-        load_folds(tmp_path, ["s1", "s3"])
+        fold_store.read(tmp_path, ["s1", "s3"])
 
 
 def test_curves_table_spreads_over_folds(folds):
@@ -180,7 +181,7 @@ def test_a_fold_whose_training_loss_rose_is_listed_on_the_page_and_counted_in_th
     curves = json.loads(rising.read_text())
     curves["epochs"][0]["train_loss"], curves["epochs"][1]["train_loss"] = 0.7, 0.9
     rising.write_text(json.dumps(curves))
-    runs = {seed: load_folds(tmp_path / f"seed{seed}", ["s1", "s2"]) for seed in (1, 2)}
+    runs = {seed: fold_store.read(tmp_path / f"seed{seed}", ["s1", "s2"]) for seed in (1, 2)}
     upstream = {"total": 0, "ingest_rejected": 0, "dropped_by_protocol": 0}
     metrics = seeds.evaluate(runs, upstream)
     assert metrics["folds_diverged"] == 1
@@ -226,7 +227,7 @@ def test_paper_protocol_row_is_the_official_computation_apart_from_the_best_accu
         ]
         curves = {"classes": ["a", "b"], "test_labels": fold["labels"], "epochs": epochs}
         (tmp_path / subject / "curves.json").write_text(json.dumps(curves))
-    metrics = scores.evaluate(load_folds(tmp_path, ["s1", "s2"]), upstream={})
+    metrics = scores.evaluate(fold_store.read(tmp_path, ["s1", "s2"]), upstream={})
     # official: correct 3 + 2 of 6; F1 from summed counts of s1 epoch 2 (TP 2,1 P 2,2 L 3,1) and s2 (TP 1,1 P 1,1
     # L 1,1): TP 3,2 P 3,3 L 4,2 -> mean(6/7, 4/5)
     assert metrics["paper_protocol"] == pytest.approx({"accuracy": 5 / 6, "uf1": (6 / 7 + 4 / 5) / 2})

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mer.folds import seed_folder, seeds_of
+from mer.fold_store import seed_folder, seeds_of
 from mer.report import readme, scores, seeds
 from mer.training.loop import fold_config
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mer.cache import Cache, CacheWriter, ClipWindows
+from mer.cache_store import Cache, CacheWriter, ClipWindows
 from mer.training import inputs
 
 SIZE, WINDOW = 32, 3
@@ -20,26 +20,25 @@ def _texture(seed: int, size: int = SIZE) -> np.ndarray:
 
 
 def _cache(path, depth: bool) -> Cache:
-    writer = CacheWriter(path, 2, WINDOW, SIZE, ["a", "b"], depth, {"dataset": {"name": "toy"}})
-    for i in range(2):
-        frames = np.stack([np.roll(_texture(i), shift, axis=1) for shift in range(WINDOW)])
-        depth_frames = np.full((WINDOW, SIZE, SIZE), 1000 + 10 * i, np.uint16)
-        writer.add(
-            ClipWindows(
-                sample_id=f"s{i}/c",
-                subject=f"s{i}",
-                label=i,
-                onset=frames,
-                apex=np.roll(frames, 2, axis=2),
-                onset_position=1,
-                apex_position=1,
-                onset_frames=[0, 1, 2],
-                apex_frames=[5, 6, 7],
-                depth_onset=depth_frames if depth else None,
-                depth_apex=depth_frames + 5 if depth else None,
+    with CacheWriter(path, 2, WINDOW, SIZE, ["a", "b"], depth, {"dataset": {"name": "toy"}}) as writer:
+        for i in range(2):
+            frames = np.stack([np.roll(_texture(i), shift, axis=1) for shift in range(WINDOW)])
+            depth_frames = np.full((WINDOW, SIZE, SIZE), 1000 + 10 * i, np.uint16)
+            writer.add(
+                ClipWindows(
+                    sample_id=f"s{i}/c",
+                    subject=f"s{i}",
+                    label=i,
+                    onset=frames,
+                    apex=np.roll(frames, 2, axis=2),
+                    onset_position=1,
+                    apex_position=1,
+                    onset_frames=[0, 1, 2],
+                    apex_frames=[5, 6, 7],
+                    depth_onset=depth_frames if depth else None,
+                    depth_apex=depth_frames + 5 if depth else None,
+                )
             )
-        )
-    writer.close()
     return Cache(path)
 
 
@@ -146,10 +145,10 @@ def test_what_each_kind_needs_and_makes():
 
 
 def test_a_frame_kind_on_a_cache_of_inputs_and_back_says_which_to_use(depth_cache, tmp_path):
-    from mer.cache import write_inputs
+    from mer.cache_store import write_precomputed
 
     clips = [("s0/c", "s0", 0), ("s1/c", "s1", 1)]
-    write_inputs(tmp_path / "inputs.h5", np.zeros((2, 3, 8, 8), np.float32), clips, ["a", "b"], {})
+    write_precomputed(tmp_path / "inputs.h5", np.zeros((2, 3, 8, 8), np.float32), clips, ["a", "b"], {})
     with pytest.raises(ValueError, match=r"holds precomputed inputs and no frames: use input kind 'precomputed'"):
         inputs.load_frames(Cache(tmp_path / "inputs.h5"), np.array([0]), "difference", 8)
     with pytest.raises(ValueError, match=r"holds frames: use kind difference, flow, depth or rgbd"):

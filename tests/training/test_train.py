@@ -14,9 +14,8 @@ import pytest
 import torch
 import yaml
 
-from mer import flow
-from mer.cache import Cache, CacheWriter, ClipWindows, write_inputs
-from mer.folds import write_fold
+from mer import flow, fold_store
+from mer.cache_store import Cache, CacheWriter, ClipWindows, write_precomputed
 from mer.models import build_model
 from mer.training import augment, device, inputs, loop
 
@@ -64,18 +63,17 @@ def _clip(subject: str, n: int, label: int, rng: np.random.Generator) -> ClipWin
 def cache(tmp_path_factory) -> Cache:
     path = tmp_path_factory.mktemp("train") / "cache.h5"
     rng = np.random.default_rng(0)
-    writer = CacheWriter(path, 12, WINDOW, SIZE, ["left", "right"], True, {"dataset": {"name": "toy"}})
-    for subject, labels in LABELS.items():
-        for n, label in enumerate(labels):
-            writer.add(_clip(subject, n, label, rng))
-    writer.close()
+    with CacheWriter(path, 12, WINDOW, SIZE, ["left", "right"], True, {"dataset": {"name": "toy"}}) as writer:
+        for subject, labels in LABELS.items():
+            for n, label in enumerate(labels):
+                writer.add(_clip(subject, n, label, rng))
     return Cache(path)
 
 
 @pytest.fixture(scope="module")
 def flow_file(cache, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("flow") / "flow.h5"
-    flow.write_flows(cache, path, SIZE, workers=1)
+    flow.compute_flows(cache, path, SIZE, workers=1)
     return path
 
 
@@ -111,7 +109,7 @@ def test_fold_uses_training_subjects_only(cache, monkeypatch):
 
 def test_fold_outputs(fold, cache, tmp_path):
     paths = tmp_path / "m" / "sub01.pt", tmp_path / "f/sub01/predictions.csv", tmp_path / "f/sub01/curves.json"
-    write_fold(tmp_path / "m", tmp_path / "f", "sub01", fold.state_dict, fold.predictions, fold.curves)
+    fold_store.write(tmp_path / "m", tmp_path / "f", "sub01", fold.state_dict, fold.predictions, fold.curves)
     model = build_model(MODEL[0], 2, 3, input_size=SIZE, **MODEL[1])
     model.load_state_dict(torch.load(paths[0], weights_only=True))
     table = pd.read_csv(paths[1])
@@ -305,7 +303,7 @@ def precomputed_cache(tmp_path_factory) -> Cache:
     motion[np.arange(12), labels, 10:18, 10:18] += 1.0
     clips = [(f"s{i // 4}/c{i}", f"s{i // 4}", int(labels[i])) for i in range(12)]
     path = tmp_path_factory.mktemp("precomputed") / "cache.h5"
-    write_inputs(path, motion, clips, ["a", "b"], {"dataset": {"name": "toy"}})
+    write_precomputed(path, motion, clips, ["a", "b"], {"dataset": {"name": "toy"}})
     return Cache(path)
 
 

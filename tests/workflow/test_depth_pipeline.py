@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer.cache import Cache
+from mer.cache_store import Cache
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from mer import predict
-from mer.face.crops import crop_frames
+from mer.face.crop_store import Crops
 from mer.face.landmarks import make_detector
 from mer.images import read_rgb
 from mer.io import load_params, read_json
@@ -80,7 +80,8 @@ def test_folder_gives_the_loso_input_and_probabilities_bit_for_bit(pipeline, cli
     onset, apex = predict.crop_pair(
         predict.read_clip(clip.folder), clip.onset, clip.apex, run, make_detector("dlib", upsample=0)
     )
-    cropped = crop_frames(pipeline.path / "data/crops.h5", clip.sample_id)
+    with Crops(pipeline.path / "data/crops.h5") as crops:
+        cropped = crops.frames(clip.sample_id)
     np.testing.assert_array_equal(onset, cropped[clip.onset])
     np.testing.assert_array_equal(apex, cropped[clip.apex])
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from mer.cache import Cache
+from mer.cache_store import Cache
 from tests.workflow.conftest import ran
 
 pytestmark = pytest.mark.slow

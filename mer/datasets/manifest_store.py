@@ -1,4 +1,6 @@
-"""The ingest manifest: one CSV row per usable clip; the contract between ingest and preprocessing.
+"""data/manifest.csv, the file `ingest` hands to `landmarks`, `crop`, `cache` and `precomputed`: one CSV row per
+usable clip. Written by stages/ingest.py (`ingest`, and `ingest_part@<part>` for a composite's parts, which
+mer.datasets.composite joins); `table` builds it from the read clips, `write` writes it, `read` reads it back.
 
 Columns: sample_id, subject, clip, label, label_index, emotion (raw), onset, apex, offset,
 apex_repaired, source (label-table file and row), frame_numbers and frames (';'-joined, the
@@ -38,7 +40,8 @@ COLUMNS = [
 SEP = ";"
 
 
-def write(path: str | Path, clips: list[Clip], protocol: Protocol) -> None:
+def table(clips: list[Clip], protocol: Protocol) -> pd.DataFrame:
+    """The manifest of `clips`, labelled by `protocol` (a label outside it is an error naming the clip)."""
     rows = []
     for c in clips:
         label = protocol.label(c.emotion)
@@ -65,24 +68,24 @@ def write(path: str | Path, clips: list[Clip], protocol: Protocol) -> None:
                 "repairs": SEP.join(c.repairs),
             }
         )
-    write_table(path, pd.DataFrame(rows, columns=COLUMNS))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def write_table(path: str | Path, table: pd.DataFrame) -> None:
-    """Write a manifest already in its columns (a composite's joined parts), atomically."""
+def write(path: str | Path, manifest: pd.DataFrame) -> None:
+    """Write a manifest in its columns (from `table`, or a composite's joined parts), atomically."""
     with atomic_path(path, ".csv") as tmp:
-        table.to_csv(tmp, index=False)
+        manifest.to_csv(tmp, index=False)
 
 
 def read(path: str | Path) -> pd.DataFrame:
     """The manifest with list columns parsed back into Python lists."""
-    table = pd.read_csv(
+    manifest = pd.read_csv(
         path, dtype={"subject": str, "clip": str, "sample_id": str, "frame_numbers": str}, keep_default_na=False
     )
-    missing = [c for c in COLUMNS if c not in table.columns]
+    missing = [c for c in COLUMNS if c not in manifest.columns]
     if missing:
         raise ValueError(f"{path}: not an ingest manifest (missing columns {missing})")
-    table["frame_numbers"] = table["frame_numbers"].map(lambda s: [int(v) for v in s.split(SEP)])
-    table["frames"] = table["frames"].map(lambda s: s.split(SEP))
-    table["depth_frames"] = table["depth_frames"].map(lambda s: s.split(SEP) if s else None)
-    return table
+    manifest["frame_numbers"] = manifest["frame_numbers"].map(lambda s: [int(v) for v in s.split(SEP)])
+    manifest["frames"] = manifest["frames"].map(lambda s: s.split(SEP))
+    manifest["depth_frames"] = manifest["depth_frames"].map(lambda s: s.split(SEP) if s else None)
+    return manifest

@@ -1,4 +1,5 @@
-"""The landmarks file (stage `landmarks` -> `normalise`): one HDF5 file, written atomically.
+"""data/landmarks.h5, the file `landmarks` hands to `normalise`: one HDF5 file, written atomically by `write`,
+read by `read` (also by mer.predict, for the template a run's folds were trained in).
 
 Datasets, one row per clip that has landmarks: `sample_id` (str), `frame` (str, the file the
 landmarks come from), `image_size` (n, 2: width, height), `landmarks` (n, 68, 2 float64,
@@ -6,7 +7,8 @@ iBUG 300-W order), `box` (n, 4: x0, y0, x1, y1), `score` (n), `faces` (n: faces 
 largest kept), `detector` (str: the detector that found the face, `hog` or `cnn` with dlib),
 `frame_offset` (n: frames after the clip's reference frame, 0 unless the reference frame had no
 face). Group `template`: dataset `landmarks` (68, 2) and attrs `source` (`mean` or
-the clip id it was taken from), `canvas` (width, height of the template space).
+the clip id it was taken from), `canvas` (width, height of the template space); data/normalised.h5
+(mer.face.normalised_store) stores the template the same way, with `write_template` and `read_template`.
 """
 
 from __future__ import annotations
@@ -61,12 +63,12 @@ def write(path: str | Path, clips: list[ClipLandmarks], template: Template) -> N
         f["faces"] = np.array([c.detection.faces for c in clips], dtype=np.int32)
         f["detector"] = np.array([c.detection.detector for c in clips], dtype=object).astype(STR)
         f["frame_offset"] = np.array([c.frame_offset for c in clips], dtype=np.int32)
-        _write_template(f, template)
+        write_template(f, template)
 
 
 def read(path: str | Path) -> LandmarkSet:
     with h5py.File(path, "r") as f:
-        template = _read_template(f)
+        template = read_template(f)
         return LandmarkSet(
             sample_ids=[s.decode() for s in f["sample_id"][()]],
             frames=[s.decode() for s in f["frame"][()]],
@@ -81,50 +83,15 @@ def read(path: str | Path) -> LandmarkSet:
         )
 
 
-@dataclass(frozen=True)
-class Normalised:
-    """Stage `normalise` output: per clip, its LWM transform (template -> frame) and where its
-    landmarks land in template space."""
-
-    sample_ids: list[str]
-    transforms: list  # LWMTransform, one per clip
-    landmarks: np.ndarray  # (n, 68, 2) normalised first-frame landmarks
-    template: Template
-
-    def index(self) -> dict[str, int]:
-        return {s: i for i, s in enumerate(self.sample_ids)}
-
-
-def write_normalised(path: str | Path, result: Normalised) -> None:
-    """Transform arrays are stacked per key (`lwm/<key>`, first axis = clip)."""
-    with atomic_path(path, ".h5") as tmp, h5py.File(tmp, "w") as f:
-        f["sample_id"] = np.array(result.sample_ids, dtype=object).astype(STR)
-        f["landmarks"] = result.landmarks.reshape(-1, 68, 2)
-        arrays = [t.to_arrays() for t in result.transforms]
-        for key in arrays[0] if arrays else ():
-            f[f"lwm/{key}"] = np.stack([np.asarray(a[key]) for a in arrays])
-        _write_template(f, result.template)
-
-
-def read_normalised(path: str | Path) -> Normalised:
-    from mer.face.lwm import LWMTransform
-
-    with h5py.File(path, "r") as f:
-        template = _read_template(f)
-        ids = [s.decode() for s in f["sample_id"][()]]
-        stacked = {key: f[f"lwm/{key}"][()] for key in f["lwm"]} if "lwm" in f else {}
-        transforms = [LWMTransform.from_arrays({k: v[i] for k, v in stacked.items()}) for i in range(len(ids))]
-        return Normalised(ids, transforms, f["landmarks"][()], template)
-
-
-def _write_template(f: h5py.File, template: Template) -> None:
+def write_template(f: h5py.File, template: Template) -> None:
+    """The `template` group of a landmarks or normalised file."""
     group = f.create_group("template")
     group["landmarks"] = template.landmarks
     group.attrs["source"] = template.source
     group.attrs["canvas"] = np.array(template.canvas, dtype=np.int32)
 
 
-def _read_template(f: h5py.File) -> Template:
+def read_template(f: h5py.File) -> Template:
     t = f["template"]
     width, height = (int(v) for v in t.attrs["canvas"])
     return Template(t["landmarks"][()], str(t.attrs["source"]), (width, height))

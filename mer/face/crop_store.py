@@ -1,8 +1,8 @@
-"""data/crops.h5, the file `crop` hands to `cache`: writer, reader and schema in one place.
+"""data/crops.h5, the file `crop` hands to `cache`: written clip by clip by `CropsWriter`, read by `Crops`.
 
 The crops go straight from the resampling into HDF5, never through an image codec: a lossless PNG
 round trip between two of our own stages cost ~8x the JPEG-decode floor (benchmarks/preprocess.py).
-People look at the crops in reports/crop.png, or with `crop_frames` below.
+People look at the crops in reports/crop.png, or with `Crops(path).frames(sample_id)`.
 
 Schema (m = the frames of a clip's onset and apex windows together, S = crop size):
 - `clips/<sample_id>/numbers`: int64 (m,), the frame numbers, ascending;
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from mer.cache import ClipWindows
+from mer.cache_store import ClipWindows
 from mer.io import atomic_path
 
 if TYPE_CHECKING:
@@ -35,20 +35,6 @@ class IndexedClip:
     onset_window: list[int]
     apex_window: list[int]
     depth: bool
-
-
-@dataclass(frozen=True)
-class CropIndex:
-    settings: dict[str, float]
-    clips: dict[str, IndexedClip]
-
-    @property
-    def size(self) -> int:
-        return int(self.settings["size"])
-
-    @property
-    def window(self) -> int:
-        return int(self.settings["window"])
 
 
 class CropsWriter:
@@ -88,43 +74,59 @@ class CropsWriter:
         self._atomic.__exit__(kind, value, traceback)
 
 
-def read_index(path: str | Path) -> CropIndex:
-    """The crop stage's index of `path` (data/crops.h5)."""
-    with h5py.File(path, "r") as f:
-        if "settings" not in f.attrs or "clips" not in f.attrs:
+class Crops:
+    """data/crops.h5 open for reading (a context manager): its index (the crop settings, each clip's windows) at
+    once, frames on demand from the one open file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file = h5py.File(self.path, "r")
+        if "settings" not in self._file.attrs or "clips" not in self._file.attrs:
+            self._file.close()
             raise ValueError(
                 f"{path}: not a crops file (no 'settings'/'clips' attributes); re-run the crop stage (`dvc repro crop`)"
             )
-        settings, clips = json.loads(f.attrs["settings"]), json.loads(f.attrs["clips"])
-    return CropIndex(settings, {sid: IndexedClip(**entry) for sid, entry in clips.items()})
+        self.settings: dict[str, float] = json.loads(self._file.attrs["settings"])
+        self.clips = {sid: IndexedClip(**entry) for sid, entry in json.loads(self._file.attrs["clips"]).items()}
 
+    @property
+    def size(self) -> int:
+        return int(self.settings["size"])
 
-def read_windows(crops: h5py.File, row, entry: IndexedClip) -> ClipWindows:
-    """A cropped clip's windows as the cache stores them; `crops` is the open crops file, `row` the clip's
-    manifest row."""
-    group = crops[f"clips/{row.sample_id}"]
-    numbers = list(group["numbers"][()])
+    @property
+    def window(self) -> int:
+        return int(self.settings["window"])
 
-    def stack(window: list[int], name: str) -> np.ndarray:
-        return group[name][[numbers.index(n) for n in window]]
+    def windows(self, row) -> ClipWindows:
+        """A cropped clip's windows as the cache stores them; `row` is the clip's manifest row."""
+        entry = self.clips[row.sample_id]
+        group = self._file[f"clips/{row.sample_id}"]
+        numbers = list(group["numbers"][()])
 
-    return ClipWindows(
-        sample_id=row.sample_id,
-        subject=row.subject,
-        label=int(row.label_index),
-        onset=stack(entry.onset_window, "rgb"),
-        apex=stack(entry.apex_window, "rgb"),
-        onset_position=entry.onset_window.index(int(row.onset)),
-        apex_position=entry.apex_window.index(int(row.apex)),
-        onset_frames=entry.onset_window,
-        apex_frames=entry.apex_window,
-        depth_onset=stack(entry.onset_window, "depth") if entry.depth else None,
-        depth_apex=stack(entry.apex_window, "depth") if entry.depth else None,
-    )
+        def stack(window: list[int], name: str) -> np.ndarray:
+            return group[name][[numbers.index(n) for n in window]]
 
+        return ClipWindows(
+            sample_id=row.sample_id,
+            subject=row.subject,
+            label=int(row.label_index),
+            onset=stack(entry.onset_window, "rgb"),
+            apex=stack(entry.apex_window, "rgb"),
+            onset_position=entry.onset_window.index(int(row.onset)),
+            apex_position=entry.apex_window.index(int(row.apex)),
+            onset_frames=entry.onset_window,
+            apex_frames=entry.apex_window,
+            depth_onset=stack(entry.onset_window, "depth") if entry.depth else None,
+            depth_apex=stack(entry.apex_window, "depth") if entry.depth else None,
+        )
 
-def crop_frames(path: str | Path, sample_id: str) -> dict[int, np.ndarray]:
-    """Every cropped RGB frame of one clip by frame number: for a person (or a notebook) to look at."""
-    with h5py.File(path, "r") as f:
-        group = f[f"clips/{sample_id}"]
+    def frames(self, sample_id: str) -> dict[int, np.ndarray]:
+        """Every cropped RGB frame of one clip by frame number: for a person (or a notebook) to look at."""
+        group = self._file[f"clips/{sample_id}"]
         return dict(zip((int(n) for n in group["numbers"][()]), group["rgb"][()], strict=True))
+
+    def __enter__(self) -> Crops:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()

@@ -1,5 +1,7 @@
-"""A LOSO fold's outputs, the files `train@<subject>-<seed>` hands to `report`: writer, reader and schema in
-one place, and the checked `train.seeds` list that names each seed's folders (<folds>/seed<n>/).
+"""A LOSO fold's outputs, the files `train@<subject>-<seed>` hands to `report`: written by `write` (one fold),
+read by `read` (one seed's folds, for mer.report.seeds); and the checked `train.seeds` list that names each
+seed's folders (<folds>/seed<n>/). The model files are loaded back by mer.training.fold_model (for `attention`
+and `mer predict`), which checks them against the run's settings.
 
 Per subject (the left-out one), inside its seed's folders:
 - `<models>/<subject>.pt`: the kept model's state dict (torch.save; load with weights_only=True).
@@ -50,7 +52,7 @@ class Folds:
     curves: dict[str, dict[str, Any]]
 
 
-def write_fold(
+def write(
     models: str | Path,
     reports: str | Path,
     subject: str,
@@ -74,7 +76,7 @@ def write_fold(
     write_json(folder / CURVES, curves)
 
 
-def load_folds(folder: str | Path, subjects: list[str], seed: int | None = None) -> Folds:
+def read(folder: str | Path, subjects: list[str], seed: int | None = None) -> Folds:
     """Read <folder>/<subject>/{predictions.csv,curves.json} for every subject, in order (one seed's run)."""
     folder = Path(folder)
     missing = [s for s in subjects if not (folder / s / PREDICTIONS).exists() or not (folder / s / CURVES).exists()]

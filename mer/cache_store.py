@@ -1,4 +1,6 @@
-"""The training cache: one HDF5 file, the contract between preprocessing and training.
+"""data/cache.h5, the training cache: the file `cache` (or `precomputed`) hands to `flow`, the folds
+(`train@<subject>-<seed>`, `final@all`) and `attention`. Written clip by clip by `CacheWriter` (or in one go by
+`write_precomputed`), read by `Cache`.
 
 Schema (n clips, k = window frames, S = crop size):
 - `onset`, `apex`: uint8 (n, k, S, S, 3) RGB, the k frames around each labelled frame,
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -48,7 +51,8 @@ class ClipWindows:
 
 
 class CacheWriter:
-    """Streams clips into the file one at a time; the file appears only when `close` succeeds."""
+    """Streams clips into the file one at a time; it appears at `path` only when the `with` block ends without an
+    exception and every one of the `n` clips was added."""
 
     def __init__(
         self, path: str | Path, n: int, window: int, size: int, classes: list[str], depth: bool, params: dict
@@ -79,15 +83,18 @@ class CacheWriter:
         f["label"][i], f["subject"][i], f["sample_id"][i] = clip.label, clip.subject, clip.sample_id
         self._next += 1
 
-    def close(self) -> None:
+    def __enter__(self) -> CacheWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: Any) -> None:
         self._file.close()
-        if self._next != self._n:
+        if kind is None and self._next != self._n:
             self._atomic.__exit__(RuntimeError, None, None)
             raise RuntimeError(f"cache: {self._next} of {self._n} clips written; file discarded")
-        self._atomic.__exit__(None, None, None)
+        self._atomic.__exit__(kind, value, traceback)
 
 
-def write_inputs(
+def write_precomputed(
     path: str | Path,
     motion: np.ndarray,
     clips: list[tuple[str, str, int]],
