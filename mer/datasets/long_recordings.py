@@ -9,7 +9,8 @@ small per-frame shake, sensor noise and JPEG. Events and blinks never overlap.
 Layout, after CAS(ME)^3 part C (whose ME table, sheet `mockCrimeME`, has the columns
 sub, count, onset, offset, au, emotion and no apex): `labels.csv` has those columns plus
 `apex`, which the synthetic truth knows; frames are `recordings/<sub>/<n>.jpg` numbered from 1
-(the frame numbers the table uses), and `videos/<sub>.avi` (MJPG) when `video` is on.
+(the frame numbers the table uses), and `videos/<sub>.avi` (MJPG) when `video` is on, whose frames
+count from 0 as `mer predict` counts a video's (file n.jpg is video frame n - 1).
 `synthetic_long.json` keeps the rest: fps, frame count, identity and the blinks of each recording.
 """
 

@@ -26,7 +26,7 @@ NUMBER = re.compile(r"(\d+)(?!.*\d)")  # the last number in a file name
 class Recording:
     name: str
     fps: float
-    numbers: np.ndarray  # (N,) the frame numbers (file names' numbers; 1..N for a video)
+    numbers: np.ndarray  # (N,) the frame numbers: file names' numbers, or 0..N-1 for a video (as `mer predict`)
     faces: np.ndarray  # (N, h, w) uint8 grey, every frame cut to the first frame's face box
     landmarks: np.ndarray  # (68, 2) of the first frame, in the face box's coordinates
 
@@ -60,7 +60,7 @@ def load(path: str | Path, detector: Detector, fps: float | None = None) -> Reco
         if frame.shape != first.shape:
             raise ValueError(f"{path}: frame {len(faces) + 1} is {frame.shape}, the first is {first.shape}")
         faces.append(cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY))
-    numbers = np.arange(1, len(faces) + 1) if numbers is None else numbers
+    numbers = np.arange(len(faces)) if numbers is None else numbers
     return Recording(
         path.stem if path.is_file() else path.name, float(fps), numbers, np.stack(faces), landmarks - (x0, y0)
     )
