@@ -25,6 +25,7 @@ from mer.face.lwm import LWMTransform
 from mer.failures import ClipError
 from mer.images import read_rgb
 from mer.io import read_json
+from mer.plots import image_grid
 from mer.spotting import recording as spotting_recording
 from mer.spotting.spotter import Interval, SpotConfig, spot
 from mer.training import fold_model, inputs, loop
@@ -150,6 +151,16 @@ def spot_intervals(path: str | Path, params: dict, detector: Any, fps: float | N
     except (ValueError, NoFace, FileNotFoundError) as exc:
         raise PredictError(f"cannot spot in {path}: {exc}") from None
     return recording.fps, sorted(found.intervals, key=lambda interval: interval.onset)
+
+
+def apex_sheet(path: str | Path, crops: list[tuple[np.ndarray, np.ndarray]], titles: list[str]) -> None:
+    """A sheet of the spotted intervals: per row the onset and apex crops the models saw and |apex - onset|
+    (stretched to the row's largest difference, so a movement of a few grey levels shows)."""
+    panels = []
+    for onset, apex in crops:
+        diff = np.abs(apex.astype(np.float32) - onset.astype(np.float32)).mean(2)
+        panels.append([onset, apex, (255 * diff / max(float(diff.max()), 1.0)).astype(np.uint8)])
+    image_grid(path, panels, titles, ["onset", "apex", "|apex - onset|, stretched"])
 
 
 def model_inputs(onset: np.ndarray, apex: np.ndarray, kind: str, size: int) -> tuple[Any, Any]:

@@ -9,9 +9,9 @@ input exactly as evaluation builds it. A frame folder of a clip the run saw give
 
 Onset and apex are yours, or, with `--spot`, found by the spotter (mer/spotting/, README "Spotting") in a
 long recording: each spotted interval is classified from its onset and apex, one row per interval (`--csv FILE`
-writes them). The probabilities are the mean over every LOSO fold model of every seed
-(models/seed<n>/<subject>.pt) unless `--model FILE` names one (a fold's, or models/all.pt of the optional
-final@all stage). Only input kind `difference` (apex - onset) is computed here.
+writes them; `--sheet PNG` draws each interval's onset and apex faces). The probabilities are the mean over
+every LOSO fold model of every seed (models/seed<n>/<subject>.pt) unless `--model FILE` names one (a fold's,
+or models/all.pt of the optional final@all stage). Only input kind `difference` (apex - onset) is computed here.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--fps", type=float, help="with --spot: the frame rate (required for a frame folder)")
     parser.add_argument("--csv", metavar="FILE", help="with --spot: also write one row per spotted interval to FILE")
+    parser.add_argument(
+        "--sheet",
+        metavar="PNG",
+        help="with --spot: also draw each interval's onset and apex faces and their difference",
+    )
     parser.add_argument(
         "--model",
         help="one model file (a fold's models/seed7/sub01.pt, the final models/all.pt, ...); "
@@ -60,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not args.spot and (args.csv or args.fps):
-        print("mer predict: --csv and --fps go with --spot", file=sys.stderr)
+    if not args.spot and (args.csv or args.fps or args.sheet):
+        print("mer predict: --csv, --fps and --sheet go with --spot", file=sys.stderr)
         return 2
     from mer.predict import PredictError
 
@@ -87,7 +92,16 @@ def predict(args: argparse.Namespace) -> dict[str, Any]:
     """The `predict` command's result as a JSON-ready dict."""
     from mer.face.landmarks import make_detector
     from mer.io import load_params
-    from mer.predict import PredictError, fold_models, load_model, load_run, read_clip, spot_intervals
+    from mer.predict import (
+        PredictError,
+        apex_sheet,
+        crop_pair,
+        fold_models,
+        load_model,
+        load_run,
+        read_clip,
+        spot_intervals,
+    )
 
     if not Path(args.params).is_file():
         raise PredictError(f"{args.params} is missing: run predict in the project folder of a finished run")
@@ -107,22 +121,25 @@ def predict(args: argparse.Namespace) -> dict[str, Any]:
         "classes": run_.classes,
     }
     if not args.spot:
-        answer = classify(clip, args.onset, args.apex, run_, models, detector)
+        answer = classify(*crop_pair(clip, args.onset, args.apex, run_, detector), run_, models)
         return {"clip": about["clip"], "onset": args.onset, "apex": args.apex, **about, **answer}
     fps, intervals = spot_intervals(args.clip, params, detector, args.fps)
-    rows = []
+    rows, crops = [], []
     for interval in intervals:
-        answer = classify(clip, interval.onset, interval.apex, run_, models, detector)
+        crops.append(crop_pair(clip, interval.onset, interval.apex, run_, detector))
+        answer = classify(*crops[-1], run_, models)
         del answer["per_model"]
         rows.append({**asdict(interval), "score": round(interval.score, 4), **answer})
+    if args.sheet:
+        titles = [f"{r['onset']}-{r['apex']}-{r['offset']}: {r['predicted']}" for r in rows]
+        apex_sheet(args.sheet, crops, titles)
     return {**about, "fps": fps, "intervals": rows}
 
 
-def classify(clip: Any, onset: int, apex: int, run_: Any, models: dict[str, Any], detector: Any) -> dict[str, Any]:
+def classify(onset_crop: np.ndarray, apex_crop: np.ndarray, run_: Any, models: dict[str, Any]) -> dict[str, Any]:
     """The class probabilities of one onset -> apex change: the models' mean, the predicted class, each model's."""
-    from mer.predict import crop_pair, model_inputs, probabilities
+    from mer.predict import model_inputs, probabilities
 
-    onset_crop, apex_crop = crop_pair(clip, onset, apex, run_, detector)
     motion, first = model_inputs(onset_crop, apex_crop, run_.kind, run_.size)
     per_model = probabilities(models, motion, first, run_.precision, run_.threads)
     mean = np.mean(list(per_model.values()), axis=0)

@@ -149,7 +149,7 @@ def test_without_onset_and_apex_it_asks_for_them_or_spot(pipeline, clips):
     done = mer(pipeline, "predict", folder, "--spot", "--onset", "3")
     assert done.returncode == 2 and "--spot finds onset and apex itself" in done.stderr
     done = mer(pipeline, "predict", folder, "--onset", "3", "--apex", "5", "--csv", "x.csv")
-    assert done.returncode == 2 and "--csv and --fps go with --spot" in done.stderr
+    assert done.returncode == 2 and "--csv, --fps and --sheet go with --spot" in done.stderr
 
 
 def test_spot_finds_the_events_of_a_long_video_and_classifies_each(pipeline, long_small, tmp_path):
@@ -169,8 +169,10 @@ def test_spot_finds_the_events_of_a_long_video_and_classifies_each(pipeline, lon
         assert row["onset"] < row["apex"] < row["offset"] and row["predicted"] in result["classes"]
         assert sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-5)
     rows = tmp_path / "spotted.csv"
-    done = mer(pipeline, "predict", str(video), "--spot", "--csv", str(rows))
+    sheet = tmp_path / "apexes.png"
+    done = mer(pipeline, "predict", str(video), "--spot", "--csv", str(rows), "--sheet", str(sheet))
     assert done.returncode == 0, done.stderr
+    assert cv2.imread(str(sheet)) is not None  # a readable PNG
     assert "3 micro-expression(s) spotted" in done.stdout
     table = pd.read_csv(rows)
     assert table[["onset", "apex", "offset"]].values.tolist() == [
