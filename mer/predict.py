@@ -1,7 +1,8 @@
 """A new clip through a finished run's own preprocessing and fold models (the `mer predict` command's library,
 mer/commands/predict.py): the clip read from a frame folder or a video, its reference frame's landmarks, the LWM
 transform onto the run's template, the eye-based crop, the model input exactly as evaluation builds it, and the
-class probabilities of each model; a clear PredictError for a clip, run or model it cannot use."""
+class probabilities of each model; with `--spot`, the micro-expression intervals of a long recording first
+(mer/spotting/); a clear PredictError for a clip, run or model it cannot use."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from mer.face.lwm import LWMTransform
 from mer.failures import ClipError
 from mer.images import read_rgb
 from mer.io import read_json
+from mer.plots import image_grid
+from mer.spotting import recording as spotting_recording
+from mer.spotting.spotter import Interval, SpotConfig, spot
 from mer.training import fold_model, inputs, loop
 from mer.training.device import choose
 
@@ -135,6 +139,28 @@ def crop_pair(clip: Clip, onset: int, apex: int, run: Run, detector: Any) -> tup
     points = normalised_landmarks(transform, found.landmarks, template.landmarks)
     map_x, map_y, _ = crop_maps(transform, points, CropSettings.from_params(p["crop"]))
     return crop_rgb(clip.read(onset), map_x, map_y), crop_rgb(clip.read(apex), map_x, map_y)
+
+
+def spot_intervals(path: str | Path, params: dict, detector: Any, fps: float | None) -> tuple[float, list[Interval]]:
+    """(frame rate, the spotted intervals in frame order) of a long recording, with the run's `spot` knobs (the
+    defaults of mer/spotting/spotter.py for a run whose params predate them)."""
+    config = SpotConfig.from_params(params["spot"]) if "spot" in params else SpotConfig()
+    try:
+        recording = spotting_recording.load(path, detector, fps)
+        found = spot(recording, config)
+    except (ValueError, NoFace, FileNotFoundError) as exc:
+        raise PredictError(f"cannot spot in {path}: {exc}") from None
+    return recording.fps, sorted(found.intervals, key=lambda interval: interval.onset)
+
+
+def apex_sheet(path: str | Path, crops: list[tuple[np.ndarray, np.ndarray]], titles: list[str]) -> None:
+    """A sheet of the spotted intervals: per row the onset and apex crops the models saw and |apex - onset|
+    (stretched to the row's largest difference, so a movement of a few grey levels shows)."""
+    panels = []
+    for onset, apex in crops:
+        diff = np.abs(apex.astype(np.float32) - onset.astype(np.float32)).mean(2)
+        panels.append([onset, apex, (255 * diff / max(float(diff.max()), 1.0)).astype(np.uint8)])
+    image_grid(path, panels, titles, ["onset", "apex", "|apex - onset|, stretched"])
 
 
 def model_inputs(onset: np.ndarray, apex: np.ndarray, kind: str, size: int) -> tuple[Any, Any]:

@@ -9,6 +9,8 @@ import os
 
 import pytest
 
+from mer.datasets.long_recordings import LongConfig
+from mer.datasets.long_recordings import generate as generate_long
 from mer.datasets.synthetic import SyntheticConfig, generate
 from mer.face.landmarks import DlibDetector
 
@@ -38,4 +40,15 @@ def synthetic_small(tmp_path_factory, dlib_detector):
     """(root folder, metadata) of a 3-subject, 2-class, 1-clip-per-class synthetic set."""
     root = tmp_path_factory.mktemp("synthetic")
     meta = generate(root, SMALL, dlib_detector)
+    return root, meta
+
+
+LONG_SMALL = LongConfig(recordings=1, fps=30.0, seconds=8.0, events=3, blinks=2, seed=5)
+
+
+@pytest.fixture(scope="session")
+def long_small(tmp_path_factory, dlib_detector):
+    """(root folder, metadata) of one 8-s synthetic long recording at 30 fps: 3 micro-expressions, 2 blinks."""
+    root = tmp_path_factory.mktemp("long")
+    meta = generate_long(root, LONG_SMALL, dlib_detector)
     return root, meta

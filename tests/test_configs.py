@@ -122,23 +122,38 @@ def test_precomputed_flow_images_bring_meb_s_schedule_and_their_model():
 
 def test_a_run_has_only_the_optional_stages_it_uses():
     """dvc.yaml's optional stages (foreach over `pipeline`): the generated set is synthesized only for itself,
-    flow only for input kind flow, the face stages only for raw clips."""
+    flow only for input kind flow, the face stages only for raw clips, spotting only when asked for."""
     expected = {
-        (): {"synthesize": ["synthetic"], "faces": ["synthetic"], "precomputed": [], "flow": []},
+        (): {"synthesize": ["synthetic"], "faces": ["synthetic"], "precomputed": [], "flow": [], "spot": []},
         ("input=flow",): {
             "synthesize": ["synthetic"],
             "faces": ["synthetic"],
             "precomputed": [],
             "flow": ["synthetic"],
+            "spot": [],
         },
-        ("dataset=samm_5class",): {"synthesize": [], "faces": ["samm"], "precomputed": [], "flow": []},
+        ("dataset=samm_5class",): {"synthesize": [], "faces": ["samm"], "precomputed": [], "flow": [], "spot": []},
         ("dataset=samm_5class", "input=flow"): {
             "synthesize": [],
             "faces": ["samm"],
             "precomputed": [],
             "flow": ["samm"],
+            "spot": [],
         },
-        ("dataset=megc2019_flow",): {"synthesize": [], "faces": [], "precomputed": ["megc2019_flow"], "flow": []},
+        ("dataset=megc2019_flow",): {
+            "synthesize": [],
+            "faces": [],
+            "precomputed": ["megc2019_flow"],
+            "flow": [],
+            "spot": [],
+        },
+        ("pipeline.spot=[synthetic_long]",): {
+            "synthesize": ["synthetic"],
+            "faces": ["synthetic"],
+            "precomputed": [],
+            "flow": [],
+            "spot": ["synthetic_long"],
+        },
     }
     for overrides, pipeline in expected.items():
         assert OmegaConf.to_container(_compose(*overrides).pipeline) == pipeline, overrides

@@ -1,6 +1,6 @@
 """`mer predict` on the tiny reproduced pipeline: the same input and answer as the LOSO evaluation, from a
 frame folder and from an mp4 made of it with OpenCV; the mean over the fold models; the optional final
-model (final@all); clear errors for bad input."""
+model (final@all); `--spot` on a synthetic long recording; clear errors for bad input."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from mer.face.landmarks import make_detector
 from mer.images import read_rgb
 from mer.io import load_params, read_json
 from mer.models import build_model
+from mer.spotting.scoring import counts
 from tests.workflow.conftest import Repo, ran
 
 pytestmark = pytest.mark.slow
@@ -141,10 +142,54 @@ def test_final_model_is_optional_and_trained_on_every_subject(built, clips):
     assert result["models"] == {"models/all.pt": "models/all.pt"} and result["combined"] == "one model"
 
 
-def test_without_onset_and_apex_it_says_no_spotting(pipeline, clips):
-    done = mer(pipeline, "predict", str(clips.iloc[0].folder))
+def test_without_onset_and_apex_it_asks_for_them_or_spot(pipeline, clips):
+    folder = str(clips.iloc[0].folder)
+    done = mer(pipeline, "predict", folder)
     assert done.returncode == 2
-    assert "give --onset and --apex" in done.stderr and "does not spot" in done.stderr
+    assert "give --onset and --apex" in done.stderr and "or --spot" in done.stderr
+    done = mer(pipeline, "predict", folder, "--spot", "--onset", "3")
+    assert done.returncode == 2 and "--spot finds onset and apex itself" in done.stderr
+    done = mer(pipeline, "predict", folder, "--onset", "3", "--apex", "5", "--csv", "x.csv")
+    assert done.returncode == 2 and "--csv, --fps and --sheet go with --spot" in done.stderr
+
+
+def test_spot_finds_the_events_of_a_long_video_and_classifies_each(pipeline, long_small, tmp_path):
+    """A synthetic long recording (3 micro-expressions, 2 blinks): the events and no blink, one row per interval
+    with the fold models' mean probabilities, in the JSON, the text and the CSV; a frame folder needs --fps."""
+    root, meta = long_small
+    video = root / "videos/1.avi"
+    done = mer(pipeline, "predict", str(video), "--spot", "--json", "-")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    truth = [(e["onset"] - 1, e["offset"] - 1) for e in meta["recordings"]["1"]["events"]]  # video frames from 0
+    spotted = [(row["onset"], row["offset"]) for row in result["intervals"]]
+    assert counts(spotted, truth) == {"tp": 3, "fp": 0, "fn": 0}
+    assert result["fps"] == 30 and result["frames"] == meta["recordings"]["1"]["frames"]
+    assert list(result["models"]) == FOLD_MODELS
+    for row in result["intervals"]:
+        assert row["onset"] < row["apex"] < row["offset"] and row["predicted"] in result["classes"]
+        assert sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    rows = tmp_path / "spotted.csv"
+    sheet = tmp_path / "apexes.png"
+    done = mer(pipeline, "predict", str(video), "--spot", "--csv", str(rows), "--sheet", str(sheet))
+    assert done.returncode == 0, done.stderr
+    assert cv2.imread(str(sheet)) is not None  # a readable PNG
+    assert "3 micro-expression(s) spotted" in done.stdout
+    table = pd.read_csv(rows)
+    assert table[["onset", "apex", "offset"]].values.tolist() == [
+        [r["onset"], r["apex"], r["offset"]] for r in result["intervals"]
+    ]
+    assert table["predicted"].tolist() == [r["predicted"] for r in result["intervals"]]
+    for line, row in zip(done.stdout.splitlines()[2:], result["intervals"], strict=True):
+        assert line.split()[:3] == [str(row["onset"]), str(row["apex"]), str(row["offset"])]
+        assert line.split()[-1] == row["predicted"]
+    folder = str(root / "recordings/1")
+    done = mer(pipeline, "predict", folder, "--spot")
+    assert done.returncode == 1 and "a frame folder has no frame rate; give it (fps)" in done.stderr
+    done = mer(pipeline, "predict", folder, "--spot", "--fps", "30", "--json", "-")
+    assert done.returncode == 0, done.stderr
+    from_folder = [(row["onset"], row["offset"]) for row in json.loads(done.stdout)["intervals"]]  # files from 1
+    assert counts(from_folder, [(a + 1, b + 1) for a, b in truth]) == {"tp": 3, "fp": 0, "fn": 0}
 
 
 def _error(repo: Repo, clip: Path | str, onset: int, apex: int, *extra: str) -> str:
