@@ -1,43 +1,57 @@
-"""Memory benchmark: peak RSS of a fold, as configured and at the paper's scale, against the 3 GB goal.
+"""Memory benchmark: peak RSS of a fold, what each piece of it costs, and the paper fold against 3 GB.
 
-Why: a paper fold (CASME II size, full MMNet at 224 px, batch 32) should fit a 4 GB laptop or a cluster task's
-memory request (issue 25: <= 3000 MB). Peak RSS is the child's VmHWM, read from /proc/<pid>/status every 20 ms
-(not ru_maxrss: Linux carries that across fork + exec).
+Why: a paper fold (CASME II size, full MMNet at 224 px, batch 32) should fit a laptop or a cluster task's memory
+request without the user turning anything on (issue 25: <= 3000 MB with ``precision: auto``). Peak RSS is the
+child's VmHWM, read from /proc/<pid>/status every 20 ms (not ru_maxrss: Linux carries that across fork + exec).
 
-1. ``stages/train.py --subject sub01`` with params.yaml.
-2. The same command with a copy of the params at the paper's scale (224 px, full width, batch 32, padding 15,
-   one epoch) in fp32, in ``precision: auto`` (bf16 on a bf16 CPU) and with ``grad_checkpointing``.
-3. Extrapolation to CASME II: a temporary 255-clip cache cycles the real clips under new subject names, so fold
-   sub01 trains on 247 clips; a fresh child measures the RSS growth from holding that fold's data the way
-   ``train_fold`` holds it, and the growth beyond the small cache's is added to the peaks of 2.
+1. ``stages/train.py --subject sub01`` with params.yaml (the default run's fold).
+2. A CASME II-sized cache: 255 clips cycling the real ones under new subject names, so fold sub01 trains on 247
+   and tests on its own 8. The same command on it at the paper's scale (224 px, full width, batch 32, padding
+   15, one epoch) in ``precision: fp32``, in ``auto`` (bf16 on a bf16 CPU: THE GOAL, met / not met), in ``auto``
+   with glibc's mmap threshold at its dynamic maximum (32 MB, roughly glibc's default once a few steps have
+   raised it: what ``mer.training.allocator`` avoids) and in ``auto`` with ``grad_checkpointing``.
+3. Where the ``auto`` fold's memory goes: the same fold in a child that resets its peak (/proc/self/clear_refs)
+   at each phase and prints the phase's peak and the RSS at its end: the interpreter with numpy, h5py and
+   yaml; torch; mer's training modules; the fold's data; model and optimiser; the training steps; evaluation.
 
 Run from the repository root after ``dvc repro``: ``python benchmarks/memory.py``. Peak RSS barely depends on
-the machine's load, so it can be measured beside other work.
+the machine's load, so it can be measured beside other work (only the wall times then grow).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import torch
 import yaml
-from common import BATCH, CASME2, SIZE, SUBJECT, in_child, load, machine, vmhwm_mb
+from common import BATCH, CASME2, SIZE, SUBJECT, load, machine, vmhwm_mb
 
 from mer.cache import Cache, CacheWriter, ClipWindows
-from mer.training import inputs
+
+MEMORY_GOAL_MB = 3000
+PAPER_RUNS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {  # name: (train keys, environment)
+    "precision fp32": ({"precision": "fp32"}, {}),
+    "precision auto (the default)": ({"precision": "auto"}, {}),
+    "precision auto, glibc mmap threshold 32 MB": ({"precision": "auto"}, {"MALLOC_MMAP_THRESHOLD_": str(2**25)}),
+    "precision auto + grad_checkpointing": ({"precision": "auto", "grad_checkpointing": True}, {}),
+}
+GOAL_RUN = "precision auto (the default)"
 
 
-def peak_rss(command: list[str], log: Path) -> tuple[float, float]:
+def peak_rss(command: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(peak RSS MB, seconds) of a child, polled every 20 ms: VmHWM only grows, the last reading is the peak."""
     start, peak = time.perf_counter(), 0.0
     with open(log, "w") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         while child.poll() is None:
             peak = max(peak, vmhwm_mb(child.pid) or 0.0)
             time.sleep(0.02)
@@ -100,79 +114,115 @@ def replicated_cache(cache: Cache, path: Path, clips: int) -> Path:
     return path
 
 
-def held_data_mb(cache_path: str) -> dict[str, float]:
-    """In a child: RSS growth from holding fold SUBJECT's data as train_fold does (uint8 training
-    windows; float motion and onset of the test clips), and its clip counts."""
+class Phases:
+    """Peak RSS and RSS at the end of each named phase of this process; the peak is reset at each change."""
 
-    def rss() -> float:
-        status = Path("/proc/self/status").read_text()
-        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+    def __init__(self, first: str) -> None:
+        self.current = first
+        self.figures: dict[str, list[float]] = {}  # phase: [peak MB, RSS at its last end MB]
 
+    def __call__(self, next_phase: str) -> None:
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+        peak, rss = (int(status[key].split()[0]) / 1024 for key in ("VmHWM", "VmRSS"))
+        before = self.figures.get(self.current, [0.0, 0.0])
+        self.figures[self.current] = [max(before[0], peak), rss]
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+        self.current = next_phase
+
+    def around(self, function: Callable, during: str, after: str) -> Callable:
+        """`function`, with phase `during` while it runs and `after` once it returns."""
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self(during)
+            result = function(*args, **kwargs)
+            self(after)
+            return result
+
+        return wrapped
+
+
+def fold_phases(params_path: str, cache_path: str) -> None:
+    """In a fresh process (`--phases`): fold SUBJECT as `stages/train.py` trains it, its phases marked by
+    wrapping the loop's own calls; prints the figures as one JSON line."""
+    mark = Phases("interpreter, numpy, h5py, yaml, psutil")
+    mark("import torch")
+    import torch
+
+    mark("import the fold stage's modules")
+    from mer import folds
+    from mer.training import live, loop  # noqa: F401 (live: imported by the stage, DVCLive)
+
+    mark("fold stage set-up")
+    loop.inputs.load_fold = mark.around(
+        loop.inputs.load_fold, "fold data (loaded and held)", "fold data (loaded and held)"
+    )
+    loop.build = mark.around(loop.build, "model + optimiser", "model + optimiser")
+    loop.training_inputs = mark.around(loop.training_inputs, "training steps", "training steps")
+    loop.predict = mark.around(loop.predict, "evaluation", "after evaluation")
+    params = yaml.safe_load(Path(params_path).read_text())
+    settings = {k: v for k, v in params["input"].items() if k != "file"}
+    train = loop.fold_config(params["train"], folds.seeds_of(params["train"])[0])
     cache = Cache(cache_path)
-    train_idx, test_idx = cache.fold(SUBJECT)
-    before = rss()
-    train = inputs.load_frames(cache, train_idx, "difference", SIZE)
-    test = inputs.select(inputs.load_frames(cache, test_idx, "difference", SIZE), torch.arange(len(test_idx)))
-    motion = inputs.motion(test, "difference")
-    held = rss() - before  # train, test.onset and motion are all alive here
-    return {"held_mb": held, "train": len(train), "test": len(motion)}
+    loop.train_fold(cache, SUBJECT, "mmnet", {}, loop.InputConfig(**settings), train, log=lambda _: None)
+    mark("end")
+    print(json.dumps({"threads": torch.get_num_threads(), **mark.figures}))
 
 
-PAPER_MEMORY_RUNS = {
-    "precision fp32": {"precision": "fp32"},
-    "precision auto": {"precision": "auto"},
-    "precision auto + grad_checkpointing": {"precision": "auto", "grad_checkpointing": True},
-}
-MEMORY_GOAL_MB = 3000
+def print_phases(figures: dict[str, Any]) -> None:
+    """The phase table, and the pieces: what each phase adds to the RSS held, and a step's activations."""
+    print(f"{'phase':<40}{'peak MB':>9}{'RSS at end MB':>15}{'held added MB':>15}")
+    held = 0.0
+    for phase, (peak, rss) in ((k, v) for k, v in figures.items() if k != "threads"):
+        print(f"{phase:<40}{peak:>9.0f}{rss:>15.0f}{rss - held:>+15.0f}")
+        held = rss
+    steps, model = figures["training steps"][0], figures["model + optimiser"][1]
+    print(
+        f"a training step's activations and gradients: the steps' peak {steps:.0f} MB less the RSS before them "
+        f"{model:.0f} MB = {steps - model:.0f} MB; evaluation peaks {figures['evaluation'][0]:.0f} MB"
+    )
 
 
 def memory(cache: Cache, params_path: Path, tmp: Path) -> None:
-    """Peak RSS of the two training children, and the extrapolation to a CASME II-sized fold."""
+    """Peak RSS of the default fold and of the paper fold at CASME II's size, and where the latter's goes."""
     params = yaml.safe_load(params_path.read_text())
     default, default_s = peak_rss(train_command(params_path, cache.path, tmp / "default"), tmp / "default.log")
-    paper_runs = {}
-    for name, train in PAPER_MEMORY_RUNS.items():
-        paper_yaml = paper_params(params, tmp / f"{name}.yaml", **train)
-        paper_runs[name] = peak_rss(train_command(paper_yaml, cache.path, tmp / name), tmp / f"{name}.log")
-    big = replicated_cache(cache, tmp / "casme2-size.h5", CASME2["clips"])
-    small_held, big_held = (in_child(held_data_mb, (str(path),)) for path in (cache.path, big))
-    growth = big_held["held_mb"] - small_held["held_mb"]
-    per_clip = growth / (big_held["train"] - small_held["train"])
     print("\nPeak RSS (VmHWM of the child, polled every 20 ms)")
     print(
         f"stages/train.py --subject {SUBJECT}, params.yaml ({params['input']['size']} px, "
         f"{params['model']['options']}, batch {params['train']['batch_size']}, {params['train']['epochs']} epochs): "
         f"{default:.0f} MB ({default_s:.0f} s)"
     )
-    for name, (paper, paper_s) in paper_runs.items():
-        print(
-            f"stages/train.py --subject {SUBJECT}, one epoch at {SIZE} px, full width, batch {BATCH}, {name}: "
-            f"{paper:.0f} MB ({paper_s:.0f} s)"
-        )
+    big = replicated_cache(cache, tmp / "casme2-size.h5", CASME2["clips"])
+    train, test = (len(indices) for indices in Cache(big).fold(SUBJECT))
     print(
-        f"fold data held in memory (RSS growth in a child): {small_held['held_mb']:.0f} MB for "
-        f"{small_held['train']} + {small_held['test']} clips here; {big_held['held_mb']:.0f} MB for "
-        f"{big_held['train']} + {big_held['test']} clips of a {CASME2['clips']}-clip cache (the real clips cycled), "
-        f"{per_clip:.2f} MB per training clip"
+        f"\nA {CASME2['clips']}-clip (CASME II-sized) cache, the real clips cycled: fold {SUBJECT} trains on {train} "
+        f"clips and tests on {test}; one epoch at {SIZE} px, full-width MMNet, batch {BATCH} ({load()})"
     )
-    for name, (paper, _) in paper_runs.items():
-        total = paper + growth
-        print(
-            f"extrapolated peak for a {CASME2['clips']}-clip (CASME II) fold at {SIZE} px, full width, batch "
-            f"{BATCH}, {name}: {paper:.0f} + {growth:.0f} = {total:.0f} MB, goal <= {MEMORY_GOAL_MB} MB "
-            f"{'MET' if total <= MEMORY_GOAL_MB else 'NOT met'}"
+    for run, (name, (keys, env)) in enumerate(PAPER_RUNS.items()):
+        paper_yaml = paper_params(params, tmp / f"paper{run}.yaml", **keys)
+        peak, seconds = peak_rss(
+            train_command(paper_yaml, big, tmp / f"paper{run}"), tmp / f"paper{run}.log", {**os.environ, **env}
         )
-    print(
-        "(measured peak here plus the measured growth of the held data; activations, model and optimiser do "
-        "not grow with the clips)"
+        verdict = f": goal <= {MEMORY_GOAL_MB} MB {'MET' if peak <= MEMORY_GOAL_MB else 'NOT met'}" * (name == GOAL_RUN)
+        print(f"{name:<48}{peak:>6.0f} MB ({seconds:.0f} s){verdict}")
+    paper_yaml = paper_params(params, tmp / "phases.yaml", precision="auto")
+    done = subprocess.run(
+        [sys.executable, __file__, "--phases", str(paper_yaml), str(big)], capture_output=True, text=True, check=True
     )
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"\nWhere the default paper fold's memory goes ({figures['threads']} threads; peak reset at each phase):")
+    print_phases(figures)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--cache", default="data/cache.h5")
+    parser.add_argument("--phases", nargs=2, metavar=("PARAMS", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phases:
+        fold_phases(*args.phases)
+        return
     print(machine(("torch", "numpy", "h5py")))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mer-bench-memory-") as tmp:

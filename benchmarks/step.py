@@ -21,6 +21,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from common import BATCH, CLASSES, SIZE, gemm_gflops, in_child, load, machine, timed
 from torch import Tensor
+from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.flop_counter import FlopCounterMode
 
 from mer.models import build_model
@@ -94,13 +96,15 @@ class Step:
             if self.variant.autocast
             else contextlib.nullcontext()
         )
-        with autocast:
+        with record_function("forward"), autocast:
             logits = self.forward(motion, onset)
             loss = F.cross_entropy(logits.float(), labels.to(self.device))
         self.optimiser.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimiser)
-        self.scaler.update()
+        with record_function("backward"):
+            self.scaler.scale(loss).backward()
+        with record_function("optimiser"):
+            self.scaler.step(self.optimiser)
+            self.scaler.update()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         return logits.detach()
@@ -289,6 +293,53 @@ def try_compile(variant: Variant, batch: int, reps: int, limit: float, tmp: Path
     )
 
 
+PHASES = ("forward", "backward", "optimiser")  # Step.__call__'s record_function scopes
+
+
+def operator_times(step: Step, data: tuple[Tensor, Tensor, Tensor]) -> dict[tuple[str, str], list[float]]:
+    """(phase, operator) -> [self CPU ms, calls] of one profiled step. An operator's self time is its wall time on
+    the calling thread less that of the operators it calls; the autograd engine runs a CPU backward on the calling
+    thread, so every operator falls under one of the step's scopes."""
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        step(*data)
+    times: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
+    for event in profiler.events():
+        root = event
+        while root.cpu_parent is not None:
+            root = root.cpu_parent
+        phase = root.name if root.name in PHASES else "other"
+        times[phase, event.name][0] += event.self_cpu_time_total / 1e3
+        times[phase, event.name][1] += 1
+    return times
+
+
+def profile_step(variant: Variant, batch: int, reps: int, gflop: float, rows: int = 15) -> None:
+    """Where `variant`'s step spends its time: the top operators by self CPU time, forward, backward and optimiser
+    apart, beside the step's fraction of the GEMM peak. Steps and GEMMs alternate, so both see the same load."""
+    precision = "bf16" if variant.autocast == torch.bfloat16 else "fp32"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    step, data = Step(variant), fake_batch(batch)
+    step(*data)
+    step_s, gemm = [], []
+    for _ in range(reps):
+        gemm.append(gemm_gflops(dtype, reps=2))
+        step_s.append(timed(lambda: step(*data))[0])
+    times = operator_times(step, data)
+    profiled = sum(ms for ms, _ in times.values())
+    achieved = gflop / min(step_s)
+    print(
+        f"\nProfile of '{variant.name}', batch {batch}, {torch.get_num_threads()} threads ({load()}): step "
+        f"{min(step_s):.2f} s (best of {reps}, unprofiled), {achieved:.0f} GFLOP/s = {achieved / max(gemm):.0%} of "
+        f"the {precision} GEMM peak ({max(gemm):.0f} GFLOP/s, measured between the steps); profiled step "
+        f"{profiled / 1e3:.2f} s"
+    )
+    phase_ms = {phase: sum(ms for (p, _), (ms, _) in times.items() if p == phase) for phase in (*PHASES, "other")}
+    print("by phase: " + ", ".join(f"{p} {ms / profiled:.0%}" for p, ms in phase_ms.items() if ms))
+    print(f"{'phase':<10}{'operator (top by self CPU time)':<58}{'calls':>6}{'self ms':>9}{'of step':>9}")
+    for (phase, name), (ms, calls) in sorted(times.items(), key=lambda item: -item[1][0])[:rows]:
+        print(f"{phase:<10}{name[:57]:<58}{calls:>6}{ms:>9.1f}{ms / profiled:>9.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="batch 8 only, no torch.compile")
@@ -301,7 +352,8 @@ def main() -> None:
     steps, bests = model_step(plan)
     batch = max(plan.step_batches)
     variant = steps[min(bests[batch], key=bests[batch].get)].variant
-    del steps  # the compile child's memory should not compete with ~1 GB of models and optimiser state
+    del steps  # the profiled step and the compile child should not compete with ~1 GB of models and optimisers
+    profile_step(loop_default(), batch, plan.timed[batch] + 1, step_gflop(batch))
     with tempfile.TemporaryDirectory(prefix="mer-bench-step-") as tmp:
         try_compile(variant, 8, 3, plan.compile_limit, Path(tmp))
     print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; {load()}")
