@@ -29,7 +29,7 @@ from step import BASELINE, Step, fake_batch, loop_default
 from torch import Tensor
 
 from mer.cache import Cache
-from mer.training import inputs
+from mer.training import allocator, inputs
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     torch.set_num_threads(os.cpu_count() or 1)
+    allocator.configure()  # as a fold's process does (mer.training.device.choose)
     random.seed(0)
     torch.manual_seed(0)
     cache = Cache(args.cache)

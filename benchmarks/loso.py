@@ -25,6 +25,7 @@ from data_path import data_path
 from step import BASELINE, Step, Variant, loop_default, time_steps
 
 from mer.cache import Cache
+from mer.training import allocator
 
 REPS = {"full": {"data": 3, "warmup": 1, "steps": 2}, "quick": {"data": 1, "warmup": 1, "steps": 1}}
 
@@ -71,6 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     reps = REPS["quick" if args.quick else "full"]
     torch.set_num_threads(os.cpu_count() or 1)
+    allocator.configure()  # as a fold's process does (mer.training.device.choose)
     random.seed(0)
     torch.manual_seed(0)
     print(machine(("torch", "torchvision", "numpy", "h5py"), f", cv2 {cv2.__version__}"))

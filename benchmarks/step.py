@@ -8,7 +8,10 @@ the GEMM peak of its precision, measured in the same run. The script PRINTS figu
 
 Forward + backward + AdamW step at batch 8 and 32: fp32 baseline against channels_last, bf16 autocast,
 foreach / fused AdamW, all combined, the loop's default and that with grad checkpointing; torch.compile of the
-fastest in a child process with a time limit. ``epoch.py`` and ``loso.py`` build on ``Step`` and ``Variant``.
+fastest in a child process with a time limit. Then where the default step's time goes: one step of it under
+torch.profiler, forward / backward / optimiser and the top operators by self CPU time, beside its fraction of the
+bf16 GEMM peak measured between its timed steps. ``epoch.py`` and ``loso.py`` build on ``Step`` and ``Variant``.
+The process fixes glibc's mmap threshold as a fold's process does (``mer.training.allocator``).
 
 Run from the repository root: ``python benchmarks/step.py [--quick]`` (needs no data: the inputs are random).
 """
@@ -34,6 +37,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.flop_counter import FlopCounterMode
 
 from mer.models import build_model
+from mer.training import allocator
 from mer.training.device import native_bf16
 
 CPU = torch.device("cpu")
@@ -258,6 +262,7 @@ def compiled_step(variant: Variant, batch: int, reps: int, cache_dir: str) -> di
 
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir  # a cold cache: the first compile on a machine
     torch.set_num_threads(os.cpu_count() or 1)
+    allocator.configure()  # as a fold's process does (mer.training.device.choose)
     inductor_config.compile_threads = 1  # no compile worker pool to outlive a killed child
     data = fake_batch(batch)
     eager, compiled = Step(variant), Step(variant, compiled=True)
