@@ -5,18 +5,25 @@ bf16, without it fp32 at roughly half the speed. Every benchmark therefore print
 features and the class they put it in, and the step benchmark relates its FLOP/s to a GEMM
 measured in the same run.
 
+The training benchmarks (data_path, step, epoch, memory, loso) share the fold they measure, the paper's
+scale and a few timing helpers, kept here too.
+
 Scripts run as `python benchmarks/<name>.py`, so this module is imported as `common`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +35,13 @@ if TYPE_CHECKING:
 PROJECT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "mer", "conf", ".gitignore"]
 
+
+# the training benchmarks' fold and scale
+SUBJECT = "sub01"  # the fold measured, as `stages/train.py --subject sub01`
+SIZE = 224
+BATCH = 32  # the paper's batch size
+CLASSES = 5  # CASME II 5-class, as the official CASME2_5.py
+CASME2 = {"clips": 255, "folds": 26, "epochs": 70, "train_clips": 245}
 
 FEATURES = {"AVX2": "avx2", "AVX512": "avx512f", "AVX512-BF16": "avx512_bf16", "AMX": "amx_bf16"}
 
@@ -167,6 +181,62 @@ def run_with_peak(args: list[str], cwd: Path, env: dict, poll: float = 0.05) -> 
     if process.returncode:
         raise RuntimeError(f"{' '.join(args)} failed:\n{stderr}")
     return time.perf_counter() - start, max(peaks.values(), default=0.0), sum(peaks.values())
+
+
+def timed(work: Callable[[], object]) -> tuple[float, object]:
+    """(seconds, result) of `work()`."""
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def best_ms(seconds: list[float], n: int) -> float:
+    """Best of the repetitions, per sample, in ms: other processes only ever add time, and baseline
+    and ours alternate, so the best of each is the fairest pair on a shared machine."""
+    return 1e3 * min(seconds) / n
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to `n` inside the block."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_and_send(send: Connection, function: Callable, args: tuple) -> None:
+    try:
+        send.send(("ok", function(*args)))
+    except Exception as error:  # sent as text: inductor's exceptions need not pickle
+        send.send(("error", f"{type(error).__name__}: {str(error).strip()[:300]}"))
+
+
+def in_child(function: Callable, args: tuple, timeout: float | None = None) -> object:
+    """function(*args) in a fresh spawned process: its own RSS, and a compile that can be killed.
+
+    Raises TimeoutError (the child is killed) or RuntimeError (the child failed or died)."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_run_and_send, args=(send, function, args))
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(timeout):
+            child.kill()
+            raise TimeoutError(f"no result within {timeout:.0f} s")
+        status, value = receive.recv()
+    except EOFError:
+        status, value = "error", "the child died without a result"
+    finally:
+        child.join()
+    if status == "error":
+        raise RuntimeError(value)
+    return value
 
 
 def _version(distribution: str) -> str:

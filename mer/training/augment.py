@@ -10,7 +10,7 @@
 torchvision.transforms.v2 transforms applied to a batched tensor draw ONE parameter set for
 the whole batch (every clip flipped or not together), hence the per-clip parameters here.
 
-Speed (benchmarks/train.py, section 1; issue 7 asks for >= 20x the official loader):
+Speed (benchmarks/data_path.py; issue 7 asks for >= 20x the official loader):
 - the colour jitter is one 3x3 matrix and offset per clip, applied to the uint8 pixels (the /255
   folded in), instead of ~10 passes over float images;
 - the warp takes the onset and apex frames as they are, (B, 2, 3, H, W) viewed as 6 channels,

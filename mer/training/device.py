@@ -8,6 +8,9 @@ the process (inherited by anything it starts) to that number, whatever `OMP_NUM_
 Ray set. `auto` is every core this process may run on (its CPU affinity), so an `auto` fold depends on
 the machine's core count; a number does not.
 
+`choose` also fixes the C allocator's mmap threshold for the process (mer.training.allocator), so the
+activations a step frees go back to the system instead of staying resident.
+
 The CUDA branch (device `cuda` when torch sees a GPU, pinned host memory for asynchronous copies, fp16
 AMP where bf16 is not native) cannot be run on this project's CPU-only test machine; it is kept to
 these few lines.
@@ -19,6 +22,8 @@ import os
 from dataclasses import dataclass
 
 import torch
+
+from mer.training import allocator
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # what OpenMP and MKL read in processes started after
@@ -37,7 +42,8 @@ class Device:
 
 def choose(precision: str = "auto", threads: int | str = "auto") -> Device:
     """The device (CUDA when torch sees one, else CPU), the precision (see resolve_precision) and the
-    thread count (see resolve_threads), which it sets for this process."""
+    thread count (see resolve_threads), which it sets for this process, as it sets the allocator's threshold."""
+    allocator.configure()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     count = resolve_threads(threads)
     set_threads(count)
