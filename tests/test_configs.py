@@ -156,7 +156,22 @@ def test_a_run_has_only_the_optional_stages_it_uses():
         },
     }
     for overrides, pipeline in expected.items():
-        assert OmegaConf.to_container(_compose(*overrides).pipeline) == pipeline, overrides
+        ingest_manifest = {"apex": [], "manifest": "data/manifest.csv"}
+        assert OmegaConf.to_container(_compose(*overrides).pipeline) == {**pipeline, **ingest_manifest}, overrides
+
+
+def test_apex_repair_spot_adds_the_apex_stage_whose_manifest_crop_and_cache_read():
+    """`ingest.apex_repair: spot` alone adds apex@<data set> for raw clips (none for precomputed inputs, which have
+    no frames to spot in) and points crop and cache at its manifest; middle and reject leave the run as it was."""
+    for overrides, apex in {
+        ("ingest.apex_repair=spot",): ["synthetic"],
+        ("ingest.apex_repair=spot", "dataset=samm_5class"): ["samm"],
+        ("ingest.apex_repair=spot", "dataset=megc2019_flow"): [],
+    }.items():
+        pipeline = OmegaConf.to_container(_compose(*overrides).pipeline)
+        assert (pipeline["apex"], pipeline["manifest"]) == (apex, "data/manifest_apex.csv"), overrides
+    reject = OmegaConf.to_container(_compose("ingest.apex_repair=reject").pipeline)
+    assert (reject["apex"], reject["manifest"]) == ([], "data/manifest.csv")
 
 
 def test_composites_name_their_parts_protocols_and_folds():

@@ -11,8 +11,10 @@ named in the clip's `repairs`, so ingest counts every repair per rule and lists 
   apex_outside    apex before the onset or after the offset (SAMM 028_4_1, 032_3_1; CAS(ME)^3
                   row 130): `middle` = (onset + offset) // 2
 
-Each rule also takes `reject`, which refuses the row instead. A row without a usable onset is
-always rejected.
+Each rule also takes `reject`, which refuses the row instead. The two apex rules also take `spot`: ingest
+writes the middle and names the rule, and stage apex@<data set> (mer/spotting/apex.py) replaces it with the
+frame of largest facial motion from the onset, on the normalised face; `apex_outside: spot` needs
+`apex_repair: spot`, which is what adds that stage. A row without a usable onset is always rejected.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from mer.datasets.tables import cell_text, parse_apex, parse_frame
 
 CHOICES = {
     "offset_invalid": ("mirror", "reject"),
-    "apex_missing": ("middle", "reject"),
-    "apex_outside": ("middle", "reject"),
+    "apex_missing": ("middle", "reject", "spot"),
+    "apex_outside": ("middle", "reject", "spot"),
 }
 ERRATA_COLUMN = "_errata"  # table column naming the fields a published correction changed
 
@@ -46,6 +48,14 @@ class Repair:
         for rule, choices in CHOICES.items():
             if getattr(self, rule) not in choices:
                 raise ValueError(f"ingest.{rule} must be one of {choices}, got {getattr(self, rule)!r}")
+        if self.apex_outside == "spot" and self.apex_missing != "spot":
+            raise ValueError(
+                "ingest.apex_outside: spot needs ingest.apex_repair: spot (which adds the stage that spots apexes)"
+            )
+
+    def spotted(self) -> tuple[str, ...]:
+        """The rules whose rows stage apex@<data set> spots (ingest gave them the middle)."""
+        return tuple(rule for rule in ("apex_missing", "apex_outside") if getattr(self, rule) == "spot")
 
     @classmethod
     def from_params(cls, options: Mapping[str, object]) -> Repair:

@@ -1,6 +1,9 @@
 """data/manifest.csv, the file `ingest` hands to `landmarks`, `crop`, `cache` and `precomputed`: one CSV row per
 usable clip. Written by stages/ingest.py (`ingest`, and `ingest_part@<part>` for a composite's parts, which
 mer.datasets.composite joins); `table` builds it from the read clips, `write` writes it, `read` reads it back.
+With `ingest.apex_repair: spot`, stages/apex.py (`apex@<data set>`) writes a copy, data/manifest_apex.csv, whose
+`apex` holds the spotted apex on the rows ingest repaired under a `spot` rule (mer/spotting/apex.py): crop and
+cache read that one then.
 
 Columns: sample_id, subject, clip, label, label_index, emotion (raw), onset, apex, offset,
 apex_repaired, source (label-table file and row), frame_numbers and frames (';'-joined, the
@@ -38,6 +41,7 @@ COLUMNS = [
     "repairs",
 ]
 SEP = ";"
+LIST_COLUMNS = ("frame_numbers", "frames", "depth_frames")  # ';'-joined in the file, lists once read
 
 
 def table(clips: list[Clip], protocol: Protocol) -> pd.DataFrame:
@@ -72,9 +76,19 @@ def table(clips: list[Clip], protocol: Protocol) -> pd.DataFrame:
 
 
 def write(path: str | Path, manifest: pd.DataFrame) -> None:
-    """Write a manifest in its columns (from `table`, or a composite's joined parts), atomically."""
+    """Write a manifest in its columns (from `table`, a composite's joined parts, or `read` and changed: its list
+    columns are joined again), atomically."""
+    joined = manifest.copy()
+    for column in LIST_COLUMNS:
+        joined[column] = joined[column].map(_joined)
     with atomic_path(path, ".csv") as tmp:
-        manifest.to_csv(tmp, index=False)
+        joined.to_csv(tmp, index=False)
+
+
+def _joined(cell: object) -> object:
+    if cell is None:
+        return ""
+    return SEP.join(map(str, cell)) if isinstance(cell, list) else cell
 
 
 def read(path: str | Path) -> pd.DataFrame:

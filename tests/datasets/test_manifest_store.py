@@ -42,6 +42,22 @@ def test_clips_read_back_with_their_lists_and_labels(tmp_path):
     assert back.depth_frames[0] is None and back.repairs.tolist() == ["", "erratum"]
 
 
+def test_a_manifest_read_and_changed_writes_back_in_the_same_format(tmp_path):
+    """As stage apex@ writes its copy: read, apex changed, written; only that cell's bytes differ."""
+    clips = [_clip("EP01", "sad", depth=False), _clip("EP02", "Sad", depth=True)]
+    manifest_store.write(tmp_path / "manifest.csv", manifest_store.table(clips, PROTOCOL))
+    back = manifest_store.read(tmp_path / "manifest.csv")
+    manifest_store.write(tmp_path / "same.csv", back)
+    assert (tmp_path / "same.csv").read_bytes() == (tmp_path / "manifest.csv").read_bytes()
+    back.loc[1, "apex"] = 10
+    manifest_store.write(tmp_path / "changed.csv", back)
+    written = (tmp_path / "manifest.csv").read_text().splitlines()
+    assert (tmp_path / "changed.csv").read_text().splitlines() == [
+        *written[:2],
+        written[2].replace(",7,8,10,", ",7,10,10,"),
+    ]
+
+
 def test_a_label_outside_the_protocol_names_the_clip_and_row():
     with pytest.raises(ValueError, match=r"coding\.xlsx:row 3: clip 01/EP03 has label 'happy', outside protocol 'toy'"):
         manifest_store.table([_clip("EP03", "happy", depth=False)], PROTOCOL)

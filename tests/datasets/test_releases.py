@@ -14,7 +14,7 @@ import yaml
 
 from mer.datasets import casme2, casme3, errata, samm
 from mer.datasets.ingest import ingest
-from mer.datasets.keyframes import Repair, key_frames
+from mer.datasets.keyframes import DEFAULT_REPAIR, Repair, key_frames
 from mer.datasets.protocols import Protocol
 from mer.datasets.records import IngestError
 from mer.report import readme
@@ -66,8 +66,22 @@ def test_each_rule_can_reject_instead() -> None:
         key_frames(1812, 1824, 0, Repair(offset_invalid="reject"))
     with pytest.raises(ValueError, match="onset is empty"):
         key_frames("", 5, 9)
-    with pytest.raises(ValueError, match=r"ingest.apex_outside must be one of \('middle', 'reject'\)"):
+    with pytest.raises(ValueError, match=r"ingest.apex_outside must be one of \('middle', 'reject', 'spot'\)"):
         Repair(apex_outside="clamp")
+
+
+def test_spot_gives_the_middle_and_names_the_rule_for_the_apex_stage() -> None:
+    spot = Repair(apex_missing="spot", apex_outside="spot")
+    keys = key_frames(20, "/", 30, spot)
+    assert (keys.apex, keys.repairs) == (25, ("apex_missing",))
+    assert key_frames(1071, 1143, 1134, spot).repairs == ("apex_outside",)
+    assert spot.spotted() == ("apex_missing", "apex_outside")
+    assert Repair(apex_missing="spot").spotted() == ("apex_missing",) and DEFAULT_REPAIR.spotted() == ()
+    with pytest.raises(ValueError, match="ingest.apex_outside: spot needs ingest.apex_repair: spot"):
+        Repair(apex_outside="spot")
+    assert Repair.from_params(
+        {"apex_repair": "spot", "apex_outside": "middle", "offset_invalid": "mirror", "errata": True}
+    ).spotted() == ("apex_missing",)
 
 
 def test_repair_reads_the_ingest_block_of_params() -> None:

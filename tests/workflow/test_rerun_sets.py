@@ -21,6 +21,11 @@ FLOW_INPUT: dict[str, object] = {  # what `-S input=flow` sets
     "input.file": "data/flow.h5",
     "pipeline.flow": ["synthetic"],
 }
+APEX_SPOT: dict[str, object] = {  # what `-S ingest.apex_repair=spot` sets
+    "ingest.apex_repair": "spot",
+    "pipeline.apex": ["synthetic"],
+    "pipeline.manifest": "data/manifest_apex.csv",
+}
 
 PARAM_CHANGES: dict[str, tuple[dict[str, object], set[str]]] = {  # name -> (params set, stages dvc status names)
     "preview: crop sheet": ({"previews.crop_per_class": 1}, {"crop@synthetic"}),
@@ -37,6 +42,8 @@ PARAM_CHANGES: dict[str, tuple[dict[str, object], set[str]]] = {  # name -> (par
     "flow knob, kind difference": ({"flow.size": 16}, set()),  # no flow stage: the run uses no flow
     "input kind difference -> flow": (FLOW_INPUT, {"flow@synthetic"} | FOLDS | {"attention@synthetic", "report"}),
     "optional final model": ({"final": ["all"]}, {"final@all"}),
+    "spot knob, apex repair middle": ({"spot.flow": "farneback"}, set()),  # no apex stage: nothing spots
+    "apex repair middle -> spot": (APEX_SPOT, {"ingest", "apex@synthetic", "crop@synthetic", "cache@synthetic"}),
     "protocols": ({"protocols.synthetic_4class.classes": ["surprise", "happiness"]}, {"ingest"}),
 }
 
