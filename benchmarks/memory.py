@@ -148,7 +148,7 @@ def fold_phases(params_path: str, cache_path: str) -> None:
     import torch
 
     mark("import the fold stage's modules")
-    from mer import folds
+    from mer import fold_store
     from mer.training import live, loop  # noqa: F401 (live: imported by the stage, DVCLive)
 
     mark("fold stage set-up")
@@ -160,7 +160,7 @@ def fold_phases(params_path: str, cache_path: str) -> None:
     loop.predict = mark.around(loop.predict, "evaluation", "after evaluation")
     params = yaml.safe_load(Path(params_path).read_text())
     settings = {k: v for k, v in params["input"].items() if k != "file"}
-    train = loop.fold_config(params["train"], folds.seeds_of(params["train"])[0])
+    train = loop.fold_config(params["train"], fold_store.seeds_of(params["train"])[0])
     cache = Cache(cache_path)
     loop.train_fold(cache, SUBJECT, "mmnet", {}, loop.InputConfig(**settings), train, log=lambda _: None)
     mark("end")
