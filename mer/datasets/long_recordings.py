@@ -29,10 +29,10 @@ from tqdm import tqdm
 from mer.datasets.synthetic import (
     MOVEMENTS,
     SyntheticConfig,
-    _displacement_field,
-    _intensity,
-    _make_subject,
+    displacement_field,
     face_photos,
+    intensity,
+    make_subject,
 )
 from mer.face.landmarks import Detector, NoFace
 
@@ -107,7 +107,7 @@ def generate(out_dir: str | Path, config: LongConfig, detector: Detector) -> dic
     for sub, seed in enumerate(np.random.SeedSequence(config.seed).spawn(config.recordings), start=1):
         rng = np.random.default_rng(seed)
         name, photo = photos[(sub - 1) % len(photos)]
-        face, identity = _make_subject(photo, detector, face_config, rng)
+        face, identity = make_subject(photo, detector, face_config, rng)
         try:
             landmarks = detector(face).landmarks
         except NoFace:
@@ -194,7 +194,7 @@ def _write_recording(
     rng: np.random.Generator,
 ) -> None:
     fields = [
-        _displacement_field(face.shape[:2], landmarks, MOVEMENTS[e.label][1], float(rng.uniform(*config.amplitude)))
+        displacement_field(face.shape[:2], landmarks, MOVEMENTS[e.label][1], float(rng.uniform(*config.amplitude)))
         for e in events
     ]
     lid = _eyelid_field(face.shape[:2], landmarks)
@@ -212,10 +212,10 @@ def _write_recording(
         field = np.zeros((*face.shape[:2], 2), np.float32)
         for event, event_field in zip(events, fields, strict=True):
             if event.onset < t < event.offset:
-                field += _intensity(t, event.onset, event.apex, event.offset) * event_field
+                field += intensity(t, event.onset, event.apex, event.offset) * event_field
         for blink in blinks:
             if blink.onset < t < blink.offset:
-                field += _intensity(t, blink.onset, blink.apex, blink.offset) * lid
+                field += intensity(t, blink.onset, blink.apex, blink.offset) * lid
         map_x = grid_x - field[..., 0] - np.float32(head[t - 1, 0])
         map_y = grid_y - field[..., 1] - np.float32(head[t - 1, 1])
         frame = cv2.remap(face, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)

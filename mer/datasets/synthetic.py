@@ -134,7 +134,7 @@ def generate(out_dir: str | Path, config: SyntheticConfig, detector: Detector) -
     for s, seed in enumerate(seeds, start=1):
         rng = np.random.default_rng(seed)
         name, photo = photos[(s - 1) % len(photos)]
-        face, identity = _make_subject(photo, detector, config, rng)
+        face, identity = make_subject(photo, detector, config, rng)
         try:
             landmarks = detector(face).landmarks
         except NoFace:
@@ -159,7 +159,7 @@ def generate(out_dir: str | Path, config: SyntheticConfig, detector: Detector) -
     return meta
 
 
-def _make_subject(
+def make_subject(
     photo: np.ndarray, detector: Detector, config: SyntheticConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict]:
     """A new identity: the photo's face placed in the frame under a random geometry and colour change."""
@@ -197,13 +197,13 @@ def _write_clip(
     offset = apex + max(2, round((length - 1 - apex) * rng.uniform(0.6, 1.0)))
     start = int(rng.integers(1, 200))
     amplitude = float(rng.uniform(*config.amplitude))
-    field = _displacement_field(face.shape[:2], landmarks, MOVEMENTS[label][1], amplitude)
+    field = displacement_field(face.shape[:2], landmarks, MOVEMENTS[label][1], amplitude)
     jitter = np.cumsum(rng.normal(0, config.jitter / 2, (length, 2)), axis=0)
     jitter -= jitter[0]
     grid_x, grid_y = np.meshgrid(np.arange(face.shape[1], dtype=np.float32), np.arange(face.shape[0], dtype=np.float32))
     folder.mkdir(parents=True, exist_ok=True)
     for t in range(length):
-        a = _intensity(t, onset, apex, offset)
+        a = intensity(t, onset, apex, offset)
         map_x = grid_x - a * field[..., 0] - np.float32(jitter[t, 0])
         map_y = grid_y - a * field[..., 1] - np.float32(jitter[t, 1])
         frame = cv2.remap(face, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
@@ -223,7 +223,7 @@ def _write_clip(
     }
 
 
-def _displacement_field(
+def displacement_field(
     shape: tuple[int, int], landmarks: np.ndarray, anchors: list[tuple[int, tuple[float, float]]], amplitude: float
 ) -> np.ndarray:
     """Smooth (H, W, 2) field: Gaussian bumps at the anchor landmarks, peak `amplitude` px."""
@@ -238,7 +238,7 @@ def _displacement_field(
     return field * (amplitude / np.abs(field).max())
 
 
-def _intensity(t: int, onset: int, apex: int, offset: int) -> float:
+def intensity(t: int, onset: int, apex: int, offset: int) -> float:
     """0 before onset, smooth rise to 1 at the apex, smooth decay to 0 at the offset."""
     if t <= onset or t >= offset:
         return 0.0
