@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import cv2
-import numpy as np
 from common import load, machine
 
 from mer.datasets.long_recordings import LongConfig, generate, read_labels
@@ -38,7 +37,7 @@ from mer.io import read_json
 from mer.spotting.motion import FLOWS
 from mer.spotting.recording import Recording
 from mer.spotting.recording import load as load_recording
-from mer.spotting.scoring import counts, scores
+from mer.spotting.scoring import counts, error_summary, scores
 from mer.spotting.spotter import SpotConfig, apex_in_interval, spot
 
 T = TypeVar("T")
@@ -99,10 +98,8 @@ def embedded_apexes(root: Path, detector: DlibDetector) -> None:
     seconds = time.perf_counter() - started
     print(f"\nembedded set ({root}): apex inside the labelled interval of {len(clips)} clips, |error| in frames")
     for name, errors in (("spotted (apex_in_interval)", spotted), ("middle of onset..offset", middle)):
-        e = np.array(errors)
-        print(
-            f"  {name:<28} mean {e.mean():.2f}  p90 {np.percentile(e, 90):.1f}  max {e.max()}  exact {(e == 0).sum()}"
-        )
+        e = error_summary(errors)
+        print(f"  {name:<28} mean {e['mean']:.2f}  p90 {e['p90']:.1f}  max {e['max']}  exact {e['exact']}")
     print(f"  {seconds:.1f} s with loading; {load()}")
 
 

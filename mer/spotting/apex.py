@@ -24,6 +24,7 @@ from mer.face.normalised_store import Normalised
 from mer.failures import ClipError
 from mer.images import read_rgb
 from mer.spotting.recording import Recording
+from mer.spotting.scoring import error_summary
 from mer.spotting.spotter import apex_in_interval
 
 APEX_RULES = ("apex_missing", "apex_outside")  # the keyframes rules that may leave an apex to spot
@@ -103,17 +104,6 @@ def spot_apexes(manifest: pd.DataFrame, norm: Normalised, rules: Collection[str]
 def _metrics(
     clips: int, spotted: dict[str, int], rows: dict[str, Any], rules: Collection[str], errors: list, middle: list
 ) -> dict[str, Any]:
-    def summary(values: list) -> dict[str, Any]:
-        e = np.array(values, float)
-        if not e.size:
-            return {"mean": None, "p90": None, "max": None, "exact": 0}
-        return {
-            "mean": round(float(e.mean()), 4),
-            "p90": round(float(np.percentile(e, 90)), 4),
-            "max": int(e.max()),
-            "exact": int((e == 0).sum()),
-        }
-
     by_rule = {rule: sum(rule in str(rows[s].repairs).split(";") for s in spotted) for rule in rules}
     return {
         "clips": clips,
@@ -121,6 +111,6 @@ def _metrics(
         "spotted_by_rule": by_rule,
         "spotted_clips": sorted(spotted),
         "labelled": len(errors),
-        "apex_error": summary(errors),
-        "middle_error": summary(middle),
+        "apex_error": error_summary(errors),
+        "middle_error": error_summary(middle),
     }

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mer.datasets.long_recordings import Event, read_labels
 from mer.face.landmarks import Detector
 from mer.spotting.recording import load
-from mer.spotting.scoring import counts, iou, match, scores
+from mer.spotting.scoring import counts, error_summary, iou, match, scores
 from mer.spotting.spotter import Interval, SpotConfig, apex_in_interval, spot
 
 ROW_COLUMNS = ["recording", "onset", "apex", "offset", "score", "region", "hit", "iou", "blink"]
@@ -58,13 +56,13 @@ def evaluate(root: str | Path, meta: dict, config: SpotConfig, detector: Detecto
             "threshold_px": round(result.threshold, 4),
         }
     pooled = {key: sum(r[key] for r in per_recording.values()) for key in ("tp", "fp", "fn", "blinks_reported")}
-    errors = np.array(apex_errors, float)
+    errors = error_summary(apex_errors)
     metrics = {
         **pooled,
         **{key: round(value, 4) for key, value in scores(pooled["tp"], pooled["fp"], pooled["fn"]).items()},
-        "apex_error_mean": round(float(errors.mean()), 4) if errors.size else None,
-        "apex_error_p90": round(float(np.percentile(errors, 90)), 4) if errors.size else None,
-        "events": int(errors.size),
+        "apex_error_mean": errors["mean"],
+        "apex_error_p90": errors["p90"],
+        "events": len(apex_errors),
         "blinks": sum(len(info["blinks"]) for info in meta["recordings"].values()),
         "fps": meta["fps"],
         "recordings": per_recording,

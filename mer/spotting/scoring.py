@@ -6,6 +6,9 @@ ranges [onset, offset]."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 IOU_HIT = 0.5
 
@@ -48,3 +51,17 @@ def scores(tp: int, fp: int, fn: int) -> dict[str, float]:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def error_summary(errors: Sequence[float]) -> dict[str, Any]:
+    """|apex error| in frames as the reports give it: mean, p90 (4 decimals), max and how many are exact; mean,
+    p90 and max are None when there are no errors."""
+    e = np.asarray(errors, float)
+    if not e.size:
+        return {"mean": None, "p90": None, "max": None, "exact": 0}
+    return {
+        "mean": round(float(e.mean()), 4),
+        "p90": round(float(np.percentile(e, 90)), 4),
+        "max": int(e.max()),
+        "exact": int((e == 0).sum()),
+    }
