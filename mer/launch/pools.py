@@ -24,16 +24,15 @@ def run_folds(folds: list[Fold], settings: dict, budget: ThreadBudget, address: 
         print(f"mer launch: {len(folds)} folds {pool}, from commit {settings['commit'][:12]}", flush=True)
         start = time.perf_counter()
         waiting, runs = list(folds), []
-        running: dict[Future, Fold] = {}
+        running: set[Future] = set()
         try:
             while waiting or running:
                 while waiting and len(running) < pool.at_once:
-                    fold = waiting.pop(0)
-                    running[pool.submit(fold, settings)] = fold
+                    running.add(pool.submit(waiting.pop(0), settings))
                 done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 _print_starts(pool.events)
                 for future in done:
-                    running.pop(future)
+                    running.discard(future)
                     result: FoldRun = future.result()
                     runs.append(result)
                     print(
