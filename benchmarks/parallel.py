@@ -1,14 +1,14 @@
 """Folds in parallel: sequential `dvc repro` against `mer launch --workers 2` on the default folds.
 
 Why: `mer launch` exists to cut the wall clock of a LOSO run; this measures by how much on this
-machine, and what each task costs beside the fold itself (clone + checkout of its inputs).
+machine, and what each task costs beside the fold itself (its clone, made once per pool slot, and the checkout
+of its inputs).
 
 It builds two git + DVC copies of this project with the default params (6 synthetic subjects x
 `train.seeds`: 18 folds by default), reproduces the upstream stages (synthesize ... cache) in each
 without timing them, then times in one copy `dvc repro` (the folds one after another, then the report) and in the other
 `mer launch --workers 2` (the folds as 2 tasks at a time on this machine, or as Ray tasks with `--address local`;
-then the head's `dvc repro`
-restoring them from the run-cache and running the report). Each copy has its own DVC cache, so
+then the head restores them from the run-cache and its `dvc repro` runs the report). Each copy has its own DVC cache, so
 neither finds the other's folds. Both run the default params as a user would: `dvc repro` at
 `train.threads: auto` (every core), `mer launch` at its thread budget (cores / workers, which it sets
 as `train.threads` in its copy). Each fold's time in the sequential run (from one "Running stage"
@@ -141,14 +141,16 @@ def main() -> None:
     print(
         f"per task: {len(tasks)} tasks, mean {sum(tasks) / len(tasks):.1f} s "
         f"({sum(tasks) / len(tasks) / (sum(single) / len(single)):.2f}x a single sequential fold); "
-        f"per-task overhead (clone + checkout) mean {sum(setups) / len(setups):.2f} s (max {max(setups):.2f} s)"
+        f"per-task overhead (clone at a slot's first fold + checkout of new inputs) mean "
+        f"{sum(setups) / len(setups):.2f} s (max {max(setups):.2f} s)"
     )
     head = re.search(r"the head's dvc repro took ([\d.]+) s", out)
-    head_s = float(head.group(1)) if head else float("nan")
+    restore = re.search(r"finished folds here from the run-cache in ([\d.]+) s", out)
+    head_s, restore_s = (float(m.group(1)) if m else float("nan") for m in (head, restore))
     print(
-        f"outside the folds phase: {launched - folds_phase:.1f} s, of it the head's dvc repro (restoring the folds, "
-        f"then attention + report) {head_s:.1f} s; the sequential run's stages after the folds: "
-        f"{sequential - sum(single):.1f} s"
+        f"outside the folds phase: {launched - folds_phase:.1f} s, of it restoring the folds in the head "
+        f"{restore_s:.1f} s and the head's dvc repro (attention + report) {head_s:.1f} s; the sequential run's "
+        f"stages after the folds: {sequential - sum(single):.1f} s"
     )
     print(f"after: {load()}")
 

@@ -3,13 +3,16 @@
 `dvc repro` runs stages one after another, and two `dvc repro` in one workspace fight over its
 lock. So `mer launch` asks DVC which fold stages (the stages a `foreach`/`matrix` generates) are
 stale, reproduces their upstream stages here first, and gives each stale fold to a task that
-runs `dvc repro --single-item <fold>` in its own clone of this workspace's tracked state, sharing this
-workspace's DVC cache. Each clone's run leaves a run-cache entry in that cache, so the final
-plain `dvc repro` here restores every fold ("Stage 'train@...' is cached - skipping run") and
-runs the report. DVC decides what is stale; the pool decides where a fold runs.
+runs `dvc repro --single-item <fold>` in a clone of this workspace's tracked state (on this
+machine, one clone per pool slot, reused by its folds), sharing this workspace's DVC cache. Each
+fold's run leaves a run-cache entry in that cache, from which the finished folds are restored here
+("Stage 'train@...' is cached - skipping run") through DVC's stage API with one dvc.lock write for
+all (mer/launch/restore.py; `dvc repro` would rewrite the lock once a fold). A plain `dvc repro`
+then runs the report. DVC decides what is stale; the pool decides where a fold runs.
 
 The clones get the tracked files as they are now, uncommitted edits included (`git stash
-create`), and this workspace's dvc.lock; untracked files are not carried (they are listed).
+create`), and the dvc.lock entries of the folds' inputs; untracked files are not carried (they are
+listed).
 Without --address the tasks run on this machine (`LocalPool`: threads that each start a fold's
 processes, one GPU per fold where there are GPUs). With it they are Ray tasks: `--address local`
 starts Ray here with --workers x threads CPUs; any other address is an existing cluster, whose
@@ -92,14 +95,11 @@ def run(args: argparse.Namespace) -> int:
             return 1
         folds, _ = workspace.fold_stages(root)
     if folds:
-        runs = pools.run_folds(folds, workspace.task_settings(root, budget.threads), budget, args.address)
+        runs = pools.run_folds(folds, workspace.task_settings(root, budget.threads, folds), budget, args.address)
         failed = [r for r in runs if r.returncode]
-        ok = [r.stage for r in runs if not r.returncode]
+        restore(root, [r.stage for r in runs if not r.returncode])
         if failed:
             report_failures(root, failed, {f.stage: f for f in folds})
-            if ok:
-                print(f"mer launch: restoring the {len(ok)} finished folds here from the run-cache", flush=True)
-                workspace.dvc(root, "repro", *ok)
             print(
                 f"mer launch: {len(failed)} of {len(runs)} folds failed; rerun `mer launch` to run what is still stale",
                 flush=True,
@@ -107,11 +107,26 @@ def run(args: argparse.Namespace) -> int:
             return 1
     else:
         print("mer launch: no fold stage is out of date", flush=True)
-    print("mer launch: dvc repro (restores the folds from the run-cache, runs what follows)", flush=True)
+    print("mer launch: dvc repro (runs what follows the folds)", flush=True)
     began = time.perf_counter()
     code = workspace.dvc(root, "repro").returncode
     print(f"mer launch: the head's dvc repro took {time.perf_counter() - began:.1f} s", flush=True)
     return code
+
+
+def restore(root: Path, stages: list[str]) -> None:
+    """The finished folds' outputs and dvc.lock entries here, from the run-cache their tasks filled."""
+    from mer.launch.restore import restore_folds
+
+    if not stages:
+        return
+    began = time.perf_counter()
+    restored = restore_folds(root, stages)
+    print(
+        f"mer launch: restored {len(restored)} of {len(stages)} finished folds here from the run-cache in "
+        f"{time.perf_counter() - began:.1f} s",
+        flush=True,
+    )
 
 
 def report_failures(root: Path, failed: list[FoldRun], folds: dict[str, Fold]) -> None:

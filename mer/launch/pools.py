@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from mer.launch import task
 from mer.launch.budget import ThreadBudget
-from mer.launch.task import FoldRun, run_fold
+from mer.launch.task import FoldRun, Slot, run_fold
 from mer.launch.workspace import Fold
 
 
@@ -69,17 +69,19 @@ class LocalPool:
     """The folds as process trees started by threads of this process, on this machine's cores and GPUs.
 
     On one machine this is all Ray would do, without its start and stop (~7 s here) and its daemons' CPU beside
-    the folds. With GPUs, each fold gets one to itself (`CUDA_VISIBLE_DEVICES`), so at most one fold per GPU."""
+    the folds. With GPUs, each fold gets one to itself (`CUDA_VISIBLE_DEVICES`), so at most one fold per GPU. Each
+    slot (a place for one running fold) keeps one clone for the folds it runs, made at its first fold."""
 
     def __init__(self, budget: ThreadBudget) -> None:
         self.gpus = visible_gpus()
         self.at_once = min(budget.workers, len(self.gpus)) if self.gpus else budget.workers
         self.budget = budget
         self.events: queue.Queue = queue.Queue()
-        self.slots: queue.Queue[str | None] = queue.Queue()
-        slots: list[str | None] = [*self.gpus[: self.at_once]] or [None] * self.at_once
-        for slot in slots:
-            self.slots.put(slot)
+        self.slots: queue.Queue[Slot] = queue.Queue()
+        gpus: list[str | None] = [*self.gpus[: self.at_once]] or [None] * self.at_once
+        for gpu in gpus:
+            self.slots.put(Slot(gpu))
+        self.all_slots = list(self.slots.queue)
         self.executor = ThreadPoolExecutor(self.at_once, thread_name_prefix="fold")
 
     def __str__(self) -> str:
@@ -91,17 +93,20 @@ class LocalPool:
         return self.executor.submit(self._run, fold, settings)
 
     def _run(self, fold: Fold, settings: dict) -> FoldRun:
-        gpu = self.slots.get()
+        slot = self.slots.get()
         try:
-            return run_fold(fold, settings, self.events, gpu)
+            return run_fold(fold, settings, self.events, slot)
         finally:
-            self.slots.put(gpu)
+            self.slots.put(slot)
 
     def cancel(self) -> None:
         task.CHILDREN.stop()
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        for slot in self.all_slots:
+            if slot.clone is not None:
+                slot.clone.remove()
 
 
 def visible_gpus() -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
+import yaml
 from dvc.parsing import JOIN
 from dvc.repo import Repo
 
@@ -100,15 +101,29 @@ def dvc_executable() -> str:
     return str(beside) if beside.exists() else "dvc"
 
 
-def task_settings(root: Path, threads: int) -> dict[str, Any]:
-    """What every fold task needs of the head: its snapshot commit, dvc.lock, local DVC config and cache, and the
-    thread budget (as the OMP_NUM_THREADS of what runs before the fold)."""
+def task_settings(root: Path, threads: int, folds: list[Fold]) -> dict[str, Any]:
+    """What every fold task needs of the head: its snapshot commit, the dvc.lock entries of the folds' inputs, its
+    local DVC config and cache, and the thread budget (as the OMP_NUM_THREADS of what runs before the fold)."""
     config_local = root / ".dvc" / "config.local"
     return {
         "head": str(root),
         "commit": snapshot(root),
-        "lock": (root / "dvc.lock").read_text() if (root / "dvc.lock").exists() else None,
+        "lock": inputs_lock(root / "dvc.lock", {path for fold in folds for path in fold.inputs}),
         "cache": cache_dir(root),
         "threads": str(threads),
         "config_local": config_local.read_text() if config_local.exists() else None,
     }
+
+
+def inputs_lock(path: Path, inputs: set[str]) -> str | None:
+    """The dvc.lock at `path` cut to the stages that write any of `inputs`: what a clone needs to check them out
+    (DVC reads and rewrites a clone's whole lock for each stage it runs there)."""
+    if not path.exists():
+        return None
+    lock = yaml.load(path.read_text(), Loader=yaml.CSafeLoader) or {}
+    stages = {
+        name: entry
+        for name, entry in (lock.get("stages") or {}).items()
+        if any(out.get("path") in inputs for out in entry.get("outs", []))
+    }
+    return yaml.safe_dump({**lock, "stages": stages}, sort_keys=False)

@@ -26,7 +26,8 @@ def test_each_fold_gets_a_gpu_of_its_own_and_no_more_folds_than_gpus_run(monkeyp
     monkeypatch.setattr(pools, "visible_gpus", lambda: ["3", "5"])
     lock, running, seen, overlaps = threading.Lock(), set(), [], []
 
-    def run_fold(fold: Fold, settings: dict, events, gpu: str | None) -> FoldRun:
+    def run_fold(fold: Fold, settings: dict, events, slot: task.Slot) -> FoldRun:
+        gpu = slot.gpu
         with lock:
             overlaps.append(set(running))
             assert gpu not in running, f"GPU {gpu} given to two folds at once"

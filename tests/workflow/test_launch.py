@@ -78,9 +78,11 @@ def test_folds_run_on_this_machine_and_the_head_only_runs_the_report(launched, p
     ends = [line for line in before.splitlines() if line.startswith("[")]
     assert len(ends) == 2 and all(" done in " in line and "also ran" not in line for line in ends), ends
     assert "2 folds in" in before and "2 done, 0 failed" in before
+    assert "restored 2 of 2 finished folds here from the run-cache" in before
     assert ran(after) == {"attention@synthetic", "report"}  # no flow stage: kind difference computes none
     for fold in FOLDS:
-        assert f"Stage '{fold}' is cached - skipping run" in after
+        assert f"Stage '{fold}' is cached - skipping run" in before
+        assert f"Stage '{fold}' didn't change, skipping" in after
     assert "Data and pipelines are up to date" in repo.dvc("status").stdout
     assert json.loads((repo.path / "reports/metrics.json").read_text()) == json.loads(
         (pipeline.path / "reports/metrics.json").read_text()
@@ -99,6 +101,18 @@ def test_launched_folds_are_byte_identical_to_dvc_repro_at_the_same_threads(laun
         for path in (Path("models/seed7") / f"{subject}.pt", folds / "predictions.csv", folds / "curves.json"):
             assert (repo.path / path).read_bytes() == (pipeline.path / path).read_bytes(), path
         assert json.loads((repo.path / folds / "curves.json").read_text())["threads"] == 1
+
+
+def test_the_head_writes_the_lock_entries_dvc_repro_writes(launched, pipeline):
+    """The head restores the folds through DVC's stage API with one dvc.lock write (mer/launch/restore.py): each
+    fold's entry (command, dependency and output hashes, params) is the one `dvc repro` wrote for it."""
+    repo, _ = launched
+
+    def entries(path: Path) -> dict:
+        return yaml.safe_load((path / "dvc.lock").read_text())["stages"]
+
+    for fold in FOLDS:
+        assert entries(repo.path)[fold] == entries(pipeline.path)[fold], fold
 
 
 def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
@@ -126,7 +140,7 @@ def test_a_failed_fold_is_reported_and_a_rerun_completes(launched, ray_tmp):
     if budget != cores:
         assert f"train.threads auto -> {budget} in params.yaml" in out, out
     assert "FAILED train@sub02-7" in out and "python stages/train.py --subject sub02" in out
-    assert "1 done, 1 failed" in out and FINAL not in out
+    assert "1 done, 1 failed" in out and "restored 1 of 1 finished folds" in out and FINAL not in out
     assert "train@sub02-7" in (repo.path / ".dvc/tmp/mer-launch/train@sub02-7.log").read_text()
     stale = json.loads(repo.dvc("status", "--json").stdout)
     assert set(stale) == {"train@sub02-7", "attention@synthetic", "report"}, stale
