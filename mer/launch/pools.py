@@ -77,11 +77,11 @@ class LocalPool:
         self.at_once = min(budget.workers, len(self.gpus)) if self.gpus else budget.workers
         self.budget = budget
         self.events: queue.Queue = queue.Queue()
-        self.slots: queue.Queue[Slot] = queue.Queue()
         gpus: list[str | None] = [*self.gpus[: self.at_once]] or [None] * self.at_once
-        for gpu in gpus:
-            self.slots.put(Slot(gpu))
-        self.all_slots = list(self.slots.queue)
+        self.all_slots = [Slot(gpu) for gpu in gpus]
+        self.slots: queue.Queue[Slot] = queue.Queue()  # the free ones
+        for slot in self.all_slots:
+            self.slots.put(slot)
         self.executor = ThreadPoolExecutor(self.at_once, thread_name_prefix="fold")
 
     def __str__(self) -> str:
