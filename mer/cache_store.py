@@ -25,11 +25,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
+from mer.h5_writer import H5Writer
 from mer.io import atomic_path
 
 STR = h5py.string_dtype()
@@ -50,15 +50,14 @@ class ClipWindows:
     depth_apex: np.ndarray | None = None
 
 
-class CacheWriter:
+class CacheWriter(H5Writer):
     """Streams clips into the file one at a time; it appears at `path` only when the `with` block ends without an
     exception and every one of the `n` clips was added."""
 
     def __init__(
         self, path: str | Path, n: int, window: int, size: int, classes: list[str], depth: bool, params: dict
     ) -> None:
-        self._atomic = atomic_path(path, ".h5")
-        self._file = h5py.File(self._atomic.__enter__(), "w")
+        super().__init__(path, "cache", expected=n)
         f, rgb, grey = self._file, (n, window, size, size, 3), (n, window, size, size)
         for name in ("onset", "apex"):
             f.create_dataset(name, rgb, np.uint8, chunks=(1, *rgb[1:]))
@@ -70,10 +69,10 @@ class CacheWriter:
         f.create_dataset("subject", (n,), STR)
         f.create_dataset("sample_id", (n,), STR)
         f.attrs.update(classes=json.dumps(classes), window=window, size=size, params=json.dumps(params))
-        self._next, self._n, self._depth = 0, n, depth
+        self._depth = depth
 
     def add(self, clip: ClipWindows) -> None:
-        f, i = self._file, self._next
+        f, i = self._file, self.written
         for name in ("onset", "apex"):
             f[name][i] = getattr(clip, name)
             if self._depth:
@@ -81,17 +80,7 @@ class CacheWriter:
             f[f"{name}_position"][i] = getattr(clip, f"{name}_position")
             f[f"{name}_frames"][i] = getattr(clip, f"{name}_frames")
         f["label"][i], f["subject"][i], f["sample_id"][i] = clip.label, clip.subject, clip.sample_id
-        self._next += 1
-
-    def __enter__(self) -> CacheWriter:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: Any) -> None:
-        self._file.close()
-        if kind is None and self._next != self._n:
-            self._atomic.__exit__(RuntimeError, None, None)
-            raise RuntimeError(f"cache: {self._next} of {self._n} clips written; file discarded")
-        self._atomic.__exit__(kind, value, traceback)
+        self.written += 1
 
 
 def write_precomputed(

@@ -10,42 +10,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
 from mer.cache_store import STR, Cache
-from mer.io import atomic_path
+from mer.h5_writer import H5Writer
 
 
-class FlowWriter:
+class FlowWriter(H5Writer):
     """Streams the flows of every clip of `cache`, in its order; the file appears at `path` only when the `with`
     block ends without an exception and every clip's flow was added."""
 
     def __init__(self, path: str | Path, cache: Cache, size: int) -> None:
-        self._atomic = atomic_path(path, ".h5")
-        self._file = h5py.File(self._atomic.__enter__(), "w")
         n = len(cache)
+        super().__init__(path, "flow", expected=n)
         self._flows = self._file.create_dataset("flow", (n, 3, size, size), np.float32, chunks=(1, 3, size, size))
         self._file.create_dataset("sample_id", data=np.array(cache.sample_ids, dtype=object), dtype=STR)
         self._file.attrs.update(size=size, cache_params=json.dumps(cache.params))
-        self._next, self._n = 0, n
 
     def add(self, flow: np.ndarray) -> None:
         """The next clip's (3, S, S) flow."""
-        self._flows[self._next] = flow
-        self._next += 1
-
-    def __enter__(self) -> FlowWriter:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: Any) -> None:
-        self._file.close()
-        if kind is None and self._next != self._n:
-            self._atomic.__exit__(RuntimeError, None, None)
-            raise RuntimeError(f"flow: {self._next} of {self._n} clips written; file discarded")
-        self._atomic.__exit__(kind, value, traceback)
+        self._flows[self.written] = flow
+        self.written += 1
 
 
 def read(path: str | Path, cache: Cache, indices: np.ndarray) -> np.ndarray:

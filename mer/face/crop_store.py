@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
 from mer.cache_store import ClipWindows
-from mer.io import atomic_path
+from mer.h5_writer import H5Writer
 
 if TYPE_CHECKING:
     from mer.face.crop import Cropped, CropSettings
@@ -37,13 +37,12 @@ class IndexedClip:
     depth: bool
 
 
-class CropsWriter:
+class CropsWriter(H5Writer):
     """Streams cropped clips into the file; it appears at `path` only when the `with` block ends without an
     exception (an interrupted or failed stage leaves nothing a rerun would trust)."""
 
     def __init__(self, path: str | Path, settings: CropSettings) -> None:
-        self._atomic = atomic_path(path, ".h5")
-        self._file = h5py.File(self._atomic.__enter__(), "w")
+        super().__init__(path, "crops")
         self._settings = {k: getattr(settings, k) for k in ("size", "width", "above", "below", "window")}
         self._clips: dict[str, dict] = {}
 
@@ -64,14 +63,8 @@ class CropsWriter:
         group = self._file[f"clips/{sample_id}"]
         return group["rgb"][int(np.searchsorted(group["numbers"][()], number))]
 
-    def __enter__(self) -> CropsWriter:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: Any) -> None:
-        if kind is None:
-            self._file.attrs.update(settings=json.dumps(self._settings), clips=json.dumps(self._clips))
-        self._file.close()
-        self._atomic.__exit__(kind, value, traceback)
+    def _finish(self) -> None:
+        self._file.attrs.update(settings=json.dumps(self._settings), clips=json.dumps(self._clips))
 
 
 class Crops:
