@@ -83,7 +83,7 @@ class Clone:
     the folds share are then made once, ~1 s a fold saved).
 
     Its dvc.lock holds only the entries of the stages that write the folds' inputs: enough for `dvc checkout`
-    of them, and DVC rewrites the whole lock after each stage it runs (~0.4 s at 150 stages)."""
+    of them, and DVC rewrites the whole lock after each stage it runs (~0.4 s for the default run's 3,100-line lock)."""
 
     def __init__(self, settings: dict) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="mer-launch-"))
